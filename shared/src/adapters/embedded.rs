@@ -1,0 +1,121 @@
+//! Embedded engines on redb: `EmbeddedTable` and `EmbeddedQueue`, both in one ACID file
+//! (`<data_dir>/dingbridge.redb`) so that `cargo run` and fast tests need no AWS, with DynamoDB's
+//! and SQS FIFO's semantics. Every committed write is fsynced before the call returns.
+
+mod codec;
+mod query;
+mod queue;
+mod table;
+
+pub use queue::{EmbeddedQueue, QueueSettings};
+pub use table::EmbeddedTable;
+
+use crate::ports::{Clock, TableError};
+use redb::Database;
+use std::collections::HashMap;
+use std::fmt::Display;
+use std::path::Path;
+use std::sync::{Arc, Mutex, PoisonError};
+use tokio::sync::Notify;
+
+/// The file every engine of one process shares; redb allows one writer process per file.
+pub const DATA_FILE: &str = "dingbridge.redb";
+
+/// One open database, shared by the table and every queue made from it. Cheap to clone.
+#[derive(Clone)]
+pub struct EmbeddedStore {
+    inner: Arc<StoreInner>,
+}
+
+struct StoreInner {
+    db: Database,
+    /// One wakeup per queue name, so every handle on a queue wakes the same consumer.
+    wakeups: Mutex<HashMap<String, Arc<Notify>>>,
+}
+
+impl EmbeddedStore {
+    /// Opens (or creates) `data_dir/dingbridge.redb`, creating `data_dir` if needed.
+    pub fn open(data_dir: &Path) -> Result<Self, TableError> {
+        std::fs::create_dir_all(data_dir).map_err(|e| {
+            TableError::Permanent(format!("cannot create {}: {e}", data_dir.display()))
+        })?;
+        let path = data_dir.join(DATA_FILE);
+        let db = Database::create(&path)
+            .map_err(|e| TableError::Permanent(format!("cannot open {}: {e}", path.display())))?;
+        table::create_tables(&db)?;
+        Ok(Self {
+            inner: Arc::new(StoreInner {
+                db,
+                wakeups: Mutex::new(HashMap::new()),
+            }),
+        })
+    }
+
+    /// The single table of the data model (`docs/table-design.md`), expiring items by `clock`.
+    pub fn table(&self, clock: Arc<dyn Clock>) -> EmbeddedTable {
+        EmbeddedTable::new(self.inner.clone(), clock)
+    }
+
+    /// The FIFO queue `name` with its dead-letter list; its storage is created on first write.
+    pub fn queue(
+        &self,
+        name: &str,
+        settings: QueueSettings,
+        clock: Arc<dyn Clock>,
+    ) -> EmbeddedQueue {
+        let wakeup = self
+            .inner
+            .wakeups
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .entry(name.to_owned())
+            .or_insert_with(|| Arc::new(Notify::new()))
+            .clone();
+        EmbeddedQueue::new(self.inner.clone(), name, settings, clock, wakeup)
+    }
+}
+
+/// Runs blocking storage work off the async runtime; a panicked or cancelled task reports as `fail`.
+async fn blocking<R, E>(
+    work: impl FnOnce() -> Result<R, E> + Send + 'static,
+    fail: impl FnOnce(String) -> E,
+) -> Result<R, E>
+where
+    R: Send + 'static,
+    E: Send + 'static,
+{
+    match tokio::task::spawn_blocking(work).await {
+        Ok(result) => result,
+        Err(e) => Err(fail(format!("embedded storage task failed: {e}"))),
+    }
+}
+
+/// redb errors are I/O, a full disk, or corruption: none of them goes away by retrying the call.
+fn table_storage(e: impl Display) -> TableError {
+    TableError::Permanent(format!("embedded storage: {e}"))
+}
+
+/// A settable clock for the engines' unit tests.
+#[cfg(test)]
+mod test_clock {
+    use crate::ports::Clock;
+    use std::sync::atomic::{AtomicI64, Ordering};
+
+    pub(super) struct TestClock(AtomicI64);
+
+    impl TestClock {
+        pub fn at(millis: i64) -> std::sync::Arc<Self> {
+            std::sync::Arc::new(Self(AtomicI64::new(millis)))
+        }
+
+        pub fn advance_millis(&self, by: i64) {
+            self.0.fetch_add(by, Ordering::SeqCst);
+        }
+    }
+
+    impl Clock for TestClock {
+        fn now_millis(&self) -> i64 {
+            self.0.load(Ordering::SeqCst)
+        }
+    }
+}

@@ -1,0 +1,16 @@
+//! DingTalk: callback crypto, wire types and the HTTP client (the real `DingTalk` port).
+
+pub mod client;
+pub mod crypto;
+pub mod error;
+pub mod limiter;
+pub mod port;
+pub mod token;
+pub mod types;
+mod wire;
+
+pub use client::{ClientConfig, HttpDingTalk};
+pub use error::{DingTalkError, ErrorCode, ErrorKind};
+pub use limiter::{Rate, RateLimiter};
+pub use port::DingTalk;
+pub use types::*;

@@ -1,0 +1,10 @@
+//! `dingbridge`: everything the Lambda functions share — the pure domain, the ports, the stores
+//! written once over those ports, the engines behind them, and the DingTalk client and crypto.
+
+pub mod adapters;
+pub mod config;
+pub mod dingtalk;
+pub mod logging;
+pub mod ports;
+pub mod web;
+pub mod worker;

@@ -1,0 +1,23 @@
+//! Logging through `tracing`: JSON on Lambda (driven by Lambda's advanced logging controls, via the
+//! runtime's own subscriber), readable lines with timestamps locally.
+
+use lambda_runtime::tracing::subscriber;
+use lambda_runtime::tracing::subscriber::EnvFilter;
+use lambda_runtime::tracing::subscriber::filter::LevelFilter;
+
+/// On Lambda: `AWS_LAMBDA_LOG_FORMAT=JSON` (set in `template.yaml` Globals) gives JSON lines,
+/// `AWS_LAMBDA_LOG_LEVEL` or `RUST_LOG` the level.
+pub fn init_lambda() {
+    lambda_runtime::tracing::init_default_subscriber();
+}
+
+/// Locally: human-readable lines, `RUST_LOG` for the level (default `info`). Safe to call twice.
+pub fn init_local() {
+    let filter = EnvFilter::builder()
+        .with_default_directive(LevelFilter::INFO.into())
+        .from_env_lossy();
+    let _ = subscriber::fmt()
+        .with_target(false)
+        .with_env_filter(filter)
+        .try_init();
+}
