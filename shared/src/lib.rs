@@ -4,7 +4,9 @@
 pub mod adapters;
 pub mod config;
 pub mod dingtalk;
+pub mod domain;
 pub mod logging;
 pub mod ports;
+pub mod store;
 pub mod web;
 pub mod worker;

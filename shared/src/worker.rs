@@ -130,7 +130,10 @@ mod tests {
         async fn handle(&self, batch: Vec<Received>) -> Vec<String> {
             let mut failed = Vec::new();
             for m in batch {
-                self.seen.lock().unwrap().push((m.body.clone(), m.receive_count));
+                self.seen
+                    .lock()
+                    .unwrap()
+                    .push((m.body.clone(), m.receive_count));
                 if m.body == "flaky" && m.receive_count == 1 {
                     failed.push(m.id);
                 }
@@ -160,8 +163,14 @@ mod tests {
             Some(queue.notify_handle()),
             signal,
         ));
-        queue.send(OutMessage::new("a", "1", "steady")).await.unwrap();
-        queue.send(OutMessage::new("b", "2", "flaky")).await.unwrap();
+        queue
+            .send(OutMessage::new("a", "1", "steady"))
+            .await
+            .unwrap();
+        queue
+            .send(OutMessage::new("b", "2", "flaky"))
+            .await
+            .unwrap();
         let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
         while recorder.seen.lock().unwrap().len() < 3 && tokio::time::Instant::now() < deadline {
             tokio::time::sleep(Duration::from_millis(20)).await;
@@ -172,7 +181,11 @@ mod tests {
         seen.sort();
         assert_eq!(
             seen,
-            [("flaky".into(), 1), ("flaky".into(), 2), ("steady".into(), 1)]
+            [
+                ("flaky".into(), 1),
+                ("flaky".into(), 2),
+                ("steady".into(), 1)
+            ]
         );
         // Everything was acknowledged in the end: nothing left, nothing dead-lettered.
         let left = queue.receive(10, Duration::from_secs(1)).await.unwrap();

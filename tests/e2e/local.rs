@@ -23,7 +23,10 @@ async fn healthz_answers_with_the_version_and_the_embedded_engines() {
     let body: health::Health = response.json().await.unwrap();
     assert_eq!(body.status, "ok");
     assert_eq!(body.version, env!("CARGO_PKG_VERSION"));
-    assert_eq!((body.engines.table.as_str(), body.engines.queue.as_str()), ("embedded", "embedded"));
+    assert_eq!(
+        (body.engines.table.as_str(), body.engines.queue.as_str()),
+        ("embedded", "embedded")
+    );
     running.shutdown().await.unwrap();
     // Stopped means stopped: the port no longer answers.
     assert!(reqwest::get(&url).await.is_err());
@@ -34,8 +37,14 @@ async fn queued_messages_survive_a_clean_restart() {
     let dir = tempfile::tempdir().unwrap();
     let running = start(options(dir.path())).await.unwrap();
     let queue = running.engines.sync_queue.clone();
-    queue.send(OutMessage::new("conn-1", "evt-1", "{\"event\":1}")).await.unwrap();
-    queue.send(OutMessage::new("conn-1", "evt-2", "{\"event\":2}")).await.unwrap();
+    queue
+        .send(OutMessage::new("conn-1", "evt-1", "{\"event\":1}"))
+        .await
+        .unwrap();
+    queue
+        .send(OutMessage::new("conn-1", "evt-2", "{\"event\":2}"))
+        .await
+        .unwrap();
     // One message is in flight (received, not acknowledged) when the process stops.
     let in_flight = queue.receive(1, Duration::from_millis(200)).await.unwrap();
     assert_eq!(in_flight.len(), 1);

@@ -56,7 +56,10 @@ pub struct Delivery {
 
 impl Default for Delivery {
     fn default() -> Self {
-        Self { client: reqwest::Client::new(), log: Mutex::default() }
+        Self {
+            client: reqwest::Client::new(),
+            log: Mutex::default(),
+        }
     }
 }
 
@@ -78,7 +81,9 @@ impl PushError {
 }
 
 pub fn now_ms() -> i64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64)
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
 }
 
 impl Delivery {
@@ -93,7 +98,9 @@ impl Delivery {
     ) -> Result<(), PushError> {
         let crypto = CallbackCrypto::new(reg.token.clone(), &reg.aes_key, corp_id)
             .map_err(|e| PushError::NotSuccess(e.to_string()))?;
-        let encrypt = crypto.encrypt(plaintext).map_err(|e| PushError::NotSuccess(e.to_string()))?;
+        let encrypt = crypto
+            .encrypt(plaintext)
+            .map_err(|e| PushError::NotSuccess(e.to_string()))?;
         let timestamp = now_ms().to_string();
         let nonce = random_string(16);
         let signature = crypto.signature(&timestamp, &nonce, &encrypt);
@@ -101,27 +108,48 @@ impl Delivery {
             KeyCasing::Legacy => "signature",
             KeyCasing::Current => "msg_signature",
         };
-        let query = [(sig_key, signature.as_str()), ("timestamp", &timestamp), ("nonce", &nonce)];
+        let query = [
+            (sig_key, signature.as_str()),
+            ("timestamp", &timestamp),
+            ("nonce", &nonce),
+        ];
+        let sep = if reg.url.contains('?') { '&' } else { '?' };
+        let url = format!(
+            "{}{sep}{}",
+            reg.url,
+            serde_urlencoded::to_string(query).unwrap_or_default()
+        );
         let response = self
             .client
-            .post(&reg.url)
-            .query(&query)
+            .post(url)
             .json(&json!({ "encrypt": encrypt }))
             .timeout(timeout)
             .send()
             .await
             .map_err(|e| PushError::Unreachable(e.to_string()))?;
         if !response.status().is_success() {
-            return Err(PushError::Unreachable(format!("HTTP {}", response.status())));
+            return Err(PushError::Unreachable(format!(
+                "HTTP {}",
+                response.status()
+            )));
         }
         let reply: EncryptedReply = response
             .json()
             .await
             .map_err(|_| PushError::NotSuccess("HTTP请求结果校验返回字段值失败".into()))?;
         let text = crypto
-            .verify_and_decrypt(&reply.msg_signature, &reply.time_stamp, &reply.nonce, &reply.encrypt)
+            .verify_and_decrypt(
+                &reply.msg_signature,
+                &reply.time_stamp,
+                &reply.nonce,
+                &reply.encrypt,
+            )
             .map_err(|e| PushError::NotSuccess(e.to_string()))?;
-        if text == SUCCESS { Ok(()) } else { Err(PushError::NotSuccess("返回文本非success".into())) }
+        if text == SUCCESS {
+            Ok(())
+        } else {
+            Err(PushError::NotSuccess("返回文本非success".into()))
+        }
     }
 
     /// The `check_url` handshake of `register_call_back`/`update_call_back`.
@@ -133,10 +161,12 @@ impl Delivery {
         timeout: Duration,
     ) -> Result<(), DingError> {
         let body = json!({ "EventType": "check_url" }).to_string();
-        self.push(reg, corp_id, casing, &body, timeout).await.map_err(|e| match e {
-            PushError::Unreachable(t) => DingError::new(71012, format!("url地址访问异常: {t}")),
-            PushError::NotSuccess(_) => DingError::new(71009, "返回文本非success"),
-        })
+        self.push(reg, corp_id, casing, &body, timeout)
+            .await
+            .map_err(|e| match e {
+                PushError::Unreachable(t) => DingError::new(71012, format!("url地址访问异常: {t}")),
+                PushError::NotSuccess(_) => DingError::new(71009, "返回文本非success"),
+            })
     }
 
     fn record(&self, entry: LogEntry) -> usize {
@@ -170,17 +200,29 @@ pub fn event_payload(event: &OrgEvent, corp_id: &str, casing: KeyCasing) -> Valu
         }),
     };
     match (event, casing) {
-        (OrgEvent::UserAdd(u) | OrgEvent::UserModify(u) | OrgEvent::UserLeave(u), KeyCasing::Legacy) => {
+        (
+            OrgEvent::UserAdd(u) | OrgEvent::UserModify(u) | OrgEvent::UserLeave(u),
+            KeyCasing::Legacy,
+        ) => {
             body["UserId"] = json!([u]);
         }
-        (OrgEvent::UserAdd(u) | OrgEvent::UserModify(u) | OrgEvent::UserLeave(u), KeyCasing::Current) => {
+        (
+            OrgEvent::UserAdd(u) | OrgEvent::UserModify(u) | OrgEvent::UserLeave(u),
+            KeyCasing::Current,
+        ) => {
             body["userId"] = json!([u]);
         }
         // TopIAM's model of the legacy format has string dept ids; current docs show numbers.
-        (OrgEvent::DeptCreate(d) | OrgEvent::DeptModify(d) | OrgEvent::DeptRemove(d), KeyCasing::Legacy) => {
+        (
+            OrgEvent::DeptCreate(d) | OrgEvent::DeptModify(d) | OrgEvent::DeptRemove(d),
+            KeyCasing::Legacy,
+        ) => {
             body["DeptId"] = json!([d.to_string()]);
         }
-        (OrgEvent::DeptCreate(d) | OrgEvent::DeptModify(d) | OrgEvent::DeptRemove(d), KeyCasing::Current) => {
+        (
+            OrgEvent::DeptCreate(d) | OrgEvent::DeptModify(d) | OrgEvent::DeptRemove(d),
+            KeyCasing::Current,
+        ) => {
             body["deptId"] = json!([d]);
         }
     }
@@ -204,9 +246,12 @@ fn failed_item(event: &OrgEvent, corp_id: &str) -> Value {
 /// Delivers queued org events in order; retries run on their own tasks.
 pub async fn dispatch(sim: Arc<SimState>, mut events: UnboundedReceiver<(usize, OrgEvent)>) {
     while let Some((corp_index, event)) = events.recv().await {
-        let Some(corp) = sim.corp(corp_index) else { continue };
+        let Some(corp) = sim.corp(corp_index) else {
+            continue;
+        };
         let registration = lock(&corp.callbacks.registration).clone();
-        let Some(reg) = registration.filter(|r| r.call_back_tag.iter().any(|t| t == event.tag())) else {
+        let Some(reg) = registration.filter(|r| r.call_back_tag.iter().any(|t| t == event.tag()))
+        else {
             continue;
         };
         let settings = sim.settings();
@@ -222,7 +267,10 @@ pub async fn dispatch(sim: Arc<SimState>, mut events: UnboundedReceiver<(usize, 
         });
         let timeout = Duration::from_millis(settings.callback_timeout_ms);
         let text = payload.to_string();
-        let first = sim.delivery.push(&reg, &corp.corp_id, settings.key_casing, &text, timeout).await;
+        let first = sim
+            .delivery
+            .push(&reg, &corp.corp_id, settings.key_casing, &text, timeout)
+            .await;
         match first {
             Ok(()) => sim.delivery.update(index, 1, "delivered", None),
             Err(e) => {
@@ -234,8 +282,17 @@ pub async fn dispatch(sim: Arc<SimState>, mut events: UnboundedReceiver<(usize, 
     }
 }
 
-async fn retry(sim: Arc<SimState>, corp_index: usize, event: OrgEvent, reg: Registration, text: String, index: usize) {
-    let Some(corp) = sim.corp(corp_index) else { return };
+async fn retry(
+    sim: Arc<SimState>,
+    corp_index: usize,
+    event: OrgEvent,
+    reg: Registration,
+    text: String,
+    index: usize,
+) {
+    let Some(corp) = sim.corp(corp_index) else {
+        return;
+    };
     let mut attempts = 1;
     for delay in RETRY_DELAYS_SECS {
         let settings = sim.settings();
@@ -243,21 +300,31 @@ async fn retry(sim: Arc<SimState>, corp_index: usize, event: OrgEvent, reg: Regi
         tokio::time::sleep(Duration::from_secs_f64(scaled)).await;
         attempts += 1;
         let timeout = Duration::from_millis(settings.callback_timeout_ms);
-        match sim.delivery.push(&reg, &corp.corp_id, settings.key_casing, &text, timeout).await {
+        match sim
+            .delivery
+            .push(&reg, &corp.corp_id, settings.key_casing, &text, timeout)
+            .await
+        {
             Ok(()) => {
                 sim.delivery.update(index, attempts, "delivered", None);
                 return;
             }
-            Err(e) => sim.delivery.update(index, attempts, "pending", Some(e.text())),
+            Err(e) => sim
+                .delivery
+                .update(index, attempts, "pending", Some(e.text())),
         }
     }
     lock(&corp.callbacks.failed).push_back(failed_item(&event, &corp.corp_id));
-    let error = lock(&sim.delivery.log).get(index).and_then(|e| e.last_error.clone());
+    let error = lock(&sim.delivery.log)
+        .get(index)
+        .and_then(|e| e.last_error.clone());
     sim.delivery.update(index, attempts, "failed", error);
 }
 
 #[cfg(test)]
 mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+
     use super::*;
 
     #[test]

@@ -18,7 +18,11 @@ pub struct DingError {
 
 impl DingError {
     pub fn new(errcode: i64, errmsg: impl Into<String>) -> Self {
-        Self { errcode, errmsg: errmsg.into(), sub_code: None }
+        Self {
+            errcode,
+            errmsg: errmsg.into(),
+            sub_code: None,
+        }
     }
 
     pub fn missing(field: &str) -> Self {
@@ -31,12 +35,18 @@ impl DingError {
 
     /// Wraps an auth or permission failure as errcode 88 with the real code in `sub_code`.
     pub fn wrapped_88(self) -> Self {
-        Self { errcode: 88, errmsg: "鉴权异常".into(), sub_code: Some((self.errcode, self.errmsg)) }
+        Self {
+            errcode: 88,
+            errmsg: "鉴权异常".into(),
+            sub_code: Some((self.errcode, self.errmsg)),
+        }
     }
 
     /// The code a client should act on: the sub code when wrapped.
     pub fn effective_code(&self) -> i64 {
-        self.sub_code.as_ref().map_or(self.errcode, |(code, _)| *code)
+        self.sub_code
+            .as_ref()
+            .map_or(self.errcode, |(code, _)| *code)
     }
 
     pub fn body(&self) -> Value {
@@ -69,11 +79,19 @@ pub struct ApiError {
 
 impl ApiError {
     pub fn new(status: StatusCode, code: &str, message: impl Into<String>) -> Self {
-        Self { status, code: code.into(), message: message.into() }
+        Self {
+            status,
+            code: code.into(),
+            message: message.into(),
+        }
     }
 
     pub fn invalid_token() -> Self {
-        Self::new(StatusCode::BAD_REQUEST, "InvalidAuthentication", "不合法的access_token")
+        Self::new(
+            StatusCode::BAD_REQUEST,
+            "InvalidAuthentication",
+            "不合法的access_token",
+        )
     }
 
     /// The new-API rendering of a legacy code that a gate produced.
@@ -95,8 +113,16 @@ impl ApiError {
                 "Forbidden.AccessDenied.AccessTokenPermissionDenied",
                 err.errmsg.clone(),
             ),
-            -1 => Self::new(StatusCode::SERVICE_UNAVAILABLE, "ServiceUnavailable", "系统繁忙"),
-            other => Self::new(StatusCode::BAD_REQUEST, &other.to_string(), err.errmsg.clone()),
+            -1 => Self::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "ServiceUnavailable",
+                "系统繁忙",
+            ),
+            other => Self::new(
+                StatusCode::BAD_REQUEST,
+                &other.to_string(),
+                err.errmsg.clone(),
+            ),
         }
     }
 }
@@ -127,7 +153,12 @@ pub fn legacy_ok(fields: Value) -> Response {
 
 pub fn json_response(status: StatusCode, body: &Value) -> Response {
     let text = serde_json::to_vec(body).unwrap_or_default();
-    (status, [(header::CONTENT_TYPE, "application/json;charset=utf-8")], text).into_response()
+    (
+        status,
+        [(header::CONTENT_TYPE, "application/json;charset=utf-8")],
+        text,
+    )
+        .into_response()
 }
 
 /// A short base-36 id like DingTalk's `request_id` (`"15rx8h4mdjbkl"`).
@@ -160,7 +191,12 @@ impl Params {
         }
         let pairs: Vec<(String, String)> = serde_urlencoded::from_bytes(trimmed)
             .map_err(|_| DingError::new(43004, "无效的HTTP HEADER Content-Type"))?;
-        Ok(Self(pairs.into_iter().map(|(k, v)| (k, Value::String(v))).collect()))
+        Ok(Self(
+            pairs
+                .into_iter()
+                .map(|(k, v)| (k, Value::String(v)))
+                .collect(),
+        ))
     }
 
     pub fn from_value(value: Value) -> Self {
@@ -184,7 +220,9 @@ impl Params {
     }
 
     pub fn require_str(&self, key: &str) -> Result<String, DingError> {
-        self.str(key).filter(|s| !s.is_empty()).ok_or_else(|| DingError::missing(key))
+        self.str(key)
+            .filter(|s| !s.is_empty())
+            .ok_or_else(|| DingError::missing(key))
     }
 
     pub fn i64(&self, key: &str) -> Result<Option<i64>, DingError> {
@@ -192,9 +230,11 @@ impl Params {
             None | Some(Value::Null) => Ok(None),
             Some(Value::Number(n)) => n.as_i64().map(Some).ok_or_else(|| DingError::invalid(key)),
             Some(Value::String(s)) if s.is_empty() => Ok(None),
-            Some(Value::String(s)) => {
-                s.trim().parse().map(Some).map_err(|_| DingError::invalid(key))
-            }
+            Some(Value::String(s)) => s
+                .trim()
+                .parse()
+                .map(Some)
+                .map_err(|_| DingError::invalid(key)),
             Some(_) => Err(DingError::invalid(key)),
         }
     }
@@ -242,7 +282,10 @@ impl Params {
             None => Ok(None),
             Some(items) => items
                 .iter()
-                .map(|s| s.parse::<i64>().map_err(|_| DingError::new(40066, "不合法的部门列表")))
+                .map(|s| {
+                    s.parse::<i64>()
+                        .map_err(|_| DingError::new(40066, "不合法的部门列表"))
+                })
                 .collect::<Result<Vec<_>, _>>()
                 .map(Some),
         }
@@ -251,6 +294,8 @@ impl Params {
 
 #[cfg(test)]
 mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+
     use super::*;
 
     #[test]
@@ -264,7 +309,9 @@ mod tests {
 
     #[test]
     fn wrapped_88_carries_the_real_code_as_sub_code() {
-        let body = DingError::new(40014, "不合法的access_token").wrapped_88().body();
+        let body = DingError::new(40014, "不合法的access_token")
+            .wrapped_88()
+            .body();
         assert_eq!(body["errcode"], 88);
         assert_eq!(body["sub_code"], "40014");
         assert_eq!(body["sub_msg"], "不合法的access_token");

@@ -75,7 +75,9 @@ impl Faults {
         let mut list = lock(&self.list);
         let index = list.iter().position(|f| {
             (f.api == api || f.api == "*")
-                && f.app_key.as_deref().is_none_or(|want| Some(want) == app_key)
+                && f.app_key
+                    .as_deref()
+                    .is_none_or(|want| Some(want) == app_key)
         })?;
         let fault = list.get_mut(index)?;
         if let Some(share) = fault.fraction {
@@ -102,6 +104,8 @@ impl Faults {
 
 #[cfg(test)]
 mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+
     use super::*;
 
     #[test]
@@ -122,7 +126,11 @@ mod tests {
     #[test]
     fn an_app_scoped_fault_spares_other_apps() {
         let faults = Faults::default();
-        faults.add(FaultSpec { api: "*".into(), app_key: Some("a".into()), ..FaultSpec::default() });
+        faults.add(FaultSpec {
+            api: "*".into(),
+            app_key: Some("a".into()),
+            ..FaultSpec::default()
+        });
         assert!(faults.fire("/x", Some("b")).is_none());
         assert!(faults.fire("/x", Some("a")).is_some());
     }

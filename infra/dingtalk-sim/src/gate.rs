@@ -83,11 +83,19 @@ pub async fn legacy(
     need: Option<&'static str>,
 ) -> Result<Caller, Response> {
     let auth = sim.tokens.check(token);
-    let app_key = auth.as_ref().ok().and_then(|r| sim.app(*r)).map(|a| a.app_key.as_str());
+    let app_key = auth
+        .as_ref()
+        .ok()
+        .and_then(|r| sim.app(*r))
+        .map(|a| a.app_key.as_str());
     common(sim, api, ip, app_key, Style::Legacy).await?;
     let settings = sim.settings();
     let wrap = |e: DingError| {
-        if rand::rng().random_bool(settings.auth_88_share.clamp(0.0, 1.0)) { e.wrapped_88() } else { e }
+        if rand::rng().random_bool(settings.auth_88_share.clamp(0.0, 1.0)) {
+            e.wrapped_88()
+        } else {
+            e
+        }
     };
     let app_ref = auth.map_err(|e| wrap(e).into_response())?;
     let Some(app) = sim.app(app_ref) else {
@@ -97,7 +105,10 @@ pub async fn legacy(
         let policy = read(&app.policy);
         if let Some(list) = &policy.ip_whitelist {
             if !list.iter().any(|allowed| allowed == &ip.to_string()) {
-                let msg = format!("访问ip不在白名单之中,request ip={ip} appKey({})", app.app_key);
+                let msg = format!(
+                    "访问ip不在白名单之中,request ip={ip} appKey({})",
+                    app.app_key
+                );
                 return Err(DingError::new(60020, msg).into_response());
             }
         }
@@ -110,11 +121,16 @@ pub async fn legacy(
         Caller {
             app: app_ref,
             scope: policy.contact_scope_depts.clone(),
-            visible: Visible { mobile: policy.has(perm::MOBILE), email: policy.has(perm::EMAIL) },
+            visible: Visible {
+                mobile: policy.has(perm::MOBILE),
+                email: policy.has(perm::EMAIL),
+            },
         }
     };
     if !sim.limits.take(app_ref, api, settings.qps_per_api) {
-        return Err(DingError::new(90018, "当前应用调用该接口的QPS超过限制，请稍后重试").into_response());
+        return Err(
+            DingError::new(90018, "当前应用调用该接口的QPS超过限制，请稍后重试").into_response(),
+        );
     }
     Ok(caller)
 }
@@ -131,7 +147,11 @@ async fn apply_fault(firing: Firing, style: Style) -> Option<Response> {
     if firing.malformed {
         let broken = "{\"errcode\":0,\"errmsg\":\"ok\",\"result\":{\"userid\":\"";
         return Some(
-            (StatusCode::OK, [(header::CONTENT_TYPE, "application/json;charset=utf-8")], broken)
+            (
+                StatusCode::OK,
+                [(header::CONTENT_TYPE, "application/json;charset=utf-8")],
+                broken,
+            )
                 .into_response(),
         );
     }

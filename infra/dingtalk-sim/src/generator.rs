@@ -23,63 +23,215 @@ pub struct OrgSpec {
 }
 
 const SURNAMES: &[(&str, &str)] = &[
-    ("王", "wang"), ("李", "li"), ("张", "zhang"), ("刘", "liu"), ("陈", "chen"), ("杨", "yang"),
-    ("黄", "huang"), ("赵", "zhao"), ("吴", "wu"), ("周", "zhou"), ("徐", "xu"), ("孙", "sun"),
-    ("马", "ma"), ("朱", "zhu"), ("胡", "hu"), ("郭", "guo"), ("何", "he"), ("林", "lin"),
-    ("罗", "luo"), ("高", "gao"), ("郑", "zheng"), ("梁", "liang"), ("谢", "xie"), ("宋", "song"),
-    ("唐", "tang"), ("韩", "han"), ("冯", "feng"), ("邓", "deng"), ("曹", "cao"), ("彭", "peng"),
-    ("曾", "zeng"), ("肖", "xiao"), ("田", "tian"), ("董", "dong"), ("潘", "pan"), ("袁", "yuan"),
-    ("蔡", "cai"), ("蒋", "jiang"), ("余", "yu"), ("杜", "du"), ("叶", "ye"), ("程", "cheng"),
-    ("魏", "wei"), ("苏", "su"), ("吕", "lv"), ("丁", "ding"), ("任", "ren"), ("卢", "lu"),
-    ("欧阳", "ouyang"), ("司马", "sima"), ("诸葛", "zhuge"), ("上官", "shangguan"),
+    ("王", "wang"),
+    ("李", "li"),
+    ("张", "zhang"),
+    ("刘", "liu"),
+    ("陈", "chen"),
+    ("杨", "yang"),
+    ("黄", "huang"),
+    ("赵", "zhao"),
+    ("吴", "wu"),
+    ("周", "zhou"),
+    ("徐", "xu"),
+    ("孙", "sun"),
+    ("马", "ma"),
+    ("朱", "zhu"),
+    ("胡", "hu"),
+    ("郭", "guo"),
+    ("何", "he"),
+    ("林", "lin"),
+    ("罗", "luo"),
+    ("高", "gao"),
+    ("郑", "zheng"),
+    ("梁", "liang"),
+    ("谢", "xie"),
+    ("宋", "song"),
+    ("唐", "tang"),
+    ("韩", "han"),
+    ("冯", "feng"),
+    ("邓", "deng"),
+    ("曹", "cao"),
+    ("彭", "peng"),
+    ("曾", "zeng"),
+    ("肖", "xiao"),
+    ("田", "tian"),
+    ("董", "dong"),
+    ("潘", "pan"),
+    ("袁", "yuan"),
+    ("蔡", "cai"),
+    ("蒋", "jiang"),
+    ("余", "yu"),
+    ("杜", "du"),
+    ("叶", "ye"),
+    ("程", "cheng"),
+    ("魏", "wei"),
+    ("苏", "su"),
+    ("吕", "lv"),
+    ("丁", "ding"),
+    ("任", "ren"),
+    ("卢", "lu"),
+    ("欧阳", "ouyang"),
+    ("司马", "sima"),
+    ("诸葛", "zhuge"),
+    ("上官", "shangguan"),
 ];
 
 const GIVEN: &[(&str, &str)] = &[
-    ("伟", "wei"), ("芳", "fang"), ("娜", "na"), ("敏", "min"), ("静", "jing"), ("丽", "li"),
-    ("强", "qiang"), ("磊", "lei"), ("军", "jun"), ("洋", "yang"), ("勇", "yong"), ("艳", "yan"),
-    ("杰", "jie"), ("娟", "juan"), ("涛", "tao"), ("明", "ming"), ("超", "chao"), ("秀", "xiu"),
-    ("霞", "xia"), ("平", "ping"), ("刚", "gang"), ("英", "ying"), ("华", "hua"), ("玉", "yu"),
-    ("红", "hong"), ("建", "jian"), ("文", "wen"), ("辉", "hui"), ("鹏", "peng"), ("宇", "yu"),
-    ("浩", "hao"), ("欣", "xin"), ("婷", "ting"), ("晨", "chen"), ("雪", "xue"), ("琳", "lin"),
-    ("志", "zhi"), ("思", "si"), ("佳", "jia"), ("子", "zi"), ("轩", "xuan"), ("涵", "han"),
-    ("博", "bo"), ("一", "yi"), ("诺", "nuo"), ("嘉", "jia"), ("然", "ran"), ("昊", "hao"),
-    ("天", "tian"), ("睿", "rui"), ("泽", "ze"), ("凯", "kai"), ("悦", "yue"), ("馨", "xin"),
+    ("伟", "wei"),
+    ("芳", "fang"),
+    ("娜", "na"),
+    ("敏", "min"),
+    ("静", "jing"),
+    ("丽", "li"),
+    ("强", "qiang"),
+    ("磊", "lei"),
+    ("军", "jun"),
+    ("洋", "yang"),
+    ("勇", "yong"),
+    ("艳", "yan"),
+    ("杰", "jie"),
+    ("娟", "juan"),
+    ("涛", "tao"),
+    ("明", "ming"),
+    ("超", "chao"),
+    ("秀", "xiu"),
+    ("霞", "xia"),
+    ("平", "ping"),
+    ("刚", "gang"),
+    ("英", "ying"),
+    ("华", "hua"),
+    ("玉", "yu"),
+    ("红", "hong"),
+    ("建", "jian"),
+    ("文", "wen"),
+    ("辉", "hui"),
+    ("鹏", "peng"),
+    ("宇", "yu"),
+    ("浩", "hao"),
+    ("欣", "xin"),
+    ("婷", "ting"),
+    ("晨", "chen"),
+    ("雪", "xue"),
+    ("琳", "lin"),
+    ("志", "zhi"),
+    ("思", "si"),
+    ("佳", "jia"),
+    ("子", "zi"),
+    ("轩", "xuan"),
+    ("涵", "han"),
+    ("博", "bo"),
+    ("一", "yi"),
+    ("诺", "nuo"),
+    ("嘉", "jia"),
+    ("然", "ran"),
+    ("昊", "hao"),
+    ("天", "tian"),
+    ("睿", "rui"),
+    ("泽", "ze"),
+    ("凯", "kai"),
+    ("悦", "yue"),
+    ("馨", "xin"),
 ];
 
 /// Names with the middle dot of minority and transliterated names.
 const DOTTED: &[(&str, &str)] = &[
-    ("迪丽热巴·迪力木拉提", "dilireba"), ("阿依古丽·买买提", "ayiguli"), ("扎西·多吉", "zhaxi"),
-    ("古力娜扎·拜合提亚尔", "gulinazha"), ("努尔·艾力", "nuer"), ("约翰·史密斯", "yuehan"),
+    ("迪丽热巴·迪力木拉提", "dilireba"),
+    ("阿依古丽·买买提", "ayiguli"),
+    ("扎西·多吉", "zhaxi"),
+    ("古力娜扎·拜合提亚尔", "gulinazha"),
+    ("努尔·艾力", "nuer"),
+    ("约翰·史密斯", "yuehan"),
 ];
 
 const TOP_DEPTS: &[&str] = &[
-    "研发中心", "产品中心", "市场部", "销售中心", "财务部", "人力资源部", "行政部", "法务部",
-    "客户成功部", "运营中心", "供应链中心", "质量管理部", "战略投资部", "信息技术部",
+    "研发中心",
+    "产品中心",
+    "市场部",
+    "销售中心",
+    "财务部",
+    "人力资源部",
+    "行政部",
+    "法务部",
+    "客户成功部",
+    "运营中心",
+    "供应链中心",
+    "质量管理部",
+    "战略投资部",
+    "信息技术部",
 ];
 
 const SUB_DEPTS: &[&str] = &[
-    "平台部", "基础架构部", "数据部", "前端组", "后端组", "测试组", "运维组", "安全组", "华东区",
-    "华南区", "华北区", "西南区", "北京分部", "上海分部", "深圳分部", "杭州分部", "成都分部",
-    "武汉分部", "招聘组", "薪酬组", "培训组", "渠道组", "大客户组", "品牌组", "内容组", "设计组",
-    "算法组", "移动端组", "支付组", "风控组", "增长组", "项目一部", "项目二部", "综合组",
+    "平台部",
+    "基础架构部",
+    "数据部",
+    "前端组",
+    "后端组",
+    "测试组",
+    "运维组",
+    "安全组",
+    "华东区",
+    "华南区",
+    "华北区",
+    "西南区",
+    "北京分部",
+    "上海分部",
+    "深圳分部",
+    "杭州分部",
+    "成都分部",
+    "武汉分部",
+    "招聘组",
+    "薪酬组",
+    "培训组",
+    "渠道组",
+    "大客户组",
+    "品牌组",
+    "内容组",
+    "设计组",
+    "算法组",
+    "移动端组",
+    "支付组",
+    "风控组",
+    "增长组",
+    "项目一部",
+    "项目二部",
+    "综合组",
 ];
 
 const TITLES: &[&str] = &[
-    "工程师", "高级工程师", "产品经理", "设计师", "销售经理", "会计", "HRBP", "行政专员", "总监",
-    "测试工程师", "运维工程师", "法务专员", "客户经理", "数据分析师",
+    "工程师",
+    "高级工程师",
+    "产品经理",
+    "设计师",
+    "销售经理",
+    "会计",
+    "HRBP",
+    "行政专员",
+    "总监",
+    "测试工程师",
+    "运维工程师",
+    "法务专员",
+    "客户经理",
+    "数据分析师",
 ];
 
-const CITIES: &[&str] = &["杭州", "北京", "上海", "深圳", "成都", "武汉", "南京", "西安"];
+const CITIES: &[&str] = &[
+    "杭州", "北京", "上海", "深圳", "成都", "武汉", "南京", "西安",
+];
 
-const MOBILE_PREFIXES: &[&str] =
-    &["135", "136", "137", "138", "139", "150", "151", "158", "159", "186", "187", "188", "199"];
+const MOBILE_PREFIXES: &[&str] = &[
+    "135", "136", "137", "138", "139", "150", "151", "158", "159", "186", "187", "188", "199",
+];
 
 /// The corp's display name and the email domain derived from it.
 pub fn corp_name(seed: u64) -> (&'static str, &'static str) {
     const CORPS: &[(&str, &str)] = &[
-        ("星河科技有限公司", "xinghe"), ("云帆网络科技有限公司", "yunfan"),
-        ("青禾数据有限公司", "qinghe"), ("远山智能制造有限公司", "yuanshan"),
-        ("晨曦医疗集团", "chenxi"), ("海纳零售有限公司", "haina"),
+        ("星河科技有限公司", "xinghe"),
+        ("云帆网络科技有限公司", "yunfan"),
+        ("青禾数据有限公司", "qinghe"),
+        ("远山智能制造有限公司", "yuanshan"),
+        ("晨曦医疗集团", "chenxi"),
+        ("海纳零售有限公司", "haina"),
     ];
     CORPS[(seed % CORPS.len() as u64) as usize]
 }
@@ -87,7 +239,11 @@ pub fn corp_name(seed: u64) -> (&'static str, &'static str) {
 pub fn generate(spec: &OrgSpec) -> Org {
     let mut rng = StdRng::seed_from_u64(spec.seed);
     let (name, domain) = corp_name(spec.seed);
-    let mut org = Org::new(&spec.corp_id, name, 100_000_000 + rng.random_range(0..50_000_000));
+    let mut org = Org::new(
+        &spec.corp_id,
+        name,
+        100_000_000 + rng.random_range(0..50_000_000),
+    );
     let dept_ids = build_tree(&mut org, &mut rng, spec.depts);
     build_users(&mut org, &mut rng, spec, &dept_ids, domain);
     org
@@ -103,12 +259,20 @@ fn build_tree(org: &mut Org, rng: &mut StdRng, count: usize) -> Vec<i64> {
             ids.last().copied().unwrap_or(1)
         } else if rng.random_bool(0.3) {
             let shallow: Vec<i64> = std::iter::once(1)
-                .chain(ids.iter().copied().filter(|d| depth.get(d).copied().unwrap_or(9) <= 2))
+                .chain(
+                    ids.iter()
+                        .copied()
+                        .filter(|d| depth.get(d).copied().unwrap_or(9) <= 2),
+                )
                 .collect();
             shallow.choose(rng).copied().unwrap_or(1)
         } else {
             let open: Vec<i64> = std::iter::once(1)
-                .chain(ids.iter().copied().filter(|d| depth.get(d).copied().unwrap_or(9) < 9))
+                .chain(
+                    ids.iter()
+                        .copied()
+                        .filter(|d| depth.get(d).copied().unwrap_or(9) < 9),
+                )
                 .collect();
             open.choose(rng).copied().unwrap_or(1)
         };
@@ -117,7 +281,13 @@ fn build_tree(org: &mut Org, rng: &mut StdRng, count: usize) -> Vec<i64> {
         let base = pool.choose(rng).copied().unwrap_or("综合组");
         let taken: Vec<&str> = org
             .dept(parent)
-            .map(|p| p.children.iter().filter_map(|c| org.dept(*c)).map(|d| d.name.as_str()).collect())
+            .map(|p| {
+                p.children
+                    .iter()
+                    .filter_map(|c| org.dept(*c))
+                    .map(|d| d.name.as_str())
+                    .collect()
+            })
             .unwrap_or_default();
         let mut name = base.to_string();
         let mut n = 2;
@@ -147,10 +317,16 @@ fn build_tree(org: &mut Org, rng: &mut StdRng, count: usize) -> Vec<i64> {
 }
 
 fn build_users(org: &mut Org, rng: &mut StdRng, spec: &OrgSpec, depts: &[i64], domain: &str) {
-    let pool: Vec<i64> = if depts.is_empty() { vec![1] } else { depts.to_vec() };
+    let pool: Vec<i64> = if depts.is_empty() {
+        vec![1]
+    } else {
+        depts.to_vec()
+    };
     // A few departments with more than 100 direct members, to exercise paging.
     let big: Vec<i64> = if spec.users >= 400 {
-        pool.choose_multiple(rng, 3.min(pool.len())).copied().collect()
+        pool.choose_multiple(rng, 3.min(pool.len()))
+            .copied()
+            .collect()
     } else {
         Vec::new()
     };
@@ -165,7 +341,10 @@ fn build_users(org: &mut Org, rng: &mut StdRng, spec: &OrgSpec, depts: &[i64], d
             rng.random_range(0..kinds)
         });
         let (name_pinyin, dotted) = if dirt == Some(2) {
-            let (n, p) = DOTTED.choose(rng).copied().unwrap_or(("扎西·多吉", "zhaxi"));
+            let (n, p) = DOTTED
+                .choose(rng)
+                .copied()
+                .unwrap_or(("扎西·多吉", "zhaxi"));
             (p.to_string(), Some(n))
         } else {
             (pinyin, None)
@@ -178,9 +357,16 @@ fn build_users(org: &mut Org, rng: &mut StdRng, spec: &OrgSpec, depts: &[i64], d
         }
         let count = taken_ids.entry(name_pinyin.clone()).or_insert(0);
         *count += 1;
-        let userid = if *count == 1 { name_pinyin } else { format!("{name_pinyin}{count}") };
+        let userid = if *count == 1 {
+            name_pinyin
+        } else {
+            format!("{name_pinyin}{count}")
+        };
         let prefix = MOBILE_PREFIXES.choose(rng).copied().unwrap_or("138");
-        let suffix = ((i as u64).wrapping_mul(2_654_435_761).wrapping_add(spec.seed)) % 100_000_000;
+        let suffix = ((i as u64)
+            .wrapping_mul(2_654_435_761)
+            .wrapping_add(spec.seed))
+            % 100_000_000;
         let mut mobile = Some(format!("{prefix}{suffix:08}"));
         let mut email = Some(format!("{userid}@{domain}.com"));
         match dirt {
@@ -199,7 +385,11 @@ fn build_users(org: &mut Org, rng: &mut StdRng, spec: &OrgSpec, depts: &[i64], d
         let mut dept_id_list = vec![primary];
         for share in [0.2, 0.05] {
             if rng.random_bool(share) {
-                if let Some(extra) = pool.choose(rng).copied().filter(|d| !dept_id_list.contains(d)) {
+                if let Some(extra) = pool
+                    .choose(rng)
+                    .copied()
+                    .filter(|d| !dept_id_list.contains(d))
+                {
                     dept_id_list.push(extra);
                 }
             }
@@ -274,6 +464,8 @@ fn person_name(rng: &mut StdRng) -> (String, String) {
 
 #[cfg(test)]
 mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+
     use super::*;
 
     fn spec(seed: u64) -> OrgSpec {

@@ -70,7 +70,10 @@ impl Limits {
     }
 
     pub fn counters(&self) -> HashMap<String, ApiCounter> {
-        lock(&self.counters).iter().map(|(k, v)| (k.to_string(), v.clone())).collect()
+        lock(&self.counters)
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.clone()))
+            .collect()
     }
 
     pub fn reset_counters(&self) {
@@ -85,7 +88,10 @@ impl Limits {
         let now = Instant::now();
         let capacity = f64::from(qps);
         let mut buckets = lock(&self.buckets);
-        let bucket = buckets.entry((app, api)).or_insert(Bucket { tokens: capacity, last: now });
+        let bucket = buckets.entry((app, api)).or_insert(Bucket {
+            tokens: capacity,
+            last: now,
+        });
         let refill = now.duration_since(bucket.last).as_secs_f64() * capacity;
         bucket.tokens = (bucket.tokens + refill).min(capacity);
         bucket.last = now;
@@ -108,12 +114,20 @@ impl Limits {
         }
         let now = Instant::now();
         let mut ips = lock(&self.ips);
-        let w = ips.entry(ip).or_insert(IpWindow { start: now, calls: 0, blocked_until: None });
+        let w = ips.entry(ip).or_insert(IpWindow {
+            start: now,
+            calls: 0,
+            blocked_until: None,
+        });
         if let Some(until) = w.blocked_until {
             if now < until {
                 return false;
             }
-            *w = IpWindow { start: now, calls: 0, blocked_until: None };
+            *w = IpWindow {
+                start: now,
+                calls: 0,
+                blocked_until: None,
+            };
         }
         if now.duration_since(w.start) >= IP_WINDOW {
             w.start = now;
@@ -134,6 +148,8 @@ impl Limits {
 
 #[cfg(test)]
 mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+
     use super::*;
 
     #[test]

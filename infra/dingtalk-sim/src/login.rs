@@ -49,7 +49,13 @@ pub struct Login {
 impl Login {
     pub fn mint(&self, app: AppRef, userid: &str, kind: CodeKind, ttl: Duration) -> String {
         let code = random_string(32).to_lowercase();
-        let record = Code { app, userid: userid.into(), kind, expires: Instant::now() + ttl, used: false };
+        let record = Code {
+            app,
+            userid: userid.into(),
+            kind,
+            expires: Instant::now() + ttl,
+            used: false,
+        };
         lock(&self.codes).insert(code.clone(), record);
         code
     }
@@ -74,24 +80,36 @@ impl Login {
         let access = random_string(32).to_lowercase();
         let refresh = random_string(32).to_lowercase();
         let now = Instant::now();
-        let session = |ttl| Session { app, userid: userid.into(), expires: now + ttl };
+        let session = |ttl| Session {
+            app,
+            userid: userid.into(),
+            expires: now + ttl,
+        };
         lock(&self.user_tokens).insert(access.clone(), session(USER_TOKEN_TTL));
-        lock(&self.refresh_tokens).insert(refresh.clone(), session(Duration::from_secs(30 * 86_400)));
+        lock(&self.refresh_tokens)
+            .insert(refresh.clone(), session(Duration::from_secs(30 * 86_400)));
         (access, refresh)
     }
 
     pub fn user_of(&self, token: &str) -> Option<Session> {
-        lock(&self.user_tokens).get(token).filter(|s| s.expires > Instant::now()).cloned()
+        lock(&self.user_tokens)
+            .get(token)
+            .filter(|s| s.expires > Instant::now())
+            .cloned()
     }
 
     /// Spends a refresh token.
     pub fn refresh(&self, token: &str) -> Option<Session> {
-        lock(&self.refresh_tokens).remove(token).filter(|s| s.expires > Instant::now())
+        lock(&self.refresh_tokens)
+            .remove(token)
+            .filter(|s| s.expires > Instant::now())
     }
 }
 
 #[cfg(test)]
 mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+
     use super::*;
 
     const APP: AppRef = AppRef { corp: 0, app: 0 };
@@ -101,13 +119,22 @@ mod tests {
         let login = Login::default();
         let code = login.mint(APP, "u1", CodeKind::MicroApp, CODE_TTL);
         assert_eq!(login.redeem(&code, CodeKind::MicroApp, APP).unwrap(), "u1");
-        assert_eq!(login.redeem(&code, CodeKind::MicroApp, APP).unwrap_err().errcode, 40078);
+        assert_eq!(
+            login
+                .redeem(&code, CodeKind::MicroApp, APP)
+                .unwrap_err()
+                .errcode,
+            40078
+        );
     }
 
     #[test]
     fn an_expired_code_answers_40102() {
         let login = Login::default();
         let code = login.mint(APP, "u1", CodeKind::Sns, Duration::ZERO);
-        assert_eq!(login.redeem(&code, CodeKind::Sns, APP).unwrap_err().errcode, 40102);
+        assert_eq!(
+            login.redeem(&code, CodeKind::Sns, APP).unwrap_err().errcode,
+            40102
+        );
     }
 }

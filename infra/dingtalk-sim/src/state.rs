@@ -28,7 +28,16 @@ pub mod perm {
     /// The new-API user profile (`/v1.0/contact/users/me`).
     pub const USER_READ: &str = "Contact.User.Read";
 
-    pub const ALL: &[&str] = &[MEMBER, DEPT_LIST, DEPT_MEMBER, MANAGE, BY_MOBILE, MOBILE, EMAIL, USER_READ];
+    pub const ALL: &[&str] = &[
+        MEMBER,
+        DEPT_LIST,
+        DEPT_MEMBER,
+        MANAGE,
+        BY_MOBILE,
+        MOBILE,
+        EMAIL,
+        USER_READ,
+    ];
 }
 
 /// Which payload key casing events use (protocol §2.2).
@@ -119,15 +128,19 @@ pub struct SimState {
 
 /// Reads through a poisoned lock: the data is plain values, a panic elsewhere leaves it usable.
 pub fn read<T>(lock: &RwLock<T>) -> RwLockReadGuard<'_, T> {
-    lock.read().unwrap_or_else(std::sync::PoisonError::into_inner)
+    lock.read()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 pub fn write<T>(lock: &RwLock<T>) -> RwLockWriteGuard<'_, T> {
-    lock.write().unwrap_or_else(std::sync::PoisonError::into_inner)
+    lock.write()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 pub fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    mutex
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 impl SimState {
@@ -156,7 +169,9 @@ impl SimState {
     }
 
     pub fn policy(&self, r: AppRef) -> AppPolicy {
-        self.app(r).map(|a| read(&a.policy).clone()).unwrap_or_else(|| AppPolicy::open(Vec::new()))
+        self.app(r)
+            .map(|a| read(&a.policy).clone())
+            .unwrap_or_else(|| AppPolicy::open(Vec::new()))
     }
 
     /// Queues contact events for delivery to the corp's registered callback.

@@ -28,7 +28,11 @@ pub struct Tokens {
 }
 
 pub fn random_string(len: usize) -> String {
-    rand::rng().sample_iter(&Alphanumeric).take(len).map(char::from).collect()
+    rand::rng()
+        .sample_iter(&Alphanumeric)
+        .take(len)
+        .map(char::from)
+        .collect()
 }
 
 impl Tokens {
@@ -44,7 +48,9 @@ impl Tokens {
             }
         }
         let token = random_string(32).to_lowercase();
-        table.by_token.insert(token.clone(), Issued { app, expires });
+        table
+            .by_token
+            .insert(token.clone(), Issued { app, expires });
         table.current.insert(app, token.clone());
         (token, ttl_secs)
     }
@@ -62,7 +68,9 @@ impl Tokens {
 
     /// Expires every live token (of one app, or all); the old tokens then answer 42001.
     pub fn expire(&self, app: Option<AppRef>) -> usize {
-        let past = Instant::now().checked_sub(Duration::from_millis(1)).unwrap_or_else(Instant::now);
+        let past = Instant::now()
+            .checked_sub(Duration::from_millis(1))
+            .unwrap_or_else(Instant::now);
         let mut table = lock(&self.table);
         let targets: Vec<(AppRef, String)> = table
             .current
@@ -82,6 +90,8 @@ impl Tokens {
 
 #[cfg(test)]
 mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+
     use super::*;
 
     const APP: AppRef = AppRef { corp: 0, app: 0 };

@@ -226,6 +226,7 @@ impl QueueConsumer for SqsQueue {
             }
         }
         let receipts: Vec<&str> = seen.iter().filter_map(|m| m.receipt_handle()).collect();
+        // Every SQS batch call takes at most 10 entries, as `SendMessageBatch` does.
         for chunk in receipts.chunks(MAX_SEND_BATCH) {
             let entries = chunk
                 .iter()

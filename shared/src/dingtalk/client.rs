@@ -7,7 +7,7 @@ use super::limiter::RateLimiter;
 use super::port::DingTalk;
 use super::token::{DEFAULT_MARGIN, TokenCache};
 use super::types::{
-    AppToken, CallbackRegistration, CreatedUser, DeptId, DepartmentPatch, DingApp, DingDepartment,
+    AppToken, CallbackRegistration, CreatedUser, DepartmentPatch, DeptId, DingApp, DingDepartment,
     DingProfile, DingUser, DingUserId, DingUserRef, FailedEvent, FailedEventBatch, MicroAppUser,
     NewDepartment, NewUser, Page, SecretString, SnsUser, TokenSource, UnionIdMatch, UserPatch,
     UserToken,
@@ -293,8 +293,8 @@ impl HttpDingTalk {
             Family::Oapi => &app.endpoints.oapi,
             Family::Api => &app.endpoints.api,
         };
-        let mut url = Url::parse(&format!("{}{}", base.trim_end_matches('/'), call.path))
-            .map_err(|e| {
+        let mut url =
+            Url::parse(&format!("{}{}", base.trim_end_matches('/'), call.path)).map_err(|e| {
                 Failure::Error(DingTalkError::new(
                     call.path,
                     ErrorKind::Rejected,
@@ -381,7 +381,12 @@ fn legacy_outcome<T: DeserializeOwned>(
         Failure::Error(if (200..300).contains(&status) {
             DingTalkError::malformed(api, e)
         } else {
-            DingTalkError::new(api, ErrorKind::Rejected, ErrorCode::Http(status), format!("HTTP {status}"))
+            DingTalkError::new(
+                api,
+                ErrorKind::Rejected,
+                ErrorCode::Http(status),
+                format!("HTTP {status}"),
+            )
         })
     })?;
     let envelope: wire::LegacyStatus = serde_json::from_value(value.clone())
@@ -390,11 +395,13 @@ fn legacy_outcome<T: DeserializeOwned>(
     if code != 0 {
         let kind = error::legacy_kind(code, &message);
         let err = DingTalkError::new(api, kind, ErrorCode::Errcode(code), message);
-        return Err(if error::is_token_errcode(code) && matches!(call.auth, Auth::App) {
-            Failure::TokenRefused(err)
-        } else {
-            Failure::Error(err)
-        });
+        return Err(
+            if error::is_token_errcode(code) && matches!(call.auth, Auth::App) {
+                Failure::TokenRefused(err)
+            } else {
+                Failure::Error(err)
+            },
+        );
     }
     if !(200..300).contains(&status) {
         return Err(Failure::Error(DingTalkError::new(
@@ -471,7 +478,11 @@ fn to_u64(value: Option<wire::Loose>, default: u64) -> u64 {
         .unwrap_or(default)
 }
 
-fn page<W, T: From<W>>(api: &str, wire: wire::WireUserPage<W>, cursor: u64) -> Result<Page<T>, DingTalkError> {
+fn page<W, T: From<W>>(
+    api: &str,
+    wire: wire::WireUserPage<W>,
+    cursor: u64,
+) -> Result<Page<T>, DingTalkError> {
     let next_cursor = if wire.has_more.unwrap_or(false) {
         let next = wire
             .next_cursor
@@ -583,12 +594,11 @@ impl DingTalk for HttpDingTalk {
         app: &DingApp,
         id: DeptId,
     ) -> Result<DingDepartment, DingTalkError> {
-        let call = Call::oapi(Method::POST, "/topapi/v2/department/get").json(
-            &wire::DeptIdRequest {
+        let call =
+            Call::oapi(Method::POST, "/topapi/v2/department/get").json(&wire::DeptIdRequest {
                 dept_id: id.get(),
                 language: Some("zh_CN"),
-            },
-        )?;
+            })?;
         let r: wire::Wrapped<wire::WireDept> = self.call(app, call).await?;
         Ok(r.result.into())
     }
@@ -672,8 +682,7 @@ impl DingTalk for HttpDingTalk {
             size: size.clamp(1, super::port::MAX_PAGE_SIZE),
             language: "zh_CN",
         })?;
-        let r: wire::Wrapped<wire::WireUserPage<wire::WireUserRef>> =
-            self.call(app, call).await?;
+        let r: wire::Wrapped<wire::WireUserPage<wire::WireUserRef>> = self.call(app, call).await?;
         page(API, r.result, cursor)
     }
 
@@ -721,10 +730,11 @@ impl DingTalk for HttpDingTalk {
     }
 
     async fn delete_user(&self, app: &DingApp, id: &DingUserId) -> Result<(), DingTalkError> {
-        let call = Call::oapi(Method::POST, "/topapi/v2/user/delete").json(&wire::UserIdRequest {
-            userid: id.as_str(),
-            language: None,
-        })?;
+        let call =
+            Call::oapi(Method::POST, "/topapi/v2/user/delete").json(&wire::UserIdRequest {
+                userid: id.as_str(),
+                language: None,
+            })?;
         self.call(app, call).await.map(ok_unit)
     }
 
@@ -838,8 +848,7 @@ impl DingTalk for HttpDingTalk {
         app: &DingApp,
         user_token: &SecretString,
     ) -> Result<DingProfile, DingTalkError> {
-        let call =
-            Call::api(Method::GET, "/v1.0/contact/users/me").auth(Auth::User(user_token));
+        let call = Call::api(Method::GET, "/v1.0/contact/users/me").auth(Auth::User(user_token));
         let p: wire::WireProfile = self.call(app, call).await?;
         Ok(DingProfile {
             nick: p.nick,
@@ -951,15 +960,23 @@ mod tests {
     #[test]
     fn server_errors_and_garbage_are_transient() {
         let r = legacy_outcome::<serde_json::Value>(&call(), 502, b"<html>");
-        assert!(matches!(r, Err(Failure::Error(e)) if e.is_transient() && *e.code() == ErrorCode::Http(502)));
+        assert!(
+            matches!(r, Err(Failure::Error(e)) if e.is_transient() && *e.code() == ErrorCode::Http(502))
+        );
         let r = legacy_outcome::<serde_json::Value>(&call(), 200, b"{not json");
-        assert!(matches!(r, Err(Failure::Error(e)) if e.is_transient() && *e.code() == ErrorCode::Malformed));
+        assert!(
+            matches!(r, Err(Failure::Error(e)) if e.is_transient() && *e.code() == ErrorCode::Malformed)
+        );
     }
 
     #[test]
     fn new_api_invalid_authentication_asks_for_a_refresh() {
         let c = Call::api(Method::GET, "/v1.0/x");
-        let r = api_outcome::<serde_json::Value>(&c, 400, br#"{"code":"InvalidAuthentication","message":"m","requestid":"r"}"#);
+        let r = api_outcome::<serde_json::Value>(
+            &c,
+            400,
+            br#"{"code":"InvalidAuthentication","message":"m","requestid":"r"}"#,
+        );
         assert!(matches!(r, Err(Failure::TokenRefused(_))));
     }
 

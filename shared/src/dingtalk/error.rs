@@ -233,13 +233,19 @@ mod tests {
     #[test]
     fn whitelist_error_keeps_the_reported_ip() {
         assert_eq!(
-            legacy_kind(60020, "访问ip不在白名单之中,request ip=203.0.113.9 appKey(abc)"),
+            legacy_kind(
+                60020,
+                "访问ip不在白名单之中,request ip=203.0.113.9 appKey(abc)"
+            ),
             ErrorKind::IpNotWhitelisted {
                 ip: Some("203.0.113.9".into())
             }
         );
         assert_eq!(reported_ip("no ip here"), None);
-        assert_eq!(reported_ip("request ip=2001:db8::1,"), Some("2001:db8::1".into()));
+        assert_eq!(
+            reported_ip("request ip=2001:db8::1,"),
+            Some("2001:db8::1".into())
+        );
     }
 
     #[test]
@@ -269,9 +275,18 @@ mod tests {
             api_kind(403, "Forbidden.AccessDenied.AccessTokenPermissionDenied"),
             ErrorKind::PermissionDenied
         );
-        assert_eq!(api_kind(400, "InvalidAuthentication"), ErrorKind::InvalidToken);
-        assert_eq!(api_kind(400, "invalidClientIdOrSecret"), ErrorKind::InvalidCredentials);
+        assert_eq!(
+            api_kind(400, "InvalidAuthentication"),
+            ErrorKind::InvalidToken
+        );
+        assert_eq!(
+            api_kind(400, "invalidClientIdOrSecret"),
+            ErrorKind::InvalidCredentials
+        );
         assert_eq!(api_kind(503, "ServiceUnavailable"), ErrorKind::Unavailable);
-        assert_eq!(api_kind(404, "invalidParameter.user.notFound"), ErrorKind::NotFound);
+        assert_eq!(
+            api_kind(404, "invalidParameter.user.notFound"),
+            ErrorKind::NotFound
+        );
     }
 }

@@ -131,8 +131,8 @@ mod tests {
 
     #[test]
     fn overrides_apply_to_their_api_only() {
-        let limiter = RateLimiter::new(Rate::per_second(20.0))
-            .with_limit("/fast", Rate::per_second(60.0));
+        let limiter =
+            RateLimiter::new(Rate::per_second(20.0)).with_limit("/fast", Rate::per_second(60.0));
         assert_eq!(limiter.rate_for("/fast").per_second, 60.0);
         assert_eq!(limiter.rate_for("/other").per_second, 20.0);
     }

@@ -4,7 +4,7 @@
 
 use super::error::{DingTalkError, ErrorCode, ErrorKind};
 use super::types::{
-    AppToken, CallbackRegistration, CreatedUser, DeptId, DepartmentPatch, DingApp, DingDepartment,
+    AppToken, CallbackRegistration, CreatedUser, DepartmentPatch, DeptId, DingApp, DingDepartment,
     DingProfile, DingUser, DingUserId, DingUserRef, FailedEvent, MicroAppUser, NewDepartment,
     NewUser, Page, SecretString, SnsUser, TokenSource, UnionIdMatch, UserPatch, UserToken,
 };
@@ -40,8 +40,11 @@ pub trait DingTalk: Send + Sync {
         app: &DingApp,
         parent: DeptId,
     ) -> Result<Vec<DeptId>, DingTalkError>;
-    async fn get_department(&self, app: &DingApp, id: DeptId)
-    -> Result<DingDepartment, DingTalkError>;
+    async fn get_department(
+        &self,
+        app: &DingApp,
+        id: DeptId,
+    ) -> Result<DingDepartment, DingTalkError>;
     async fn create_department(
         &self,
         app: &DingApp,
@@ -85,8 +88,11 @@ pub trait DingTalk: Send + Sync {
         dept: DeptId,
     ) -> Result<Vec<DingUserId>, DingTalkError>;
     async fn get_user(&self, app: &DingApp, id: &DingUserId) -> Result<DingUser, DingTalkError>;
-    async fn create_user(&self, app: &DingApp, user: &NewUser)
-    -> Result<CreatedUser, DingTalkError>;
+    async fn create_user(
+        &self,
+        app: &DingApp,
+        user: &NewUser,
+    ) -> Result<CreatedUser, DingTalkError>;
     async fn update_user(&self, app: &DingApp, patch: &UserPatch) -> Result<(), DingTalkError>;
     async fn delete_user(&self, app: &DingApp, id: &DingUserId) -> Result<(), DingTalkError>;
     async fn user_id_by_mobile(
@@ -201,7 +207,10 @@ pub trait DingTalk: Send + Sync {
             // A cycle in the answer would otherwise loop forever.
             let children: Vec<_> = children.into_iter().filter(|d| seen.insert(d.id)).collect();
             queue.extend(children.iter().map(|d| d.id));
-            Ok(Some((stream::iter(children.into_iter().map(Ok)), (queue, seen))))
+            Ok(Some((
+                stream::iter(children.into_iter().map(Ok)),
+                (queue, seen),
+            )))
         })
         .try_flatten()
         .boxed()

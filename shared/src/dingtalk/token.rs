@@ -123,13 +123,22 @@ mod tests {
     #[tokio::test]
     async fn invalidating_a_stale_token_keeps_the_newer_one() {
         let cache = TokenCache::default();
-        let t1 = cache.get("app", || async { Ok(token("t1")) }).await.unwrap();
+        let t1 = cache
+            .get("app", || async { Ok(token("t1")) })
+            .await
+            .unwrap();
         cache.invalidate("app", &t1).await;
-        let t2 = cache.get("app", || async { Ok(token("t2")) }).await.unwrap();
+        let t2 = cache
+            .get("app", || async { Ok(token("t2")) })
+            .await
+            .unwrap();
         assert_eq!(t2.expose(), "t2");
         // A second task that also saw t1 refused must not throw t2 away.
         cache.invalidate("app", &t1).await;
-        let again = cache.get("app", || async { Ok(token("t3")) }).await.unwrap();
+        let again = cache
+            .get("app", || async { Ok(token("t3")) })
+            .await
+            .unwrap();
         assert_eq!(again.expose(), "t2");
     }
 
@@ -141,7 +150,10 @@ mod tests {
             expires_in_secs: 0,
         };
         cache.get("app", || async { Ok(short) }).await.unwrap();
-        let next = cache.get("app", || async { Ok(token("long")) }).await.unwrap();
+        let next = cache
+            .get("app", || async { Ok(token("long")) })
+            .await
+            .unwrap();
         assert_eq!(next.expose(), "long");
     }
 }

@@ -7,7 +7,9 @@ use std::fmt;
 /// Why a DingTalk id or value was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum InvalidValue {
-    #[error("a DingTalk userid must be 1 to 64 characters without control characters or edge spaces")]
+    #[error(
+        "a DingTalk userid must be 1 to 64 characters without control characters or edge spaces"
+    )]
     UserId,
     #[error("a DingTalk department id must be a positive integer")]
     DeptId,
@@ -23,10 +25,7 @@ impl DingUserId {
     pub fn parse(value: impl Into<String>) -> Result<Self, InvalidValue> {
         let value = value.into();
         let chars = value.chars().count();
-        if chars == 0
-            || chars > 64
-            || value.chars().any(char::is_control)
-            || value.trim() != value
+        if chars == 0 || chars > 64 || value.chars().any(char::is_control) || value.trim() != value
         {
             return Err(InvalidValue::UserId);
         }

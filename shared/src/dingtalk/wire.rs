@@ -663,7 +663,10 @@ mod tests {
         )
         .unwrap();
         let u = DingUser::from(u);
-        assert_eq!(u.dept_ids, vec![DeptId::new(2).unwrap(), DeptId::new(3).unwrap()]);
+        assert_eq!(
+            u.dept_ids,
+            vec![DeptId::new(2).unwrap(), DeptId::new(3).unwrap()]
+        );
         assert_eq!(u.active, Some(true));
         assert_eq!(u.hired_date_ms, Some(1_597_573_616_828));
         assert_eq!(u.mobile, None);
@@ -671,13 +674,18 @@ mod tests {
 
     #[test]
     fn root_department_has_no_parent() {
-        let d: WireDept = serde_json::from_str(r#"{"dept_id":1,"name":"corp","parent_id":0}"#).unwrap();
+        let d: WireDept =
+            serde_json::from_str(r#"{"dept_id":1,"name":"corp","parent_id":0}"#).unwrap();
         assert_eq!(DingDepartment::from(d).parent, None);
     }
 
     #[test]
     fn user_writes_send_dept_lists_as_comma_strings() {
-        let mut u = NewUser::new("n", "13800000000", vec![DeptId::new(2).unwrap(), DeptId::ROOT]);
+        let mut u = NewUser::new(
+            "n",
+            "13800000000",
+            vec![DeptId::new(2).unwrap(), DeptId::ROOT],
+        );
         u.email = Some("a@b.c".into());
         let v = serde_json::to_value(UserWriteRequest::from(&u)).unwrap();
         assert_eq!(v["dept_id_list"], "2,1");

@@ -76,14 +76,17 @@ mod cases {
     contract_cases!(table_fixture, queue_fixture);
 }
 
-/// Reads a path of moto's own API with a bare HTTP/1.0 request, so the proof does not go through
-/// the SDK whose use it checks.
-async fn moto_api(path: &str) -> String {
+/// Speaks to moto with bare HTTP/1.0 requests, so the proof does not go through the SDK whose use
+/// it checks. moto does not verify signatures; the credential scope only picks the region.
+async fn moto_http(method: &str, path: &str, headers: &str, body: &str) -> String {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let endpoint = endpoint();
     let host = endpoint.trim_start_matches("http://").trim_end_matches('/');
     let mut stream = tokio::net::TcpStream::connect(host).await.unwrap();
-    let request = format!("GET {path} HTTP/1.0\r\nHost: {host}\r\n\r\n");
+    let request = format!(
+        "{method} {path} HTTP/1.0\r\nHost: {host}\r\n{headers}Content-Length: {}\r\n\r\n{body}",
+        body.len()
+    );
     stream.write_all(request.as_bytes()).await.unwrap();
     let mut response = String::new();
     stream.read_to_string(&mut response).await.unwrap();
@@ -97,21 +100,40 @@ async fn dynamodb_tests_really_reach_the_moto_endpoint() {
     fixture
         .table
         .put(
-            Item::new(key.clone(), 1, serde_json::json!({"proof": true})),
+            Item::new(
+                key.clone(),
+                1,
+                serde_json::json!({"proof": "written-through-the-port"}),
+            ),
             Cond::Absent,
         )
         .await
         .unwrap();
     assert_eq!(fixture.table.engine(), "dynamodb");
-    // moto's own inventory of what it holds must list the table and the item we just wrote.
-    let inventory = moto_api("/moto-api/data.json").await;
+    // moto's own inventory lists the table ...
+    let inventory = moto_http("GET", "/moto-api/data.json", "", "").await;
     assert!(inventory.starts_with("HTTP/1."), "{inventory}");
     assert!(
         inventory.contains(&fixture.table_name),
         "the table is not in moto's inventory"
     );
+    // ... and a raw GetItem on the wire returns the item the port wrote.
+    let body = serde_json::json!({
+        "TableName": fixture.table_name,
+        "Key": {"pk": {"S": key.pk}, "sk": {"S": key.sk}},
+    })
+    .to_string();
+    let headers = "Content-Type: application/x-amz-json-1.0\r\n\
+        X-Amz-Target: DynamoDB_20120810.GetItem\r\n\
+        Authorization: AWS4-HMAC-SHA256 Credential=test/20260101/us-east-1/dynamodb/aws4_request, \
+        SignedHeaders=host, Signature=0\r\n";
+    let response = moto_http("POST", "/", headers, &body).await;
     assert!(
-        inventory.contains(&key.sk),
-        "the item is not in moto's inventory"
+        response.starts_with("HTTP/1.0 200") || response.starts_with("HTTP/1.1 200"),
+        "{response}"
+    );
+    assert!(
+        response.contains("written-through-the-port"),
+        "moto does not hold the item: {response}"
     );
 }

@@ -147,7 +147,9 @@ impl Org {
     }
 
     pub fn user_by_unionid(&self, unionid: &str) -> Option<&User> {
-        self.by_unionid.get(unionid).and_then(|id| self.users.get(id))
+        self.by_unionid
+            .get(unionid)
+            .and_then(|id| self.users.get(id))
     }
 
     /// `[self, parent, …, 1]`, as `listparentbydept` returns it.
@@ -159,7 +161,11 @@ impl Org {
                 break;
             }
             chain.push(current);
-            cursor = self.depts.get(&current).map(|d| d.parent_id).filter(|p| *p != 0);
+            cursor = self
+                .depts
+                .get(&current)
+                .map(|d| d.parent_id)
+                .filter(|p| *p != 0);
         }
         chain
     }
@@ -170,8 +176,14 @@ impl Org {
 
     /// Children sorted as DingTalk lists them: by `order`, then creation.
     pub fn children(&self, id: i64) -> Vec<&Dept> {
-        let Some(dept) = self.depts.get(&id) else { return Vec::new() };
-        let mut kids: Vec<&Dept> = dept.children.iter().filter_map(|c| self.depts.get(c)).collect();
+        let Some(dept) = self.depts.get(&id) else {
+            return Vec::new();
+        };
+        let mut kids: Vec<&Dept> = dept
+            .children
+            .iter()
+            .filter_map(|c| self.depts.get(c))
+            .collect();
         kids.sort_by_key(|d| d.order);
         kids
     }
@@ -182,7 +194,11 @@ impl Org {
     }
 
     pub fn user_in_scope(&self, user: &User, scope: &[i64]) -> bool {
-        scope.contains(&ROOT) || user.dept_id_list.iter().any(|d| self.dept_in_scope(*d, scope))
+        scope.contains(&ROOT)
+            || user
+                .dept_id_list
+                .iter()
+                .any(|d| self.dept_in_scope(*d, scope))
     }
 
     /// All departments below `id`, itself included (for `member_count`).

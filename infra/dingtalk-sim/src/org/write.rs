@@ -75,23 +75,36 @@ pub fn mobile_is_valid(mobile: &str) -> bool {
 
 fn check_email(email: &str) -> Result<(), DingError> {
     let valid = email.chars().count() <= 50
-        && email.split_once('@').is_some_and(|(l, d)| !l.is_empty() && d.contains('.'));
-    if valid { Ok(()) } else { Err(DingError::new(60105, "邮箱不合法")) }
+        && email
+            .split_once('@')
+            .is_some_and(|(l, d)| !l.is_empty() && d.contains('.'));
+    if valid {
+        Ok(())
+    } else {
+        Err(DingError::new(60105, "邮箱不合法"))
+    }
 }
 
 /// A stable unionid for a user of this corp (same developer org → same unionid, §3.4).
 pub fn unionid_for(corp_id: &str, userid: &str) -> String {
     let digest = Sha256::digest(format!("{corp_id}/{userid}").as_bytes());
     let alphabet = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
-    let mut out: String =
-        digest.iter().take(22).map(|b| alphabet[(*b as usize) % alphabet.len()] as char).collect();
+    let mut out: String = digest
+        .iter()
+        .take(22)
+        .map(|b| alphabet[(*b as usize) % alphabet.len()] as char)
+        .collect();
     out.push_str("iEiE");
     out
 }
 
 impl Org {
     pub fn create_dept(&mut self, input: DeptInput) -> Result<(i64, Vec<OrgEvent>), DingError> {
-        let name = input.name.clone().filter(|n| !n.is_empty()).ok_or(DingError::missing("name"))?;
+        let name = input
+            .name
+            .clone()
+            .filter(|n| !n.is_empty())
+            .ok_or(DingError::missing("name"))?;
         let parent = input.parent_id.ok_or(DingError::missing("parent_id"))?;
         check_dept_name(&name)?;
         if !self.depts.contains_key(&parent) {
@@ -131,7 +144,12 @@ impl Org {
         self.depts.insert(id, dept);
     }
 
-    fn check_sibling_name(&self, parent: i64, name: &str, except: Option<i64>) -> Result<(), DingError> {
+    fn check_sibling_name(
+        &self,
+        parent: i64,
+        name: &str,
+        except: Option<i64>,
+    ) -> Result<(), DingError> {
         let taken = self
             .depts
             .get(&parent)
@@ -141,14 +159,21 @@ impl Org {
             .filter(|c| Some(**c) != except)
             .filter_map(|c| self.depts.get(c))
             .any(|c| c.name == name);
-        if taken { Err(DingError::new(60021, "同一父部门下部门名称重复")) } else { Ok(()) }
+        if taken {
+            Err(DingError::new(60021, "同一父部门下部门名称重复"))
+        } else {
+            Ok(())
+        }
     }
 
     pub fn update_dept(&mut self, id: i64, input: DeptInput) -> Result<Vec<OrgEvent>, DingError> {
         if id == ROOT {
             return Err(DingError::new(60018, "根部门不能被更新"));
         }
-        let current = self.depts.get(&id).ok_or(DingError::new(60003, "部门不存在"))?;
+        let current = self
+            .depts
+            .get(&id)
+            .ok_or(DingError::new(60003, "部门不存在"))?;
         let parent = input.parent_id.unwrap_or(current.parent_id);
         let name = input.name.clone().unwrap_or_else(|| current.name.clone());
         check_dept_name(&name)?;
@@ -158,7 +183,12 @@ impl Org {
         if self.subtree(id).contains(&parent) {
             return Err(DingError::new(60010, "部门之间存在循环"));
         }
-        let subtree_height = self.subtree(id).iter().map(|d| self.depth(*d)).max().unwrap_or(0)
+        let subtree_height = self
+            .subtree(id)
+            .iter()
+            .map(|d| self.depth(*d))
+            .max()
+            .unwrap_or(0)
             - self.depth(id)
             + 1;
         if self.depth(parent) + subtree_height > MAX_DEPTH {
@@ -200,7 +230,10 @@ impl Org {
         if id == ROOT {
             return Err(DingError::new(60007, "根部门不能被删除"));
         }
-        let dept = self.depts.get(&id).ok_or(DingError::new(60003, "部门不存在"))?;
+        let dept = self
+            .depts
+            .get(&id)
+            .ok_or(DingError::new(60003, "部门不存在"))?;
         if !dept.children.is_empty() {
             return Err(DingError::new(60006, "部门中存在子部门，不允许删除"));
         }
@@ -218,7 +251,11 @@ impl Org {
     pub fn create_user(&mut self, input: UserInput) -> Result<(String, Vec<OrgEvent>), DingError> {
         let name = input.name.clone().ok_or(DingError::missing("name"))?;
         check_user_name(&name)?;
-        let mobile = input.mobile.clone().filter(|m| !m.is_empty()).ok_or(DingError::missing("mobile"))?;
+        let mobile = input
+            .mobile
+            .clone()
+            .filter(|m| !m.is_empty())
+            .ok_or(DingError::missing("mobile"))?;
         let depts = input.dept_id_list.clone().filter(|d| !d.is_empty());
         let depts = depts.ok_or(DingError::missing("dept_id_list"))?;
         let userid = match input.userid.clone().filter(|u| !u.is_empty()) {
@@ -271,9 +308,12 @@ impl Org {
             }
         }
         if let Some(mobile) = &user.mobile {
-            self.by_mobile.entry(mobile.clone()).or_insert_with(|| user.userid.clone());
+            self.by_mobile
+                .entry(mobile.clone())
+                .or_insert_with(|| user.userid.clone());
         }
-        self.by_unionid.insert(user.unionid.clone(), user.userid.clone());
+        self.by_unionid
+            .insert(user.unionid.clone(), user.userid.clone());
         self.seq = self.seq.max(user.modified_seq);
         self.users.insert(user.userid.clone(), user);
     }
@@ -307,7 +347,11 @@ impl Org {
             if !mobile_is_valid(mobile) {
                 return Err(DingError::new(60103, "手机号码不合法"));
             }
-            if self.by_mobile.get(mobile).is_some_and(|owner| Some(owner.as_str()) != me) {
+            if self
+                .by_mobile
+                .get(mobile)
+                .is_some_and(|owner| Some(owner.as_str()) != me)
+            {
                 return Err(DingError::new(60104, "手机号码在公司中已注册"));
             }
         }
@@ -324,7 +368,11 @@ impl Org {
         Ok(())
     }
 
-    pub fn update_user(&mut self, userid: &str, input: UserInput) -> Result<Vec<OrgEvent>, DingError> {
+    pub fn update_user(
+        &mut self,
+        userid: &str,
+        input: UserInput,
+    ) -> Result<Vec<OrgEvent>, DingError> {
         if !self.users.contains_key(userid) {
             return Err(DingError::new(60121, "找不到该用户"));
         }
@@ -393,7 +441,10 @@ impl Org {
     }
 
     pub fn delete_user(&mut self, userid: &str) -> Result<Vec<OrgEvent>, DingError> {
-        let user = self.users.remove(userid).ok_or(DingError::new(60121, "找不到该用户"))?;
+        let user = self
+            .users
+            .remove(userid)
+            .ok_or(DingError::new(60121, "找不到该用户"))?;
         for d in &user.dept_id_list {
             if let Some(dept) = self.depts.get_mut(d) {
                 dept.members.retain(|m| m != userid);
@@ -425,6 +476,8 @@ fn set_opt(slot: &mut Option<String>, value: Option<String>) {
 
 #[cfg(test)]
 mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+
     use super::*;
 
     fn org() -> Org {
@@ -432,16 +485,31 @@ mod tests {
     }
 
     fn dept(name: &str, parent: i64) -> DeptInput {
-        DeptInput { name: Some(name.into()), parent_id: Some(parent), ..DeptInput::default() }
+        DeptInput {
+            name: Some(name.into()),
+            parent_id: Some(parent),
+            ..DeptInput::default()
+        }
     }
 
     #[test]
     fn department_names_follow_the_protocol_rules() {
         let mut org = org();
-        assert_eq!(org.create_dept(dept("研发-部", 1)).unwrap_err().errcode, 60009);
-        assert_eq!(org.create_dept(dept(&"长".repeat(65), 1)).unwrap_err().errcode, 60001);
+        assert_eq!(
+            org.create_dept(dept("研发-部", 1)).unwrap_err().errcode,
+            60009
+        );
+        assert_eq!(
+            org.create_dept(dept(&"长".repeat(65), 1))
+                .unwrap_err()
+                .errcode,
+            60001
+        );
         org.create_dept(dept("研发部", 1)).unwrap();
-        assert_eq!(org.create_dept(dept("研发部", 1)).unwrap_err().errcode, 60021);
+        assert_eq!(
+            org.create_dept(dept("研发部", 1)).unwrap_err().errcode,
+            60021
+        );
         assert_eq!(org.create_dept(dept("x", 999)).unwrap_err().errcode, 60004);
     }
 
@@ -450,10 +518,21 @@ mod tests {
         let mut org = org();
         let (a, _) = org.create_dept(dept("a", 1)).unwrap();
         let (b, _) = org.create_dept(dept("b", a)).unwrap();
-        let moved = org.update_dept(a, DeptInput { parent_id: Some(b), ..DeptInput::default() });
+        let moved = org.update_dept(
+            a,
+            DeptInput {
+                parent_id: Some(b),
+                ..DeptInput::default()
+            },
+        );
         assert_eq!(moved.unwrap_err().errcode, 60010);
         assert_eq!(org.delete_dept(a).unwrap_err().errcode, 60006);
-        assert_eq!(org.update_dept(1, DeptInput::default()).unwrap_err().errcode, 60018);
+        assert_eq!(
+            org.update_dept(1, DeptInput::default())
+                .unwrap_err()
+                .errcode,
+            60018
+        );
     }
 
     #[test]
@@ -466,10 +545,23 @@ mod tests {
             dept_id_list: Some(vec![1]),
             ..UserInput::default()
         };
-        assert_eq!(org.create_user(user("a", None)).unwrap_err().errcode, 400002);
+        assert_eq!(
+            org.create_user(user("a", None)).unwrap_err().errcode,
+            400002
+        );
         org.create_user(user("a", Some("13800000000"))).unwrap();
-        assert_eq!(org.create_user(user("b", Some("13800000000"))).unwrap_err().errcode, 60104);
-        assert_eq!(org.create_user(user("a", Some("13800000001"))).unwrap_err().errcode, 60102);
+        assert_eq!(
+            org.create_user(user("b", Some("13800000000")))
+                .unwrap_err()
+                .errcode,
+            60104
+        );
+        assert_eq!(
+            org.create_user(user("a", Some("13800000001")))
+                .unwrap_err()
+                .errcode,
+            60102
+        );
         assert_eq!(org.delete_dept(1).unwrap_err().errcode, 60007);
         assert_eq!(org.user_by_mobile("13800000000").unwrap().userid, "a");
     }

@@ -17,7 +17,8 @@ fn out_of_scope() -> DingError {
 }
 
 fn org_of<'a>(sim: &'a SimState, caller: &Caller) -> Result<&'a crate::state::Corp, DingError> {
-    sim.corp(caller.app.corp).ok_or_else(|| DingError::new(33001, "无效的企业ID"))
+    sim.corp(caller.app.corp)
+        .ok_or_else(|| DingError::new(33001, "无效的企业ID"))
 }
 
 fn dept_id(p: &Params, default_root: bool) -> Result<i64, DingError> {
@@ -53,7 +54,12 @@ pub fn listsub(sim: &SimState, caller: &Caller, p: &Params) -> Result<Value, Din
     }
     if id == ROOT {
         // A scoped app sees its authorised departments as the top level.
-        let list: Vec<Value> = caller.scope.iter().filter_map(|d| org.dept(*d)).map(|d| d.brief()).collect();
+        let list: Vec<Value> = caller
+            .scope
+            .iter()
+            .filter_map(|d| org.dept(*d))
+            .map(|d| d.brief())
+            .collect();
         return Ok(json!({ "result": list }));
     }
     Err(out_of_scope())
@@ -116,7 +122,9 @@ pub fn listparentbyuser(sim: &SimState, caller: &Caller, p: &Params) -> Result<V
     let userid = p.require_str("userid")?;
     let corp = org_of(sim, caller)?;
     let org: std::sync::RwLockReadGuard<'_, Org> = read(&corp.org);
-    let user = org.user(&userid).ok_or_else(|| DingError::new(60121, "找不到该用户"))?;
+    let user = org
+        .user(&userid)
+        .ok_or_else(|| DingError::new(60121, "找不到该用户"))?;
     let list: Vec<Value> = user
         .dept_id_list
         .iter()

@@ -20,6 +20,9 @@ use crate::envelope::{DingError, Params, legacy_ok};
 use crate::gate::{self, Caller, ClientIp};
 use crate::state::{SimState, perm};
 
+pub use depts::dept_input;
+pub use users::user_input;
+
 pub type Sim = Arc<SimState>;
 
 /// A synchronous `topapi` handler: the params in, the success fields (e.g. `{"result":…}`) out.
@@ -55,36 +58,118 @@ pub fn router(sim: Sim) -> Router {
         .route("/gettoken", get(tokens::gettoken))
         .route("/v1.0/oauth2/accessToken", post(tokens::access_token))
         .route("/v1.0/oauth2/{corp_id}/token", post(tokens::corp_token))
-        .route(&format!("{d}/listsub"), topapi("/topapi/v2/department/listsub", Some(DEPT_LIST), depts::listsub))
-        .route(&format!("{d}/listsubid"), topapi("/topapi/v2/department/listsubid", Some(DEPT_LIST), depts::listsubid))
-        .route(&format!("{d}/get"), topapi("/topapi/v2/department/get", Some(DEPT_LIST), depts::get))
-        .route(&format!("{d}/create"), topapi("/topapi/v2/department/create", Some(MANAGE), depts::create))
-        .route(&format!("{d}/update"), topapi("/topapi/v2/department/update", Some(MANAGE), depts::update))
-        .route(&format!("{d}/delete"), topapi("/topapi/v2/department/delete", Some(MANAGE), depts::delete))
+        .route(
+            &format!("{d}/listsub"),
+            topapi(
+                "/topapi/v2/department/listsub",
+                Some(DEPT_LIST),
+                depts::listsub,
+            ),
+        )
+        .route(
+            &format!("{d}/listsubid"),
+            topapi(
+                "/topapi/v2/department/listsubid",
+                Some(DEPT_LIST),
+                depts::listsubid,
+            ),
+        )
+        .route(
+            &format!("{d}/get"),
+            topapi("/topapi/v2/department/get", Some(DEPT_LIST), depts::get),
+        )
+        .route(
+            &format!("{d}/create"),
+            topapi("/topapi/v2/department/create", Some(MANAGE), depts::create),
+        )
+        .route(
+            &format!("{d}/update"),
+            topapi("/topapi/v2/department/update", Some(MANAGE), depts::update),
+        )
+        .route(
+            &format!("{d}/delete"),
+            topapi("/topapi/v2/department/delete", Some(MANAGE), depts::delete),
+        )
         .route(
             &format!("{d}/listparentbydept"),
-            topapi("/topapi/v2/department/listparentbydept", Some(DEPT_LIST), depts::listparentbydept),
+            topapi(
+                "/topapi/v2/department/listparentbydept",
+                Some(DEPT_LIST),
+                depts::listparentbydept,
+            ),
         )
         .route(
             &format!("{d}/listparentbyuser"),
-            topapi("/topapi/v2/department/listparentbyuser", Some(DEPT_LIST), depts::listparentbyuser),
+            topapi(
+                "/topapi/v2/department/listparentbyuser",
+                Some(DEPT_LIST),
+                depts::listparentbyuser,
+            ),
         )
-        .route("/topapi/v2/user/list", topapi("/topapi/v2/user/list", Some(DEPT_MEMBER), users::list))
-        .route("/topapi/user/listsimple", topapi("/topapi/user/listsimple", Some(DEPT_MEMBER), users::listsimple))
-        .route("/topapi/user/listid", topapi("/topapi/user/listid", Some(DEPT_MEMBER), users::listid))
-        .route("/topapi/v2/user/get", topapi("/topapi/v2/user/get", Some(MEMBER), users::get))
-        .route("/topapi/v2/user/create", topapi("/topapi/v2/user/create", Some(MANAGE), users::create))
-        .route("/topapi/v2/user/update", topapi("/topapi/v2/user/update", Some(MANAGE), users::update))
-        .route("/topapi/v2/user/delete", topapi("/topapi/v2/user/delete", Some(MANAGE), users::delete))
-        .route("/topapi/v2/user/getbymobile", topapi("/topapi/v2/user/getbymobile", Some(BY_MOBILE), users::getbymobile))
-        .route("/topapi/user/getbyunionid", topapi("/topapi/user/getbyunionid", Some(MEMBER), users::getbyunionid))
-        .route("/topapi/user/count", topapi("/topapi/user/count", Some(MEMBER), users::count))
-        .route("/topapi/v2/user/getuserinfo", topapi("/topapi/v2/user/getuserinfo", None, users::getuserinfo))
+        .route(
+            "/topapi/v2/user/list",
+            topapi("/topapi/v2/user/list", Some(DEPT_MEMBER), users::list),
+        )
+        .route(
+            "/topapi/user/listsimple",
+            topapi(
+                "/topapi/user/listsimple",
+                Some(DEPT_MEMBER),
+                users::listsimple,
+            ),
+        )
+        .route(
+            "/topapi/user/listid",
+            topapi("/topapi/user/listid", Some(DEPT_MEMBER), users::listid),
+        )
+        .route(
+            "/topapi/v2/user/get",
+            topapi("/topapi/v2/user/get", Some(MEMBER), users::get),
+        )
+        .route(
+            "/topapi/v2/user/create",
+            topapi("/topapi/v2/user/create", Some(MANAGE), users::create),
+        )
+        .route(
+            "/topapi/v2/user/update",
+            topapi("/topapi/v2/user/update", Some(MANAGE), users::update),
+        )
+        .route(
+            "/topapi/v2/user/delete",
+            topapi("/topapi/v2/user/delete", Some(MANAGE), users::delete),
+        )
+        .route(
+            "/topapi/v2/user/getbymobile",
+            topapi(
+                "/topapi/v2/user/getbymobile",
+                Some(BY_MOBILE),
+                users::getbymobile,
+            ),
+        )
+        .route(
+            "/topapi/user/getbyunionid",
+            topapi(
+                "/topapi/user/getbyunionid",
+                Some(MEMBER),
+                users::getbyunionid,
+            ),
+        )
+        .route(
+            "/topapi/user/count",
+            topapi("/topapi/user/count", Some(MEMBER), users::count),
+        )
+        .route(
+            "/topapi/v2/user/getuserinfo",
+            topapi("/topapi/v2/user/getuserinfo", None, users::getuserinfo),
+        )
         .route("/call_back/register_call_back", post(callbacks::register))
         .route("/call_back/update_call_back", post(callbacks::update))
         .route("/call_back/get_call_back", get(callbacks::get))
         .route("/call_back/delete_call_back", get(callbacks::delete))
-        .route("/call_back/get_call_back_failed_result", get(callbacks::failed_result))
+        .route(
+            "/call_back/get_call_back_failed_result",
+            get(callbacks::failed_result),
+        )
         .merge(login::routes())
         .merge(crate::control::routes())
         .with_state(sim)

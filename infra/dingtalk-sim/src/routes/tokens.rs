@@ -18,7 +18,11 @@ pub struct GetTokenQuery {
     appsecret: Option<String>,
 }
 
-pub async fn gettoken(State(sim): State<Sim>, ip: ClientIp, Query(q): Query<GetTokenQuery>) -> Response {
+pub async fn gettoken(
+    State(sim): State<Sim>,
+    ip: ClientIp,
+    Query(q): Query<GetTokenQuery>,
+) -> Response {
     let key = q.appkey.unwrap_or_default();
     if let Err(rejected) = gate::common(&sim, "/gettoken", ip.0, Some(&key), Style::Legacy).await {
         return rejected;
@@ -32,7 +36,11 @@ pub async fn gettoken(State(sim): State<Sim>, ip: ClientIp, Query(q): Query<GetT
     }
 }
 
-pub async fn access_token(State(sim): State<Sim>, ip: ClientIp, body: Option<Json<Value>>) -> Response {
+pub async fn access_token(
+    State(sim): State<Sim>,
+    ip: ClientIp,
+    body: Option<Json<Value>>,
+) -> Response {
     let body = body.map(|Json(v)| v).unwrap_or_default();
     let key = body["appKey"].as_str().unwrap_or_default();
     let api = "/v1.0/oauth2/accessToken";
@@ -42,10 +50,17 @@ pub async fn access_token(State(sim): State<Sim>, ip: ClientIp, body: Option<Jso
     match sim.find_app(key) {
         Some((r, app)) if body["appSecret"].as_str() == Some(app.app_secret.as_str()) => {
             let (token, expire_in) = sim.tokens.issue(r, sim.settings().token_ttl_secs);
-            json_response(StatusCode::OK, &json!({ "accessToken": token, "expireIn": expire_in }))
+            json_response(
+                StatusCode::OK,
+                &json!({ "accessToken": token, "expireIn": expire_in }),
+            )
         }
-        _ => ApiError::new(StatusCode::BAD_REQUEST, "invalidClientIdOrSecret", "无效的clientId或clientSecret")
-            .into_response(),
+        _ => ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "invalidClientIdOrSecret",
+            "无效的clientId或clientSecret",
+        )
+        .into_response(),
     }
 }
 
@@ -62,8 +77,12 @@ pub async fn corp_token(
         return rejected;
     }
     if body["grant_type"].as_str() != Some("client_credentials") {
-        return ApiError::new(StatusCode::BAD_REQUEST, "unsupported.grant.type", "不支持的grant_type")
-            .into_response();
+        return ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "unsupported.grant.type",
+            "不支持的grant_type",
+        )
+        .into_response();
     }
     match sim.find_app(key) {
         Some((r, app))
@@ -71,11 +90,22 @@ pub async fn corp_token(
                 && sim.corp(r.corp).is_some_and(|c| c.corp_id == corp_id) =>
         {
             let (token, expires_in) = sim.tokens.issue(r, sim.settings().token_ttl_secs);
-            json_response(StatusCode::OK, &json!({ "access_token": token, "expires_in": expires_in }))
+            json_response(
+                StatusCode::OK,
+                &json!({ "access_token": token, "expires_in": expires_in }),
+            )
         }
-        Some(_) => ApiError::new(StatusCode::UNAUTHORIZED, "unauthorized.client", "应用未授权该企业")
-            .into_response(),
-        None => ApiError::new(StatusCode::BAD_REQUEST, "invalid.client", "无效的client_id或client_secret")
-            .into_response(),
+        Some(_) => ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "unauthorized.client",
+            "应用未授权该企业",
+        )
+        .into_response(),
+        None => ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "invalid.client",
+            "无效的client_id或client_secret",
+        )
+        .into_response(),
     }
 }

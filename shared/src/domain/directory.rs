@@ -1,0 +1,129 @@
+//! Accounts and org units as the directory holds them, and where a change came from.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use super::ids::{AccountId, OrgUnitId};
+use super::values::{DisplayName, Email, Mobile, Username};
+
+/// Whether an account may sign in. Leavers are disabled (by default), rehires enabled again.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AccountStatus {
+    Enabled,
+    Disabled,
+}
+
+/// One org unit an account belongs to; exactly one membership of an account is primary.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Membership {
+    pub org_unit_id: OrgUnitId,
+    pub primary: bool,
+}
+
+/// A person in the directory.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Account {
+    pub id: AccountId,
+    pub username: Username,
+    pub display_name: DisplayName,
+    pub email: Option<Email>,
+    pub mobile: Option<Mobile>,
+    pub job_number: Option<String>,
+    pub title: Option<String>,
+    pub status: AccountStatus,
+    pub memberships: Vec<Membership>,
+    /// Argon2 PHC string; never serialised into API responses (the admin API has its own view).
+    pub password_hash: Option<String>,
+    pub must_change_password: bool,
+    pub attributes: BTreeMap<String, String>,
+    pub version: u64,
+    pub created_ms: i64,
+    pub updated_ms: i64,
+}
+
+/// A department.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OrgUnit {
+    pub id: OrgUnitId,
+    pub name: String,
+    /// `None` only for the directory root.
+    pub parent_id: Option<OrgUnitId>,
+    pub order: i64,
+    pub version: u64,
+    pub created_ms: i64,
+    pub updated_ms: i64,
+}
+
+/// Who made a change; recorded on every audit entry.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Origin {
+    Admin,
+    DingtalkPull,
+    DingtalkEvent,
+    Scim,
+}
+
+impl Origin {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Admin => "admin",
+            Self::DingtalkPull => "dingtalk-pull",
+            Self::DingtalkEvent => "dingtalk-event",
+            Self::Scim => "scim",
+        }
+    }
+}
+
+impl Account {
+    /// The primary org unit, if the account has any membership.
+    pub fn primary_unit(&self) -> Option<&OrgUnitId> {
+        self.memberships
+            .iter()
+            .find(|m| m.primary)
+            .or_else(|| self.memberships.first())
+            .map(|m| &m.org_unit_id)
+    }
+}
+
+/// Normalises memberships: no duplicates, exactly one primary (the requested one if present,
+/// else the first), order kept.
+pub fn normalise_memberships(units: &[OrgUnitId], primary: Option<&OrgUnitId>) -> Vec<Membership> {
+    let mut out: Vec<Membership> = Vec::with_capacity(units.len());
+    for unit in units {
+        if !out.iter().any(|m| &m.org_unit_id == unit) {
+            out.push(Membership {
+                org_unit_id: unit.clone(),
+                primary: false,
+            });
+        }
+    }
+    let index = primary
+        .and_then(|p| out.iter().position(|m| &m.org_unit_id == p))
+        .unwrap_or(0);
+    if let Some(m) = out.get_mut(index) {
+        m.primary = true;
+    }
+    out
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn memberships_have_one_primary_and_no_duplicates() {
+        let a = OrgUnitId::generate();
+        let b = OrgUnitId::generate();
+        let m = normalise_memberships(&[a.clone(), b.clone(), a.clone()], Some(&b));
+        assert_eq!(m.len(), 2);
+        assert_eq!(m.iter().filter(|m| m.primary).count(), 1);
+        assert!(m[1].primary);
+        let m = normalise_memberships(&[a.clone(), b], None);
+        assert!(m[0].primary);
+        assert!(normalise_memberships(&[], Some(&a)).is_empty());
+    }
+}

@@ -1,0 +1,94 @@
+//! Repositories written once over the `Table` port, with the keys of `docs/table-design.md`.
+
+pub mod audit;
+pub mod directory;
+pub mod keys;
+
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use crate::domain::directory::Origin;
+use crate::domain::values::InvalidField;
+use crate::ports::{Item, TableError};
+
+/// Who is making a change: the path it came through and a free-form actor (admin token name,
+/// connector id, SCIM client id).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Actor {
+    pub origin: Origin,
+    pub name: String,
+}
+
+impl Actor {
+    pub fn new(origin: Origin, name: impl Into<String>) -> Self {
+        Self {
+            origin,
+            name: name.into(),
+        }
+    }
+}
+
+/// One page of a listing; `next` is the opaque cursor of the following page.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PageOf<T> {
+    pub items: Vec<T>,
+    pub next: Option<String>,
+}
+
+/// What a directory write can come to.
+#[derive(Debug, thiserror::Error)]
+pub enum DirectoryError {
+    #[error(transparent)]
+    Invalid(#[from] InvalidField),
+    #[error("{0} not found")]
+    NotFound(String),
+    /// A unique value is taken, or a name exists under the same parent.
+    #[error("{detail}")]
+    Conflict { attr: &'static str, detail: String },
+    /// The unit still has child units or members.
+    #[error("the org unit is not empty (child units: {children}, members: {members})")]
+    NotEmpty { children: bool, members: bool },
+    /// The stored version is not the one the caller saw (or a race was lost too often).
+    #[error("the entity was changed concurrently")]
+    Stale,
+    /// A stored item does not decode: a bug or a hand-edited table.
+    #[error("corrupt item: {0}")]
+    Corrupt(String),
+    #[error(transparent)]
+    Storage(#[from] TableError),
+}
+
+impl DirectoryError {
+    pub fn invalid(field: &'static str, reason: impl Into<String>) -> Self {
+        Self::Invalid(InvalidField::new(field, reason))
+    }
+}
+
+impl From<DirectoryError> for crate::web::ApiError {
+    fn from(e: DirectoryError) -> Self {
+        use crate::web::ApiError;
+        match e {
+            DirectoryError::Invalid(f) => ApiError::invalid(f.field, f.reason),
+            DirectoryError::NotFound(what) => {
+                tracing::debug!(%what, "not found");
+                ApiError::NotFound
+            }
+            DirectoryError::Conflict { detail, .. } => ApiError::Conflict(detail),
+            e @ DirectoryError::NotEmpty { .. } => ApiError::Conflict(e.to_string()),
+            DirectoryError::Stale => ApiError::Conflict(
+                "the entity was changed concurrently; reload and retry".to_owned(),
+            ),
+            DirectoryError::Corrupt(cause) => ApiError::Internal(cause),
+            DirectoryError::Storage(e) => e.into(),
+        }
+    }
+}
+
+pub(crate) fn encode<T: Serialize>(value: &T) -> Result<serde_json::Value, DirectoryError> {
+    serde_json::to_value(value).map_err(|e| DirectoryError::Corrupt(e.to_string()))
+}
+
+pub(crate) fn decode<T: DeserializeOwned>(item: &Item) -> Result<T, DirectoryError> {
+    serde_json::from_value(item.data.clone())
+        .map_err(|e| DirectoryError::Corrupt(format!("{} {}: {e}", item.key.pk, item.key.sk)))
+}
