@@ -2,8 +2,6 @@
 //! medians measured in one run, so ratios between engines are taken on the same machine state.
 
 mod table;
-#[allow(dead_code)]
-mod dingtalk_client;
 
 use clap::{Parser, Subcommand};
 

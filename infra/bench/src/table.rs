@@ -28,7 +28,11 @@ pub async fn run(ops: usize, rounds: usize, dir: Option<PathBuf>) -> anyhow::Res
     std::fs::create_dir_all(&base)?;
     let work = tempfile::tempdir_in(&base)?;
 
-    let fsync = median((0..rounds).map(|_| fsync_rate(work.path(), ops)).collect::<anyhow::Result<_>>()?);
+    let fsync = median(
+        (0..rounds)
+            .map(|_| fsync_rate(work.path(), ops))
+            .collect::<anyhow::Result<_>>()?,
+    );
 
     let store = EmbeddedStore::open(&work.path().join("store"))?;
     let embedded: Arc<dyn Table> = Arc::new(store.table(Arc::new(SystemClock)));
@@ -40,7 +44,10 @@ pub async fn run(ops: usize, rounds: usize, dir: Option<PathBuf>) -> anyhow::Res
         None => None,
     };
 
-    println!("ops per round: {ops} (DynamoDB-on-moto: {}), rounds: {rounds}, medians\n", (ops / 4).max(50));
+    println!(
+        "ops per round: {ops} (DynamoDB-on-moto: {}), rounds: {rounds}, medians\n",
+        (ops / 4).max(50)
+    );
     println!("| operation | EmbeddedTable | DynamoTable on moto | ratio |");
     println!("| --- | ---: | ---: | ---: |");
     let rows: [(&str, fn(&Figures) -> f64); 5] = [
@@ -53,11 +60,17 @@ pub async fn run(ops: usize, rounds: usize, dir: Option<PathBuf>) -> anyhow::Res
     for (name, pick) in rows {
         let e = pick(&emb);
         match moto {
-            Some(m) => println!("| {name} | {e:.0} | {:.0} | {:.1}x |", pick(&m), e / pick(&m)),
+            Some(m) => println!(
+                "| {name} | {e:.0} | {:.0} | {:.1}x |",
+                pick(&m),
+                e / pick(&m)
+            ),
             None => println!("| {name} | {e:.0} | not run | |"),
         }
     }
-    println!("\nthis disk's fsync rate (4 KiB write + fdatasync, like dd oflag=dsync): {fsync:.0}/s");
+    println!(
+        "\nthis disk's fsync rate (4 KiB write + fdatasync, like dd oflag=dsync): {fsync:.0}/s"
+    );
     println!(
         "durable conditional put vs fsync rate: {:.2}x slower",
         fsync / emb.cond_put
@@ -75,8 +88,14 @@ async fn aws_table() -> anyhow::Result<Option<Arc<dyn Table>>> {
     let config = load_aws_config().await;
     let client = aws_sdk_dynamodb::Client::new(&config);
     let name = format!("bench-{}", std::process::id());
-    create_table(&client, &name).await.context("create the bench table")?;
-    Ok(Some(Arc::new(DynamoTable::new(client, name, Arc::new(SystemClock)))))
+    create_table(&client, &name)
+        .await
+        .context("create the bench table")?;
+    Ok(Some(Arc::new(DynamoTable::new(
+        client,
+        name,
+        Arc::new(SystemClock),
+    ))))
 }
 
 #[cfg(not(feature = "aws"))]
@@ -105,7 +124,11 @@ fn median(mut v: Vec<f64>) -> f64 {
 }
 
 fn item(pk: &str, sk: String) -> Item {
-    Item::new(Key::new(pk, sk), 1, json!({"name": "张三", "email": "zhangsan@example.com", "mobile": "13800000000"}))
+    Item::new(
+        Key::new(pk, sk),
+        1,
+        json!({"name": "张三", "email": "zhangsan@example.com", "mobile": "13800000000"}),
+    )
 }
 
 async fn measure(t: Arc<dyn Table>, ops: usize, rounds: usize) -> anyhow::Result<Figures> {
@@ -128,12 +151,23 @@ async fn measure(t: Arc<dyn Table>, ops: usize, rounds: usize) -> anyhow::Result
         f.get = ops as f64 / start.elapsed().as_secs_f64();
 
         let qpk = format!("BENCHQ#{round}");
-        t.batch_write((0..100).map(|i| BatchOp::Put(item(&qpk, format!("{i:04}")))).collect()).await?;
+        t.batch_write(
+            (0..100)
+                .map(|i| BatchOp::Put(item(&qpk, format!("{i:04}"))))
+                .collect(),
+        )
+        .await?;
         let queries = (ops / 10).max(10);
         let start = Instant::now();
         for _ in 0..queries {
-            let page = t.query(&Query::partition(Index::Primary, qpk.clone()).limit(100)).await?;
-            anyhow::ensure!(page.items.len() == 100, "query returned {} items", page.items.len());
+            let page = t
+                .query(&Query::partition(Index::Primary, qpk.clone()).limit(100))
+                .await?;
+            anyhow::ensure!(
+                page.items.len() == 100,
+                "query returned {} items",
+                page.items.len()
+            );
         }
         f.query_100 = queries as f64 / start.elapsed().as_secs_f64();
 
@@ -142,7 +176,10 @@ async fn measure(t: Arc<dyn Table>, ops: usize, rounds: usize) -> anyhow::Result
         let start = Instant::now();
         for n in 0..txs {
             let tx = (0..10)
-                .map(|i| TxOp::Put { item: item(&tpk, format!("{n:06}-{i}")), cond: Cond::Absent })
+                .map(|i| TxOp::Put {
+                    item: item(&tpk, format!("{n:06}-{i}")),
+                    cond: Cond::Absent,
+                })
                 .collect();
             t.transact(tx).await?;
         }
@@ -152,7 +189,9 @@ async fn measure(t: Arc<dyn Table>, ops: usize, rounds: usize) -> anyhow::Result
         let items = ops * 5;
         let start = Instant::now();
         for chunk in 0..(items / 500) {
-            let batch = (0..500).map(|i| BatchOp::Put(item(&bpk, format!("{chunk:05}-{i:03}")))).collect();
+            let batch = (0..500)
+                .map(|i| BatchOp::Put(item(&bpk, format!("{chunk:05}-{i:03}"))))
+                .collect();
             t.batch_write(batch).await?;
         }
         f.batch_items = (items / 500 * 500) as f64 / start.elapsed().as_secs_f64();

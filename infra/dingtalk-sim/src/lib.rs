@@ -25,7 +25,7 @@ use tokio::task::JoinHandle;
 
 pub use callbacks::{LogEntry, Registration};
 pub use faults::FaultSpec;
-pub use state::{AppPolicy, KeyCasing, Settings, SimState, perm};
+pub use state::{App, AppPolicy, AppRef, Corp, KeyCasing, Settings, SimState, perm};
 
 /// How to build the simulated platform.
 #[derive(Debug, Clone)]

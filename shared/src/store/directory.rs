@@ -767,3 +767,7 @@ impl Actor {
         self.origin
     }
 }
+
+#[cfg(test)]
+#[path = "directory_tests.rs"]
+mod tests;
