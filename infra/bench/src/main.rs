@@ -1,6 +1,8 @@
 //! `bench`: the benchmarks behind docs/BENCHMARKS.md. Each subcommand prints a Markdown table of
 //! medians measured in one run, so ratios between engines are taken on the same machine state.
 
+mod dingtalk_client;
+mod simulator;
 mod table;
 
 use clap::{Parser, Subcommand};
@@ -28,6 +30,20 @@ enum What {
         #[arg(long)]
         dir: Option<std::path::PathBuf>,
     },
+    /// The DingTalk client against the simulator at 20 QPS per API and 30 ms latency: calls/s on
+    /// one API and on two at once, and the 90018 answers that reached the caller.
+    DingtalkClient {
+        /// Length of each measured phase.
+        #[arg(long, default_value_t = 20)]
+        seconds: u64,
+    },
+    /// The simulator's own throughput with every limit off.
+    Simulator {
+        #[arg(long, default_value_t = 10)]
+        seconds: u64,
+        #[arg(long, default_value_t = 64)]
+        concurrency: usize,
+    },
 }
 
 #[tokio::main]
@@ -35,5 +51,18 @@ async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     match args.what {
         What::Table { ops, rounds, dir } => table::run(ops, rounds, dir).await,
+        What::DingtalkClient { seconds } => {
+            let report = dingtalk_client::run(seconds).await?;
+            println!("{}", serde_json::to_string_pretty(&report)?);
+            Ok(())
+        }
+        What::Simulator {
+            seconds,
+            concurrency,
+        } => {
+            let report = simulator::run(seconds, concurrency).await?;
+            println!("{}", serde_json::to_string_pretty(&report)?);
+            Ok(())
+        }
     }
 }

@@ -20,6 +20,9 @@ struct Figures {
     batch_items: f64,
 }
 
+/// Picks one figure of an engine's row.
+type Pick = fn(&Figures) -> f64;
+
 pub async fn run(ops: usize, rounds: usize, dir: Option<PathBuf>) -> anyhow::Result<()> {
     let base = match dir {
         Some(d) => d,
@@ -50,7 +53,7 @@ pub async fn run(ops: usize, rounds: usize, dir: Option<PathBuf>) -> anyhow::Res
     );
     println!("| operation | EmbeddedTable | DynamoTable on moto | ratio |");
     println!("| --- | ---: | ---: | ---: |");
-    let rows: [(&str, fn(&Figures) -> f64); 5] = [
+    let rows: [(&str, Pick); 5] = [
         ("conditional put (durable), ops/s", |f| f.cond_put),
         ("get, ops/s", |f| f.get),
         ("query of 100 items, queries/s", |f| f.query_100),

@@ -49,7 +49,7 @@ impl Engines {
         };
         Ok(Self {
             table: Arc::new(store.table(clock.clone())),
-            sync_queue: Arc::new(store.queue("sync", settings.clone(), clock.clone())),
+            sync_queue: Arc::new(store.queue("sync", settings, clock.clone())),
             push_queue: Arc::new(store.queue("push", settings, clock.clone())),
             clock,
             store,

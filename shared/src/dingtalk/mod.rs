@@ -1,5 +1,6 @@
 //! DingTalk: callback crypto, wire types and the HTTP client (the real `DingTalk` port).
 
+mod api;
 pub mod client;
 pub mod crypto;
 pub mod error;
@@ -9,6 +10,7 @@ pub mod token;
 pub mod types;
 mod wire;
 
+pub use api::sns_signature;
 pub use client::{ClientConfig, HttpDingTalk};
 pub use error::{DingTalkError, ErrorCode, ErrorKind};
 pub use limiter::{Rate, RateLimiter};

@@ -2,6 +2,7 @@
 //! semantics by the contract suite).
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+#![allow(clippy::cloned_ref_to_slice_refs)] // short fixtures read better than from_ref
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
