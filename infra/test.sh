@@ -56,5 +56,10 @@ export AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test AWS_REGION=us-east-1
 export AWS_EC2_METADATA_DISABLED=true
 
 status=0
-cargo test --workspace --all-features "$@" || status=$?
+results="$(mktemp -t cargo-test.XXXXXX.log)"
+cargo test --workspace --all-features "$@" 2>&1 | tee "$results" || status=$?
+# One closing line for the whole run: cargo prints a result line per test binary.
+awk '/^test result:/ { for (i = 1; i <= NF; i++) { if ($(i+1) ~ /^passed/) p += $i; if ($(i+1) ~ /^failed/) f += $i } }
+     END { printf "tests: %d passed, %d failed\n", p, f }' "$results"
+rm -f "$results"
 exit "$status"

@@ -7,6 +7,7 @@ pub mod dingtalk;
 pub mod domain;
 pub mod logging;
 pub mod ports;
+pub mod secrets;
 pub mod store;
 pub mod web;
 pub mod worker;

@@ -86,6 +86,16 @@ impl Directory {
         new: NewOrgUnit,
         actor: &Actor,
     ) -> Result<OrgUnit, DirectoryError> {
+        self.create_org_unit_with(new, actor, Vec::new()).await
+    }
+
+    /// Create a unit together with `extra` writes (its DingTalk mapping) in one transaction.
+    pub async fn create_org_unit_with(
+        &self,
+        new: NewOrgUnit,
+        actor: &Actor,
+        extra: Vec<TxOp>,
+    ) -> Result<OrgUnit, DirectoryError> {
         let name = check_unit_name(&new.name)?;
         let now = self.clock.now_millis();
         let unit = OrgUnit {
@@ -97,7 +107,7 @@ impl Directory {
             created_ms: now,
             updated_ms: now,
         };
-        let ops = vec![
+        let mut ops = vec![
             TxOp::Check {
                 key: keys::org_unit(&new.parent_id),
                 cond: Cond::Exists,
@@ -123,6 +133,7 @@ impl Directory {
                 Some(json!(unit)),
             )),
         ];
+        ops.extend(extra);
         match self.table.transact(ops).await {
             Ok(()) => Ok(unit),
             Err(TableError::TransactionCancelled { failed }) if failed.contains(&0) => Err(

@@ -1,8 +1,11 @@
 //! Repositories written once over the `Table` port, with the keys of `docs/table-design.md`.
 
 pub mod audit;
+pub mod connectors;
 pub mod directory;
+pub mod events;
 pub mod keys;
+pub mod mappings;
 
 use serde::Serialize;
 use serde::de::DeserializeOwned;

@@ -1,0 +1,541 @@
+//! A connector: one DingTalk internal app and its inbound settings, with the same fields DingTalk
+//! admins know from IDaaS (钉钉同步配置). Input is trimmed and checked here, every problem at once.
+
+use std::str::FromStr;
+
+use serde::{Deserialize, Serialize};
+
+use super::ids::{ConnectorId, OrgUnitId};
+use super::password::PasswordPolicy;
+use super::values::InvalidField;
+
+pub const DEFAULT_OAPI_BASE: &str = "https://oapi.dingtalk.com";
+pub const DEFAULT_API_BASE: &str = "https://api.dingtalk.com";
+pub const DEFAULT_LOGIN_BASE: &str = "https://login.dingtalk.com";
+/// Daily at 02:00 China time (schedules are evaluated at UTC+8: DingTalk's customers' clock).
+pub const DEFAULT_PULL_SCHEDULE: &str = "0 2 * * *";
+
+/// Which DingTalk field becomes the account's main email.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EmailField {
+    /// The personal `email`.
+    #[default]
+    Email,
+    /// The enterprise mailbox `org_email`.
+    OrgEmail,
+}
+
+/// Which receive-id the callback ciphertext carries (protocol reference §1.1).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ReceiveIdMode {
+    /// Events configured in the DingTalk developer console (app-level push).
+    #[default]
+    AppKey,
+    /// Events registered through `call_back/register_call_back` (corp-level push).
+    CorpId,
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LeaverPolicy {
+    #[default]
+    Disable,
+    Delete,
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PullMode {
+    #[default]
+    Review,
+    Auto,
+}
+
+/// A connector as stored, secrets sealed (see `crate::secrets`). Never returned by an API as is.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Connector {
+    pub id: ConnectorId,
+    pub name: String,
+    pub corp_id: String,
+    pub app_key: String,
+    pub app_secret: Sealed,
+    pub agent_id: Option<i64>,
+    pub enabled: bool,
+    pub email_field: EmailField,
+    pub register_callback: bool,
+    pub callback_token: Option<Sealed>,
+    pub callback_aes_key: Option<Sealed>,
+    pub receive_id_mode: ReceiveIdMode,
+    pub root_org_unit_id: OrgUnitId,
+    pub default_password: Option<Sealed>,
+    pub leaver_policy: LeaverPolicy,
+    pub pull_mode: PullMode,
+    pub pull_schedule: String,
+    /// The mass-delete guard of auto pulls: more than this share of accounts or units to disable…
+    pub mass_delete_max_share: f64,
+    /// …or more than this count, and the run waits for review.
+    pub mass_delete_max_count: u64,
+    pub oapi_base: String,
+    pub api_base: String,
+    pub login_base: String,
+    /// The outcome of the last callback registration with DingTalk, for the admin to see.
+    pub callback_status: Option<String>,
+    pub version: u64,
+    pub created_ms: i64,
+    pub updated_ms: i64,
+}
+
+/// A secret sealed with the deployment's data key: base64 of nonce ‖ AES-256-GCM ciphertext.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct Sealed(pub String);
+
+impl std::fmt::Debug for Sealed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Sealed(…)")
+    }
+}
+
+/// What an admin sends to create or update a connector. Every field is optional on update
+/// (absent = unchanged); secrets are write-only.
+#[derive(Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConnectorInput {
+    pub name: Option<String>,
+    pub corp_id: Option<String>,
+    pub app_key: Option<String>,
+    pub app_secret: Option<String>,
+    pub agent_id: Option<i64>,
+    pub enabled: Option<bool>,
+    pub email_field: Option<EmailField>,
+    pub register_callback: Option<bool>,
+    pub callback_token: Option<String>,
+    pub callback_aes_key: Option<String>,
+    pub receive_id_mode: Option<ReceiveIdMode>,
+    pub root_org_unit_id: Option<String>,
+    pub default_password: Option<String>,
+    pub leaver_policy: Option<LeaverPolicy>,
+    pub pull_mode: Option<PullMode>,
+    pub pull_schedule: Option<String>,
+    pub mass_delete_max_share: Option<f64>,
+    pub mass_delete_max_count: Option<u64>,
+    pub oapi_base: Option<String>,
+    pub api_base: Option<String>,
+    pub login_base: Option<String>,
+}
+
+impl std::fmt::Debug for ConnectorInput {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ConnectorInput")
+            .field("name", &self.name)
+            .field("corp_id", &self.corp_id)
+            .field("app_key", &self.app_key)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The plain (unsealed) settings after validation: what the store seals and saves.
+#[derive(Clone, PartialEq)]
+pub struct CheckedConnector {
+    pub name: String,
+    pub corp_id: String,
+    pub app_key: String,
+    /// `None` = keep the stored secret (update without a new one).
+    pub app_secret: Option<String>,
+    pub agent_id: Option<i64>,
+    pub enabled: bool,
+    pub email_field: EmailField,
+    pub register_callback: bool,
+    pub callback_token: Option<String>,
+    pub callback_aes_key: Option<String>,
+    pub receive_id_mode: ReceiveIdMode,
+    pub root_org_unit_id: Option<OrgUnitId>,
+    pub default_password: Option<String>,
+    pub leaver_policy: LeaverPolicy,
+    pub pull_mode: PullMode,
+    pub pull_schedule: String,
+    pub mass_delete_max_share: f64,
+    pub mass_delete_max_count: u64,
+    pub oapi_base: String,
+    pub api_base: String,
+    pub login_base: String,
+}
+
+impl std::fmt::Debug for CheckedConnector {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CheckedConnector")
+            .field("name", &self.name)
+            .field("corp_id", &self.corp_id)
+            .field("app_key", &self.app_key)
+            .finish_non_exhaustive()
+    }
+}
+
+/// What the stored connector already has, for an update: which secrets exist.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct StoredSecrets {
+    pub app_secret: bool,
+    pub callback_token: bool,
+    pub callback_aes_key: bool,
+}
+
+/// Trimmed text, `None` when absent or blank (pasted spaces are a top cause of failed set-ups).
+fn clean(v: &Option<String>) -> Option<String> {
+    v.as_ref()
+        .map(|s| s.trim().to_owned())
+        .filter(|s| !s.is_empty())
+}
+
+/// Validate an input against the current settings (`base` for an update, `None` for a create).
+/// Returns every problem at once.
+pub fn check_input(
+    input: &ConnectorInput,
+    base: Option<(&Connector, StoredSecrets)>,
+    policy: &PasswordPolicy,
+) -> Result<CheckedConnector, Vec<InvalidField>> {
+    let mut problems = Vec::new();
+    let current = base.map(|(c, _)| c);
+    let secrets = base.map(|(_, s)| s).unwrap_or_default();
+    let pick = |new: &Option<String>, old: Option<&String>| clean(new).or_else(|| old.cloned());
+
+    let name = pick(&input.name, current.map(|c| &c.name));
+    let corp_id = pick(&input.corp_id, current.map(|c| &c.corp_id));
+    let app_key = pick(&input.app_key, current.map(|c| &c.app_key));
+    let app_secret = clean(&input.app_secret);
+    let mut required = |field: &'static str, v: &Option<String>, max: usize| match v {
+        None => problems.push(InvalidField::new(field, "is required")),
+        Some(s) if s.chars().count() > max => {
+            problems.push(InvalidField::new(
+                field,
+                format!("is longer than {max} characters"),
+            ));
+        }
+        Some(s) if s.chars().any(char::is_control) => {
+            problems.push(InvalidField::new(field, "contains control characters"));
+        }
+        Some(_) => {}
+    };
+    required("name", &name, 64);
+    required("corp_id", &corp_id, 64);
+    required("app_key", &app_key, 64);
+    if app_secret.is_none() && !secrets.app_secret {
+        problems.push(InvalidField::new("app_secret", "is required"));
+    }
+
+    let register_callback = input
+        .register_callback
+        .or(current.map(|c| c.register_callback))
+        .unwrap_or(false);
+    let callback_token = clean(&input.callback_token);
+    let callback_aes_key = clean(&input.callback_aes_key);
+    if let Some(t) = &callback_token {
+        // Console: 3–32 letters/digits; register_call_back: 6–63 (protocol reference §1.1).
+        let min = if register_callback { 6 } else { 3 };
+        if !(min..=63).contains(&t.len()) || !t.chars().all(|c| c.is_ascii_alphanumeric()) {
+            problems.push(InvalidField::new(
+                "callback_token",
+                format!("must be {min} to 63 letters or digits"),
+            ));
+        }
+    }
+    if let Some(k) = &callback_aes_key
+        && (k.len() != 43 || !k.chars().all(|c| c.is_ascii_alphanumeric()))
+    {
+        problems.push(InvalidField::new(
+            "callback_aes_key",
+            "must be exactly 43 letters or digits (DingTalk's EncodingAESKey)",
+        ));
+    }
+    if register_callback {
+        if callback_token.is_none() && !secrets.callback_token {
+            problems.push(InvalidField::new(
+                "callback_token",
+                "is required to register the callback",
+            ));
+        }
+        if callback_aes_key.is_none() && !secrets.callback_aes_key {
+            problems.push(InvalidField::new(
+                "callback_aes_key",
+                "is required to register the callback",
+            ));
+        }
+    }
+    // Events registered through the API are encrypted with the CorpId; console ones with the AppKey.
+    let receive_id_mode = input
+        .receive_id_mode
+        .or(current.map(|c| c.receive_id_mode))
+        .unwrap_or(if register_callback {
+            ReceiveIdMode::CorpId
+        } else {
+            ReceiveIdMode::AppKey
+        });
+
+    let root_org_unit_id = match clean(&input.root_org_unit_id) {
+        Some(raw) => match OrgUnitId::parse(&raw) {
+            Ok(id) => Some(id),
+            Err(e) => {
+                problems.push(InvalidField::new("root_org_unit_id", e.reason));
+                None
+            }
+        },
+        None => current.map(|c| c.root_org_unit_id.clone()),
+    };
+
+    let default_password = input.default_password.clone().filter(|p| !p.is_empty());
+    if let Some(p) = &default_password {
+        let broken = policy.violations(p);
+        if !broken.is_empty() {
+            problems.push(InvalidField::new(
+                "default_password",
+                format!(
+                    "does not meet the password policy: it {}",
+                    broken.join("; it ")
+                ),
+            ));
+        }
+    }
+
+    let pull_schedule = pick(&input.pull_schedule, current.map(|c| &c.pull_schedule))
+        .unwrap_or_else(|| DEFAULT_PULL_SCHEDULE.to_owned());
+    if let Err(e) = croner::Cron::from_str(&pull_schedule) {
+        problems.push(InvalidField::new(
+            "pull_schedule",
+            format!("is not a valid cron expression ({e})"),
+        ));
+    }
+    let mass_delete_max_share = input
+        .mass_delete_max_share
+        .or(current.map(|c| c.mass_delete_max_share))
+        .unwrap_or(0.10);
+    if !(0.0..=1.0).contains(&mass_delete_max_share) {
+        problems.push(InvalidField::new(
+            "mass_delete_max_share",
+            "must be between 0 and 1",
+        ));
+    }
+
+    let mut base_url =
+        |field: &'static str, new: &Option<String>, old: Option<&String>, default: &str| {
+            let v = pick(new, old).unwrap_or_else(|| default.to_owned());
+            let v = v.trim_end_matches('/').to_owned();
+            if !(v.starts_with("https://") || v.starts_with("http://"))
+                || v.contains(char::is_whitespace)
+            {
+                problems.push(InvalidField::new(field, "must be an http(s) URL"));
+            }
+            v
+        };
+    let oapi_base = base_url(
+        "oapi_base",
+        &input.oapi_base,
+        current.map(|c| &c.oapi_base),
+        DEFAULT_OAPI_BASE,
+    );
+    let api_base = base_url(
+        "api_base",
+        &input.api_base,
+        current.map(|c| &c.api_base),
+        DEFAULT_API_BASE,
+    );
+    let login_base = base_url(
+        "login_base",
+        &input.login_base,
+        current.map(|c| &c.login_base),
+        DEFAULT_LOGIN_BASE,
+    );
+
+    if !problems.is_empty() {
+        return Err(problems);
+    }
+    Ok(CheckedConnector {
+        name: name.unwrap_or_default(),
+        corp_id: corp_id.unwrap_or_default(),
+        app_key: app_key.unwrap_or_default(),
+        app_secret,
+        agent_id: input.agent_id.or(current.and_then(|c| c.agent_id)),
+        enabled: input.enabled.or(current.map(|c| c.enabled)).unwrap_or(true),
+        email_field: input
+            .email_field
+            .or(current.map(|c| c.email_field))
+            .unwrap_or_default(),
+        register_callback,
+        callback_token,
+        callback_aes_key,
+        receive_id_mode,
+        root_org_unit_id,
+        default_password,
+        leaver_policy: input
+            .leaver_policy
+            .or(current.map(|c| c.leaver_policy))
+            .unwrap_or_default(),
+        pull_mode: input
+            .pull_mode
+            .or(current.map(|c| c.pull_mode))
+            .unwrap_or_default(),
+        pull_schedule,
+        mass_delete_max_share,
+        mass_delete_max_count: input
+            .mass_delete_max_count
+            .or(current.map(|c| c.mass_delete_max_count))
+            .unwrap_or(100),
+        oapi_base,
+        api_base,
+        login_base,
+    })
+}
+
+/// The connector as the admin API shows it: every setting, no secret, only whether each is set.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ConnectorView {
+    pub id: ConnectorId,
+    pub name: String,
+    pub corp_id: String,
+    pub app_key: String,
+    pub app_secret_set: bool,
+    pub agent_id: Option<i64>,
+    pub enabled: bool,
+    pub email_field: EmailField,
+    pub register_callback: bool,
+    pub callback_token_set: bool,
+    pub callback_aes_key_set: bool,
+    pub receive_id_mode: ReceiveIdMode,
+    pub root_org_unit_id: OrgUnitId,
+    pub default_password_set: bool,
+    pub leaver_policy: LeaverPolicy,
+    pub pull_mode: PullMode,
+    pub pull_schedule: String,
+    pub mass_delete_max_share: f64,
+    pub mass_delete_max_count: u64,
+    pub oapi_base: String,
+    pub api_base: String,
+    pub login_base: String,
+    pub callback_status: Option<String>,
+    pub version: u64,
+    pub created_ms: i64,
+    pub updated_ms: i64,
+}
+
+impl From<&Connector> for ConnectorView {
+    fn from(c: &Connector) -> Self {
+        Self {
+            id: c.id.clone(),
+            name: c.name.clone(),
+            corp_id: c.corp_id.clone(),
+            app_key: c.app_key.clone(),
+            app_secret_set: true,
+            agent_id: c.agent_id,
+            enabled: c.enabled,
+            email_field: c.email_field,
+            register_callback: c.register_callback,
+            callback_token_set: c.callback_token.is_some(),
+            callback_aes_key_set: c.callback_aes_key.is_some(),
+            receive_id_mode: c.receive_id_mode,
+            root_org_unit_id: c.root_org_unit_id.clone(),
+            default_password_set: c.default_password.is_some(),
+            leaver_policy: c.leaver_policy,
+            pull_mode: c.pull_mode,
+            pull_schedule: c.pull_schedule.clone(),
+            mass_delete_max_share: c.mass_delete_max_share,
+            mass_delete_max_count: c.mass_delete_max_count,
+            oapi_base: c.oapi_base.clone(),
+            api_base: c.api_base.clone(),
+            login_base: c.login_base.clone(),
+            callback_status: c.callback_status.clone(),
+            version: c.version,
+            created_ms: c.created_ms,
+            updated_ms: c.updated_ms,
+        }
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
+mod tests {
+    use super::*;
+
+    fn input(json: serde_json::Value) -> ConnectorInput {
+        serde_json::from_value(json).unwrap()
+    }
+
+    #[test]
+    fn values_are_trimmed_and_defaults_applied() {
+        let c = check_input(
+            &input(serde_json::json!({"name": " HQ ", "corp_id": "ding123 ", "app_key": "\tkey", "app_secret": " s "})),
+            None,
+            &PasswordPolicy::default(),
+        )
+        .unwrap();
+        assert_eq!(
+            (c.name.as_str(), c.corp_id.as_str(), c.app_key.as_str()),
+            ("HQ", "ding123", "key")
+        );
+        assert_eq!(c.app_secret.as_deref(), Some("s"));
+        assert_eq!(c.oapi_base, DEFAULT_OAPI_BASE);
+        assert_eq!(c.pull_schedule, DEFAULT_PULL_SCHEDULE);
+        assert_eq!(
+            (c.leaver_policy, c.pull_mode, c.receive_id_mode),
+            (
+                LeaverPolicy::Disable,
+                PullMode::Review,
+                ReceiveIdMode::AppKey
+            )
+        );
+    }
+
+    #[test]
+    fn every_problem_is_reported_at_once() {
+        let problems = check_input(
+            &input(serde_json::json!({
+                "name": "  ", "register_callback": true, "callback_token": "a b",
+                "callback_aes_key": "short", "default_password": "weak", "pull_schedule": "every day",
+                "oapi_base": "oapi.dingtalk.com"
+            })),
+            None,
+            &PasswordPolicy::default(),
+        )
+        .unwrap_err();
+        let fields: Vec<_> = problems.iter().map(|p| p.field).collect();
+        for f in [
+            "name",
+            "corp_id",
+            "app_key",
+            "app_secret",
+            "callback_token",
+            "callback_aes_key",
+            "default_password",
+            "pull_schedule",
+            "oapi_base",
+        ] {
+            assert!(fields.contains(&f), "{f} not reported: {fields:?}");
+        }
+        let pw = problems
+            .iter()
+            .find(|p| p.field == "default_password")
+            .unwrap();
+        assert!(pw.reason.contains("at least 10"), "{}", pw.reason);
+    }
+
+    #[test]
+    fn api_registered_callbacks_default_to_the_corp_id_receive_id() {
+        let c = check_input(
+            &input(
+                serde_json::json!({"name": "n", "corp_id": "c", "app_key": "k", "app_secret": "s",
+                "register_callback": true, "callback_token": "token123",
+                "callback_aes_key": "1234567890123456789012345678901234567890123"}),
+            ),
+            None,
+            &PasswordPolicy::default(),
+        )
+        .unwrap();
+        assert_eq!(c.receive_id_mode, ReceiveIdMode::CorpId);
+    }
+
+    #[test]
+    fn unknown_fields_are_refused() {
+        assert!(
+            serde_json::from_value::<ConnectorInput>(serde_json::json!({"nmae": "x"})).is_err()
+        );
+    }
+}
