@@ -9,5 +9,6 @@ pub mod logging;
 pub mod ports;
 pub mod secrets;
 pub mod store;
+pub mod sync;
 pub mod web;
 pub mod worker;

@@ -19,6 +19,9 @@ pub enum ApiError {
     /// One field is invalid.
     #[error("invalid {field}: {reason}")]
     Invalid { field: String, reason: String },
+    /// Several fields are invalid: every problem is listed, so a form can be fixed in one go.
+    #[error("invalid input: {}", FieldProblem::join(.0))]
+    InvalidFields(Vec<FieldProblem>),
     /// No or bad credentials.
     #[error("unauthorized")]
     Unauthorized,
@@ -39,12 +42,44 @@ pub enum ApiError {
     Internal(String),
 }
 
+/// One invalid field of an [`ApiError::InvalidFields`], as the client sees it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct FieldProblem {
+    pub field: String,
+    pub reason: String,
+}
+
+impl FieldProblem {
+    pub fn new(field: impl Into<String>, reason: impl Into<String>) -> Self {
+        Self {
+            field: field.into(),
+            reason: reason.into(),
+        }
+    }
+
+    fn join(problems: &[Self]) -> String {
+        problems
+            .iter()
+            .map(|p| format!("{} {}", p.field, p.reason))
+            .collect::<Vec<_>>()
+            .join("; ")
+    }
+}
+
+impl From<crate::domain::values::InvalidField> for FieldProblem {
+    fn from(f: crate::domain::values::InvalidField) -> Self {
+        Self::new(f.field, f.reason)
+    }
+}
+
 #[derive(Serialize)]
 struct ErrorBody<'a> {
     error: &'a str,
     message: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     field: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    problems: Option<&'a [FieldProblem]>,
 }
 
 impl ApiError {
@@ -57,7 +92,9 @@ impl ApiError {
 
     pub fn status(&self) -> StatusCode {
         match self {
-            Self::BadRequest(_) | Self::Invalid { .. } => StatusCode::BAD_REQUEST,
+            Self::BadRequest(_) | Self::Invalid { .. } | Self::InvalidFields(_) => {
+                StatusCode::BAD_REQUEST
+            }
             Self::Unauthorized => StatusCode::UNAUTHORIZED,
             Self::Forbidden => StatusCode::FORBIDDEN,
             Self::NotFound => StatusCode::NOT_FOUND,
@@ -71,7 +108,7 @@ impl ApiError {
     fn code(&self) -> &'static str {
         match self {
             Self::BadRequest(_) => "bad_request",
-            Self::Invalid { .. } => "invalid",
+            Self::Invalid { .. } | Self::InvalidFields(_) => "invalid",
             Self::Unauthorized => "unauthorized",
             Self::Forbidden => "forbidden",
             Self::NotFound => "not_found",
@@ -104,10 +141,15 @@ impl IntoResponse for ApiError {
             Self::Invalid { field, .. } => Some(field.as_str()),
             _ => None,
         };
+        let problems = match &self {
+            Self::InvalidFields(list) => Some(list.as_slice()),
+            _ => None,
+        };
         let body = ErrorBody {
             error: self.code(),
             message: self.public_message(),
             field,
+            problems,
         };
         let mut response = (status, axum::Json(body)).into_response();
         if status == StatusCode::UNAUTHORIZED {
@@ -251,6 +293,24 @@ mod tests {
         assert_eq!(response.status(), StatusCode::INTERNAL_SERVER_ERROR);
         let e = ApiError::from(TableError::Permanent("table arn:aws:... denied".to_owned()));
         assert_eq!(e.public_message(), "internal error");
+    }
+
+    #[tokio::test]
+    async fn several_invalid_fields_are_listed_together() {
+        let response = ApiError::InvalidFields(vec![
+            FieldProblem::new("name", "is required"),
+            FieldProblem::new("corp_id", "is required"),
+        ])
+        .into_response();
+        assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+        let bytes = response.into_body().collect().await.unwrap().to_bytes();
+        let body: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
+        assert_eq!(body["error"], "invalid");
+        assert_eq!(body["problems"][1]["field"], "corp_id");
+        assert_eq!(
+            body["message"],
+            "invalid input: name is required; corp_id is required"
+        );
     }
 
     #[test]

@@ -4,6 +4,7 @@ mod api;
 pub mod client;
 pub mod crypto;
 pub mod error;
+pub mod events;
 pub mod limiter;
 pub mod port;
 pub mod token;

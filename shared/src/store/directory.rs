@@ -96,10 +96,23 @@ impl Directory {
         actor: &Actor,
         extra: Vec<TxOp>,
     ) -> Result<OrgUnit, DirectoryError> {
+        self.create_org_unit_as(OrgUnitId::generate(), new, actor, extra)
+            .await
+    }
+
+    /// Like `create_org_unit_with`, under an id the caller chose, so that `extra` can name the
+    /// unit (a mapping needs the id in the same transaction).
+    pub async fn create_org_unit_as(
+        &self,
+        id: OrgUnitId,
+        new: NewOrgUnit,
+        actor: &Actor,
+        extra: Vec<TxOp>,
+    ) -> Result<OrgUnit, DirectoryError> {
         let name = check_unit_name(&new.name)?;
         let now = self.clock.now_millis();
         let unit = OrgUnit {
-            id: OrgUnitId::generate(),
+            id,
             name,
             parent_id: Some(new.parent_id.clone()),
             order: new.order,
@@ -428,8 +441,19 @@ impl Directory {
     /// Store a new account (its id, version 1 and timestamps are set here).
     pub async fn create_account(
         &self,
+        account: Account,
+        actor: &Actor,
+    ) -> Result<Account, DirectoryError> {
+        self.create_account_with(account, actor, Vec::new()).await
+    }
+
+    /// Create an account together with `extra` writes (its DingTalk mapping) in one transaction.
+    /// `extra` goes last, so the failure explanation's operation indexes stay valid.
+    pub async fn create_account_with(
+        &self,
         mut account: Account,
         actor: &Actor,
+        extra: Vec<TxOp>,
     ) -> Result<Account, DirectoryError> {
         let now = self.clock.now_millis();
         account.version = 1;
@@ -467,6 +491,7 @@ impl Directory {
             None,
             Some(audit_view(&account)),
         )));
+        ops.extend(extra);
         check_size(&ops)?;
         match self.table.transact(ops).await {
             Ok(()) => Ok(account),

@@ -1,11 +1,13 @@
 //! Repositories written once over the `Table` port, with the keys of `docs/table-design.md`.
 
+pub mod admin_tokens;
 pub mod audit;
 pub mod connectors;
 pub mod directory;
 pub mod events;
 pub mod keys;
 pub mod mappings;
+pub mod settings;
 
 use serde::Serialize;
 use serde::de::DeserializeOwned;

@@ -1,0 +1,110 @@
+//! The admin function's configuration, read once at cold start; every problem reported at once.
+
+use dingbridge::config::{ConfigError, EnvReader, Problem, queue_url};
+use dingbridge::secrets::SecretBox;
+
+/// Everything `main` needs. `Debug` leaves the data key and the admin token out.
+#[derive(Clone)]
+pub struct Config {
+    /// `TABLE_NAME`.
+    pub table_name: String,
+    /// `SYNC_QUEUE_URL`: where re-driven events go.
+    pub sync_queue_url: String,
+    /// `DINGBRIDGE_DATA_KEY`: base64 of 32 bytes; seals connector secrets.
+    pub secrets: SecretBox,
+    /// `DINGBRIDGE_PUBLIC_URL`: the base DingTalk calls back (trailing `/` removed).
+    pub public_base_url: String,
+    /// `DINGBRIDGE_ADMIN_TOKEN` (optional): an admin token to make sure is stored.
+    pub admin_token: Option<String>,
+}
+
+impl std::fmt::Debug for Config {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Config")
+            .field("table_name", &self.table_name)
+            .field("sync_queue_url", &self.sync_queue_url)
+            .field("public_base_url", &self.public_base_url)
+            .field("admin_token_set", &self.admin_token.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Config {
+    pub fn read(mut env: EnvReader) -> Result<Self, ConfigError> {
+        let table_name = env.required("TABLE_NAME");
+        let sync_queue_url = queue_url(&mut env, "SYNC_QUEUE_URL");
+        let raw_key = env.required("DINGBRIDGE_DATA_KEY");
+        let secrets = SecretBox::from_base64(&raw_key).ok();
+        if secrets.is_none() && !raw_key.is_empty() {
+            env.problem("DINGBRIDGE_DATA_KEY", "must be 32 bytes, base64-encoded");
+        }
+        let public_base_url = env
+            .required("DINGBRIDGE_PUBLIC_URL")
+            .trim_end_matches('/')
+            .to_owned();
+        let is_url =
+            public_base_url.starts_with("https://") || public_base_url.starts_with("http://");
+        if !public_base_url.is_empty() && !is_url {
+            env.problem("DINGBRIDGE_PUBLIC_URL", "must be an http(s) URL");
+        }
+        let admin_token = env.optional("DINGBRIDGE_ADMIN_TOKEN");
+        env.finish()?;
+        // `finish` succeeded, so the key parsed; this arm only keeps the code panic-free.
+        let Some(secrets) = secrets else {
+            return Err(ConfigError {
+                problems: vec![Problem {
+                    var: "DINGBRIDGE_DATA_KEY".to_owned(),
+                    reason: "must be 32 bytes, base64-encoded".to_owned(),
+                }],
+            });
+        };
+        Ok(Self {
+            table_name,
+            sync_queue_url,
+            secrets,
+            public_base_url,
+            admin_token,
+        })
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_missing_or_bad_variable_is_reported_at_once() {
+        let env = EnvReader::from_pairs([
+            ("DINGBRIDGE_DATA_KEY", "c2hvcnQ="),
+            ("DINGBRIDGE_PUBLIC_URL", "example.com"),
+        ]);
+        let err = Config::read(env).unwrap_err();
+        let vars: Vec<_> = err.problems.iter().map(|p| p.var.as_str()).collect();
+        assert_eq!(
+            vars,
+            [
+                "TABLE_NAME",
+                "SYNC_QUEUE_URL",
+                "DINGBRIDGE_DATA_KEY",
+                "DINGBRIDGE_PUBLIC_URL"
+            ]
+        );
+    }
+
+    #[test]
+    fn a_complete_environment_reads_and_hides_the_token() {
+        let key = SecretBox::generate_key();
+        let env = EnvReader::from_pairs([
+            ("TABLE_NAME", "dingbridge"),
+            ("SYNC_QUEUE_URL", "https://sqs.example/q.fifo"),
+            ("DINGBRIDGE_DATA_KEY", key.as_str()),
+            ("DINGBRIDGE_PUBLIC_URL", "https://idm.example.com/"),
+            ("DINGBRIDGE_ADMIN_TOKEN", "tok-very-secret-value"),
+        ]);
+        let config = Config::read(env).unwrap();
+        assert_eq!(config.public_base_url, "https://idm.example.com");
+        assert_eq!(config.admin_token.as_deref(), Some("tok-very-secret-value"));
+        assert!(!format!("{config:?}").contains("tok-very-secret-value"));
+    }
+}

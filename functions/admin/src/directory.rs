@@ -1,0 +1,233 @@
+//! The directory's read side: accounts and org units, each with its DingTalk mappings (connector
+//! and external id), and the audit history of any entity. Password hashes never leave the store.
+
+use std::collections::BTreeMap;
+
+use axum::Router;
+use axum::extract::{Path, Query, State};
+use axum::routing::get;
+use dingbridge::domain::directory::{Account, AccountStatus, Membership, OrgUnit};
+use dingbridge::domain::ids::{AccountId, ConnectorId, OrgUnitId};
+use dingbridge::store::audit::{AuditEntry, history};
+use dingbridge::store::mappings::{MappedKind, Mapping};
+use dingbridge::web::{ApiError, Json};
+use futures::{StreamExt, TryStreamExt, stream};
+use serde::{Deserialize, Serialize};
+
+use crate::Admin;
+use crate::paging::{PageRequest, Paged};
+
+/// Mapping look-ups in flight at once while a page is assembled.
+const MAPPING_READS: usize = 16;
+
+pub(crate) fn routes() -> Router<Admin> {
+    Router::new()
+        .route("/accounts", get(accounts))
+        .route("/accounts/{id}", get(account))
+        .route("/org-units", get(org_units))
+        .route("/org-units/{id}", get(org_unit))
+        .route("/audit", get(audit))
+}
+
+/// One DingTalk id an account or unit is linked to (IDaaS: ddAccountId / ddtalkId).
+#[derive(Debug, Serialize)]
+struct MappingView {
+    connector_id: ConnectorId,
+    kind: MappedKind,
+    external_id: String,
+}
+
+impl From<Mapping> for MappingView {
+    fn from(m: Mapping) -> Self {
+        Self {
+            connector_id: m.connector_id,
+            kind: m.kind,
+            external_id: m.external_id,
+        }
+    }
+}
+
+/// An account as the admin sees it: everything but the password hash (only whether one is set).
+#[derive(Debug, Serialize)]
+struct AccountView {
+    id: AccountId,
+    username: String,
+    display_name: String,
+    email: Option<String>,
+    mobile: Option<String>,
+    job_number: Option<String>,
+    title: Option<String>,
+    status: AccountStatus,
+    memberships: Vec<Membership>,
+    password_set: bool,
+    must_change_password: bool,
+    attributes: BTreeMap<String, String>,
+    mappings: Vec<MappingView>,
+    version: u64,
+    created_ms: i64,
+    updated_ms: i64,
+}
+
+impl AccountView {
+    fn new(a: Account, mappings: Vec<Mapping>) -> Self {
+        Self {
+            id: a.id,
+            username: a.username.to_string(),
+            display_name: a.display_name.to_string(),
+            email: a.email.map(|e| e.to_string()),
+            mobile: a.mobile.map(|m| m.to_string()),
+            job_number: a.job_number,
+            title: a.title,
+            status: a.status,
+            memberships: a.memberships,
+            password_set: a.password_hash.is_some(),
+            must_change_password: a.must_change_password,
+            attributes: a.attributes,
+            mappings: mappings.into_iter().map(MappingView::from).collect(),
+            version: a.version,
+            created_ms: a.created_ms,
+            updated_ms: a.updated_ms,
+        }
+    }
+}
+
+#[derive(Debug, Serialize)]
+struct OrgUnitView {
+    id: OrgUnitId,
+    name: String,
+    parent_id: Option<OrgUnitId>,
+    order: i64,
+    mappings: Vec<MappingView>,
+    version: u64,
+    created_ms: i64,
+    updated_ms: i64,
+}
+
+impl OrgUnitView {
+    fn new(u: OrgUnit, mappings: Vec<Mapping>) -> Self {
+        Self {
+            id: u.id,
+            name: u.name,
+            parent_id: u.parent_id,
+            order: u.order,
+            mappings: mappings.into_iter().map(MappingView::from).collect(),
+            version: u.version,
+            created_ms: u.created_ms,
+            updated_ms: u.updated_ms,
+        }
+    }
+}
+
+/// Each item with its mappings, read a few at a time, in the page's order.
+async fn with_mappings<T, V>(
+    admin: &Admin,
+    items: Vec<T>,
+    id: impl Fn(&T) -> String,
+    view: impl Fn(T, Vec<Mapping>) -> V,
+) -> Result<Vec<V>, ApiError> {
+    let pairs: Vec<(T, Vec<Mapping>)> = stream::iter(items)
+        .map(|item| {
+            let our_id = id(&item);
+            async move {
+                let mappings = admin.mappings.of_entity(&our_id).await?;
+                Ok::<_, ApiError>((item, mappings))
+            }
+        })
+        .buffered(MAPPING_READS)
+        .try_collect()
+        .await?;
+    Ok(pairs.into_iter().map(|(t, m)| view(t, m)).collect())
+}
+
+async fn accounts(
+    State(admin): State<Admin>,
+    page: PageRequest,
+) -> Result<Paged<AccountView>, ApiError> {
+    let found = page
+        .load(|limit, cursor| admin.directory.accounts(limit, cursor))
+        .await?;
+    let items = with_mappings(&admin, found.items, |a| a.id.to_string(), AccountView::new).await?;
+    Ok(Paged::new(items, found.next))
+}
+
+async fn account(
+    State(admin): State<Admin>,
+    Path(id): Path<String>,
+) -> Result<Json<AccountView>, ApiError> {
+    let id = AccountId::parse(&id).map_err(|_| ApiError::NotFound)?;
+    let a = admin
+        .directory
+        .account(&id)
+        .await?
+        .ok_or(ApiError::NotFound)?;
+    let mappings = admin.mappings.of_entity(id.as_str()).await?;
+    Ok(Json(AccountView::new(a, mappings)))
+}
+
+async fn org_units(
+    State(admin): State<Admin>,
+    page: PageRequest,
+) -> Result<Paged<OrgUnitView>, ApiError> {
+    let found = page
+        .load(|limit, cursor| admin.directory.org_units(limit, cursor))
+        .await?;
+    let items = with_mappings(&admin, found.items, |u| u.id.to_string(), OrgUnitView::new).await?;
+    Ok(Paged::new(items, found.next))
+}
+
+async fn org_unit(
+    State(admin): State<Admin>,
+    Path(id): Path<String>,
+) -> Result<Json<OrgUnitView>, ApiError> {
+    let id = OrgUnitId::parse(&id).map_err(|_| ApiError::NotFound)?;
+    let u = admin
+        .directory
+        .org_unit(&id)
+        .await?
+        .ok_or(ApiError::NotFound)?;
+    let mappings = admin.mappings.of_entity(id.as_str()).await?;
+    Ok(Json(OrgUnitView::new(u, mappings)))
+}
+
+#[derive(Deserialize)]
+struct AuditQuery {
+    entity_kind: Option<String>,
+    entity_id: Option<String>,
+}
+
+/// An entity's history, newest first.
+async fn audit(
+    State(admin): State<Admin>,
+    Query(q): Query<AuditQuery>,
+    page: PageRequest,
+) -> Result<Paged<AuditEntry>, ApiError> {
+    let given = |v: Option<String>| v.map(|s| s.trim().to_owned()).filter(|s| !s.is_empty());
+    let (kind, id) = match (given(q.entity_kind), given(q.entity_id)) {
+        (Some(kind), Some(id)) => (kind, id),
+        _ => {
+            return Err(ApiError::BadRequest(
+                "entity_kind and entity_id are required (e.g. entity_kind=account)".to_owned(),
+            ));
+        }
+    };
+    let table = admin.deps.table.clone();
+    let found = page
+        .load(
+            |limit, cursor| async move { history(table.as_ref(), &kind, &id, limit, cursor).await },
+        )
+        .await?;
+    Ok(Paged::from_page(found, redact))
+}
+
+/// Stores keep hashes out of audit entries already; this makes it hold for every entity kind.
+fn redact(mut entry: AuditEntry) -> AuditEntry {
+    for value in [entry.old.as_mut(), entry.new.as_mut()]
+        .into_iter()
+        .flatten()
+    {
+        if let Some(obj) = value.as_object_mut() {
+            obj.remove("password_hash");
+        }
+    }
+    entry
+}

@@ -1,0 +1,95 @@
+//! The admin JSON API under `/admin/api/` (job J6): connectors and their test connection, the
+//! directory's read side with DingTalk mappings, parked events and their re-drive, the password
+//! policy. Every route needs an admin bearer token; the same router runs on Lambda and locally.
+
+mod auth;
+mod callback;
+mod config;
+mod connectors;
+mod directory;
+mod explain;
+mod paging;
+mod parked;
+mod settings;
+mod test_connection;
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::middleware;
+use dingbridge::ports::{Clock, DingTalk, Queue, Table};
+use dingbridge::secrets::SecretBox;
+use dingbridge::store::admin_tokens::AdminTokens;
+use dingbridge::store::connectors::Connectors;
+use dingbridge::store::directory::Directory;
+use dingbridge::store::events::Events;
+use dingbridge::store::mappings::Mappings;
+use dingbridge::store::settings::Settings;
+use dingbridge::web::ApiError;
+
+pub use auth::bootstrap_admin_token;
+pub use callback::{CONTACT_EVENTS, callback_url};
+pub use config::Config;
+pub use paging::{DEFAULT_LIMIT, MAX_LIMIT};
+pub use test_connection::{Check, Report};
+
+/// What the admin API uses, and so what its IAM policy grants: the table, the sync queue (re-drive
+/// only), DingTalk (registration and test connection), the data key that seals connector secrets.
+#[derive(Clone)]
+pub struct Deps {
+    pub table: Arc<dyn Table>,
+    /// The sync queue (FIFO, message group = connector id).
+    pub sync_queue: Arc<dyn Queue>,
+    pub dingtalk: Arc<dyn DingTalk>,
+    pub clock: Arc<dyn Clock>,
+    pub secrets: SecretBox,
+    /// Where DingTalk reaches this deployment (no trailing slash): callbacks are registered at
+    /// `{public_base_url}/dingtalk/callback/{connector_id}`.
+    pub public_base_url: String,
+}
+
+/// The stores every handler uses, built once per router.
+#[derive(Clone)]
+pub(crate) struct Admin {
+    pub deps: Deps,
+    pub connectors: Connectors,
+    pub directory: Directory,
+    pub mappings: Mappings,
+    pub events: Events,
+    pub settings: Settings,
+    pub tokens: AdminTokens,
+}
+
+impl Admin {
+    fn new(deps: Deps) -> Self {
+        let (table, clock) = (deps.table.clone(), deps.clock.clone());
+        Self {
+            connectors: Connectors::new(table.clone(), clock.clone(), deps.secrets.clone()),
+            directory: Directory::new(table.clone(), clock.clone()),
+            mappings: Mappings::new(table.clone()),
+            events: Events::new(table.clone(), clock.clone()),
+            settings: Settings::new(table.clone(), clock.clone()),
+            tokens: AdminTokens::new(table, clock),
+            deps,
+        }
+    }
+}
+
+pub fn router(deps: Deps) -> Router {
+    let admin = Admin::new(deps);
+    let api = Router::new()
+        .merge(connectors::routes())
+        .merge(test_connection::routes())
+        .merge(directory::routes())
+        .merge(parked::routes())
+        .merge(settings::routes())
+        // Sync runs and their errors (issue 5) mount here, as one more `.merge(runs::routes())`,
+        // paged with `paging::PageRequest` like every other list.
+        .route_layer(middleware::from_fn_with_state(
+            admin.clone(),
+            auth::require_admin,
+        ))
+        .fallback(|| async { ApiError::NotFound })
+        .with_state(admin);
+    Router::new().nest("/admin/api", api)
+}

@@ -1,0 +1,13 @@
+//! The admin API end to end through its router: embedded engines in a temporary directory, and the
+//! DingTalk simulator over real HTTP wherever DingTalk is involved.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod auth;
+mod callback;
+mod connectors;
+mod directory;
+mod paging;
+mod parked;
+mod support;
+mod test_connection;

@@ -1,0 +1,180 @@
+//! Test connection names each failure cause, produced by the simulator's app-policy controls.
+
+use axum::http::{Method, StatusCode};
+use dingtalk_sim::perm;
+use serde_json::{Value, json};
+
+use crate::support::Env;
+
+/// Creates a connector for the simulator's app (with `overrides`) and tests it.
+async fn test_with(env: &Env, overrides: Value) -> Value {
+    let mut input = env.connector_input();
+    for (k, v) in overrides.as_object().unwrap() {
+        input[k] = v.clone();
+    }
+    let created = env.create_connector(input).await;
+    let id = created["id"].as_str().unwrap();
+    let answer = env
+        .call(
+            Method::POST,
+            &format!("/admin/api/connectors/{id}/test"),
+            None,
+        )
+        .await;
+    assert_eq!(answer.status, StatusCode::OK, "{}", answer.text);
+    answer.body
+}
+
+fn check(report: &Value, name: &str) -> (bool, String) {
+    let c = report["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == name)
+        .unwrap_or_else(|| panic!("no {name} check in {report}"));
+    (
+        c["ok"].as_bool().unwrap(),
+        c["detail"].as_str().unwrap().to_owned(),
+    )
+}
+
+fn permissions_without(missing: &str) -> Vec<&'static str> {
+    perm::ALL
+        .iter()
+        .copied()
+        .filter(|p| *p != missing)
+        .collect()
+}
+
+#[tokio::test]
+async fn a_healthy_app_passes_every_check() {
+    let env = Env::with_sim("http://127.0.0.1:9").await;
+    let report = test_with(&env, json!({})).await;
+    assert_eq!(report["ok"], true, "{report}");
+    let names: Vec<_> = report["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        names,
+        [
+            "credentials",
+            "ip_whitelist",
+            "department_permission",
+            "member_permission",
+            "contact_scope",
+            "user_permission",
+            "mobile_permission",
+            "email_permission",
+            "callback"
+        ]
+    );
+}
+
+#[tokio::test]
+async fn a_wrong_app_secret_is_named_as_bad_credentials() {
+    let env = Env::with_sim("http://127.0.0.1:9").await;
+    let report = test_with(&env, json!({"app_secret": "wrong-secret-value"})).await;
+    assert_eq!(report["ok"], false);
+    let (ok, detail) = check(&report, "credentials");
+    assert!(!ok);
+    assert!(
+        detail.contains("AppKey/AppSecret") && detail.contains("40089"),
+        "{detail}"
+    );
+    let (_, later) = check(&report, "member_permission");
+    assert!(later.starts_with("not checked"), "{later}");
+    assert!(!report.to_string().contains("wrong-secret-value"));
+}
+
+#[tokio::test]
+async fn a_caller_ip_outside_the_whitelist_is_named_with_the_ip_to_add() {
+    let env = Env::with_sim("http://127.0.0.1:9").await;
+    env.set_app_policy(json!({"ip_whitelist": ["198.51.100.7"]}))
+        .await;
+    let report = test_with(&env, json!({})).await;
+    let (ok, detail) = check(&report, "ip_whitelist");
+    assert!(!ok);
+    assert!(
+        detail.contains("add 127.0.0.1") && detail.contains("60020"),
+        "{detail}"
+    );
+    assert!(check(&report, "credentials").0, "the token itself is fine");
+}
+
+#[tokio::test]
+async fn a_missing_api_permission_is_named() {
+    let env = Env::with_sim("http://127.0.0.1:9").await;
+    env.set_app_policy(json!({"permissions": permissions_without(perm::DEPT_MEMBER)}))
+        .await;
+    let report = test_with(&env, json!({})).await;
+    let (ok, detail) = check(&report, "member_permission");
+    assert!(!ok);
+    for needle in [
+        "60011",
+        "/topapi/v2/user/list",
+        "qyapi_get_department_member",
+    ] {
+        assert!(detail.contains(needle), "{needle} not in {detail}");
+    }
+    assert!(check(&report, "department_permission").0);
+
+    env.set_app_policy(json!({"permissions": permissions_without(perm::MEMBER)}))
+        .await;
+    let report = test_with(&env, json!({})).await;
+    let (ok, detail) = check(&report, "user_permission");
+    assert!(!ok);
+    assert!(detail.contains("qyapi_get_member "), "{detail}");
+}
+
+#[tokio::test]
+async fn a_contact_scope_short_of_all_employees_is_named() {
+    let env = Env::with_sim("http://127.0.0.1:9").await;
+    let org: Value = reqwest::get(format!("{}/_sim/org", env.sim_url()))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let child = org["depts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|d| d["parent_id"] == 1)
+        .unwrap()["dept_id"]
+        .as_i64()
+        .unwrap();
+    env.set_app_policy(json!({"contact_scope_depts": [child]}))
+        .await;
+    let report = test_with(&env, json!({})).await;
+    eprintln!("{report:#}");
+    let (ok, detail) = check(&report, "contact_scope");
+    assert!(!ok);
+    assert!(
+        detail.contains("not all employees") && detail.contains("50004"),
+        "{detail}"
+    );
+    assert!(check(&report, "member_permission").0);
+    assert!(check(&report, "department_permission").0);
+}
+
+#[tokio::test]
+async fn users_without_mobile_or_email_point_at_the_missing_field_permissions() {
+    let env = Env::with_sim("http://127.0.0.1:9").await;
+    let perms: Vec<_> = perm::ALL
+        .iter()
+        .copied()
+        .filter(|p| *p != perm::MOBILE && *p != perm::EMAIL)
+        .collect();
+    env.set_app_policy(json!({ "permissions": perms })).await;
+    let report = test_with(&env, json!({})).await;
+    let (ok, detail) = check(&report, "mobile_permission");
+    assert!(!ok);
+    assert!(detail.contains("mobile permission"), "{detail}");
+    let (ok, detail) = check(&report, "email_permission");
+    assert!(!ok);
+    assert!(detail.contains("email permission"), "{detail}");
+    assert!(check(&report, "user_permission").0);
+}

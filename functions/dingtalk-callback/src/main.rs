@@ -1,0 +1,33 @@
+//! Lambda entry point of `dingtalk-callback`: wiring only.
+
+use std::sync::Arc;
+
+use dingbridge::adapters::dynamodb::{DynamoTable, load_aws_config};
+use dingbridge::adapters::sqs::SqsQueue;
+use dingbridge::config::{AwsStorageConfig, EnvReader, queue_url};
+use dingbridge::ports::{Clock, SystemClock};
+use dingbridge::secrets::SecretBox;
+
+#[tokio::main]
+async fn main() -> Result<(), lambda_http::Error> {
+    dingbridge::logging::init_lambda();
+    let mut env = EnvReader::from_env();
+    let storage = AwsStorageConfig::read(&mut env);
+    let sync_queue_url = queue_url(&mut env, "SYNC_QUEUE_URL");
+    let data_key = env.required("DINGBRIDGE_DATA_KEY");
+    let secrets = SecretBox::from_base64(&data_key);
+    if !data_key.is_empty() && secrets.is_err() {
+        env.problem("DINGBRIDGE_DATA_KEY", "must be the base64 of 32 bytes");
+    }
+    env.finish()?;
+    let aws = load_aws_config().await;
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    let dynamo = aws_sdk_dynamodb::Client::new(&aws);
+    let table = Arc::new(DynamoTable::new(dynamo, storage.table_name, clock.clone()));
+    let queue = Arc::new(SqsQueue::new(
+        aws_sdk_sqs::Client::new(&aws),
+        sync_queue_url,
+    ));
+    let deps = dingtalk_callback::Deps::new(table, queue, clock, secrets?);
+    lambda_http::run(dingtalk_callback::router(deps)).await
+}

@@ -1,0 +1,234 @@
+//! `sync-worker`: consumes the sync queue (SQS) and makes the directory match DingTalk for every
+//! id a message names, through the shared reconciler; on a schedule, drains DingTalk's
+//! failed-push list into the same queue. One Lambda, dispatched on the event's shape.
+
+mod drain;
+mod handler;
+
+use std::sync::Arc;
+
+use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent, SqsMessage};
+use dingbridge::config::{AwsStorageConfig, ConfigError, EnvReader, Problem, queue_url};
+use dingbridge::dingtalk::DingTalk;
+use dingbridge::domain::password::PasswordPolicy;
+use dingbridge::ports::{Clock, Queue, Received, Table};
+use dingbridge::secrets::SecretBox;
+use dingbridge::store::connectors::Connectors;
+use dingbridge::store::directory::Directory;
+use dingbridge::store::events::Events;
+use dingbridge::store::mappings::Mappings;
+use dingbridge::sync::Reconciler;
+use dingbridge::worker::BatchHandler;
+
+pub use drain::{DrainReport, DrainSummary, drain_all, drain_failed, message_for};
+
+/// Tunables of the worker.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Settings {
+    /// The delivery at which a still-failing message is parked (and acknowledged) instead of
+    /// being returned once more: set it to the queue's `maxReceiveCount`, so what would go to the
+    /// dead-letter queue is parked with its reason, visible and re-drivable in the admin API.
+    pub max_receives: u32,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self { max_receives: 5 }
+    }
+}
+
+/// What the worker uses; the list is also its IAM policy (table read/write, queue send for the
+/// drain, DingTalk over HTTPS).
+#[derive(Clone)]
+pub struct Deps {
+    pub reconciler: Reconciler,
+    pub connectors: Connectors,
+    pub events: Events,
+    pub dingtalk: Arc<dyn DingTalk>,
+    /// The sync queue, which the failed-list drain feeds.
+    pub queue: Arc<dyn Queue>,
+    pub settings: Settings,
+}
+
+impl Deps {
+    pub fn new(
+        table: Arc<dyn Table>,
+        queue: Arc<dyn Queue>,
+        dingtalk: Arc<dyn DingTalk>,
+        clock: Arc<dyn Clock>,
+        secrets: SecretBox,
+        settings: Settings,
+    ) -> Self {
+        let connectors = Connectors::new(table.clone(), clock.clone(), secrets);
+        let reconciler = Reconciler::new(
+            dingtalk.clone(),
+            Directory::new(table.clone(), clock.clone()),
+            Mappings::new(table.clone()),
+            connectors.clone(),
+            PasswordPolicy::default(),
+        );
+        Self {
+            reconciler,
+            connectors,
+            events: Events::new(table, clock),
+            dingtalk,
+            queue,
+            settings,
+        }
+    }
+}
+
+/// The worker's configuration, read once at cold start.
+pub struct Config {
+    /// `TABLE_NAME`
+    pub table_name: String,
+    /// `SYNC_QUEUE_URL`: where the drain enqueues.
+    pub sync_queue_url: String,
+    /// `DINGBRIDGE_DATA_KEY`: opens the connectors' sealed secrets.
+    pub secrets: SecretBox,
+    /// `SYNC_MAX_RECEIVES` (default 5).
+    pub settings: Settings,
+}
+
+impl Config {
+    /// Every missing or invalid variable is reported at once.
+    pub fn from_env(mut env: EnvReader) -> Result<Self, ConfigError> {
+        let storage = AwsStorageConfig::read(&mut env);
+        let sync_queue_url = queue_url(&mut env, "SYNC_QUEUE_URL");
+        let key = env.required("DINGBRIDGE_DATA_KEY");
+        let secrets = SecretBox::from_base64(&key);
+        if !key.is_empty() && secrets.is_err() {
+            env.problem("DINGBRIDGE_DATA_KEY", "must be 32 bytes, base64-encoded");
+        }
+        let max_receives = env.parse_or("SYNC_MAX_RECEIVES", Settings::default().max_receives);
+        if max_receives == 0 {
+            env.problem("SYNC_MAX_RECEIVES", "must be at least 1");
+        }
+        env.finish()?;
+        let secrets = secrets.map_err(|e| ConfigError {
+            problems: vec![Problem {
+                var: "DINGBRIDGE_DATA_KEY".into(),
+                reason: e.to_string(),
+            }],
+        })?;
+        Ok(Self {
+            table_name: storage.table_name,
+            sync_queue_url,
+            secrets,
+            settings: Settings { max_receives },
+        })
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum InvokeError {
+    #[error("unrecognised event: neither SQS records nor an EventBridge schedule")]
+    Unrecognised,
+    #[error("malformed {what} event: {cause}")]
+    Malformed { what: &'static str, cause: String },
+    #[error("failed-list drain: {0}")]
+    Drain(String),
+}
+
+/// One Lambda invocation: SQS records → the batch handler, answered with the batch item failures
+/// (`ReportBatchItemFailures`); an EventBridge schedule → the failed-list drain of every
+/// connector that registers callbacks.
+pub async fn invoke(
+    deps: &Deps,
+    payload: serde_json::Value,
+) -> Result<serde_json::Value, InvokeError> {
+    if payload.get("Records").is_some() {
+        let event: SqsEvent =
+            serde_json::from_value(payload).map_err(|e| InvokeError::Malformed {
+                what: "SQS",
+                cause: e.to_string(),
+            })?;
+        let batch = event.records.into_iter().map(received).collect();
+        let failed = deps.handle(batch).await;
+        let mut response = SqsBatchResponse::default();
+        response.batch_item_failures = failed
+            .into_iter()
+            .map(|id| {
+                let mut f = BatchItemFailure::default();
+                f.item_identifier = id;
+                f
+            })
+            .collect();
+        return serde_json::to_value(response).map_err(|e| InvokeError::Malformed {
+            what: "batch response",
+            cause: e.to_string(),
+        });
+    }
+    let scheduled = payload.get("detail-type").is_some()
+        || payload.get("source").and_then(|s| s.as_str()) == Some("aws.events");
+    if scheduled {
+        let summary = drain_all(deps)
+            .await
+            .map_err(|e| InvokeError::Drain(e.to_string()))?;
+        return serde_json::to_value(summary).map_err(|e| InvokeError::Malformed {
+            what: "drain summary",
+            cause: e.to_string(),
+        });
+    }
+    Err(InvokeError::Unrecognised)
+}
+
+/// An SQS record as the handler sees every queue message (`Received`).
+pub fn received(m: SqsMessage) -> Received {
+    let receive_count = m
+        .attributes
+        .get("ApproximateReceiveCount")
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(1);
+    Received {
+        id: m.message_id.unwrap_or_default(),
+        receipt: m.receipt_handle.unwrap_or_default(),
+        group: m
+            .attributes
+            .get("MessageGroupId")
+            .cloned()
+            .unwrap_or_default(),
+        body: m.body.unwrap_or_default(),
+        receive_count,
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_sqs_record_keeps_its_group_and_receive_count() {
+        let event: SqsEvent = serde_json::from_value(serde_json::json!({"Records": [{
+            "messageId": "m1", "receiptHandle": "r1", "body": "{}",
+            "attributes": {"ApproximateReceiveCount": "3", "MessageGroupId": "conn"}
+        }]}))
+        .unwrap();
+        let r = received(event.records.into_iter().next().unwrap());
+        assert_eq!(
+            (r.id.as_str(), r.group.as_str(), r.receive_count),
+            ("m1", "conn", 3)
+        );
+    }
+
+    #[test]
+    fn every_config_problem_is_reported_at_once() {
+        let err = Config::from_env(EnvReader::from_pairs([
+            ("DINGBRIDGE_DATA_KEY", "c2hvcnQ="),
+            ("SYNC_MAX_RECEIVES", "0"),
+        ]))
+        .err()
+        .unwrap();
+        let vars: Vec<_> = err.problems.iter().map(|p| p.var.as_str()).collect();
+        assert_eq!(
+            vars,
+            [
+                "TABLE_NAME",
+                "SYNC_QUEUE_URL",
+                "DINGBRIDGE_DATA_KEY",
+                "SYNC_MAX_RECEIVES"
+            ]
+        );
+    }
+}

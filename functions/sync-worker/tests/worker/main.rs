@@ -1,0 +1,12 @@
+//! The sync worker against the DingTalk simulator over real HTTP, on the embedded engines: one
+//! integration-test binary, a module per concern.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod support;
+
+mod departments;
+mod drain;
+mod failures;
+mod replay;
+mod users;

@@ -1,0 +1,466 @@
+//! The reconciler's users half and its shared context: re-read a DingTalk user, then create,
+//! update, disable or delete the account mapped to it. Departments live in `departments.rs`.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use futures::future::BoxFuture;
+use tokio::sync::OnceCell;
+
+use super::rules::{DesiredAccount, describe, desired_account};
+use super::{Outcome, SyncError};
+use crate::dingtalk::{DeptId, DingApp, DingTalk, DingUser, DingUserId, ErrorKind, SecretString};
+use crate::domain::connector::{Connector, LeaverPolicy};
+use crate::domain::directory::{Account, AccountStatus, Membership, normalise_memberships};
+use crate::domain::ids::{AccountId, ConnectorId, OrgUnitId};
+use crate::domain::password::PasswordPolicy;
+use crate::store::Actor;
+use crate::store::DirectoryError;
+use crate::store::connectors::Connectors;
+use crate::store::directory::Directory;
+use crate::store::mappings::{MappedKind, Mapping, Mappings};
+
+/// How deep one reconcile may recurse into others (ancestors, the holder of a conflicting value,
+/// the members of a removed unit). DingTalk's tree is shallower; the bound turns a cycle into a
+/// permanent error instead of endless work.
+pub(super) const MAX_DEPTH: u8 = 24;
+
+/// One connector, loaded once per batch: its settings, its DingTalk app, and its default password.
+pub struct SyncTarget {
+    pub connector: Connector,
+    pub app: DingApp,
+    default_password: Option<SecretString>,
+    /// One argon2 hash of the default password, shared by the accounts created with it: hashing
+    /// per account would make a 100,000-user import take hours, and the value is the same known
+    /// default for all of them anyway.
+    password_hash: OnceCell<Option<String>>,
+}
+
+impl SyncTarget {
+    pub fn id(&self) -> &ConnectorId {
+        &self.connector.id
+    }
+
+    async fn default_password_hash(&self) -> Result<Option<String>, SyncError> {
+        self.password_hash
+            .get_or_try_init(|| async {
+                let Some(password) = self.default_password.clone() else {
+                    return Ok(None);
+                };
+                let hashed = tokio::task::spawn_blocking(move || {
+                    crate::secrets::hash_password(password.expose())
+                })
+                .await
+                .map_err(|e| SyncError::Transient(format!("hashing task failed: {e}")))?;
+                hashed
+                    .map(Some)
+                    .map_err(|e| SyncError::Permanent(format!("default password: {e}")))
+            })
+            .await
+            .cloned()
+    }
+}
+
+/// Makes the directory match DingTalk, one user or one department at a time. Idempotent and
+/// order-insensitive: it always re-reads DingTalk and writes only what differs.
+#[derive(Clone)]
+pub struct Reconciler {
+    pub(super) dingtalk: Arc<dyn DingTalk>,
+    pub(super) directory: Directory,
+    pub(super) mappings: Mappings,
+    connectors: Connectors,
+    policy: PasswordPolicy,
+}
+
+impl Reconciler {
+    pub fn new(
+        dingtalk: Arc<dyn DingTalk>,
+        directory: Directory,
+        mappings: Mappings,
+        connectors: Connectors,
+        policy: PasswordPolicy,
+    ) -> Self {
+        Self {
+            dingtalk,
+            directory,
+            mappings,
+            connectors,
+            policy,
+        }
+    }
+
+    /// Loads a connector for syncing. Unknown and disabled connectors are permanent errors: their
+    /// messages are parked, visible to the admin, rather than silently dropped.
+    pub async fn target(&self, id: &ConnectorId) -> Result<SyncTarget, SyncError> {
+        let what = format!("connector {id}");
+        let connector = self
+            .connectors
+            .get(id)
+            .await
+            .map_err(|e| SyncError::directory(e, &what))?
+            .ok_or_else(|| SyncError::Permanent(format!("{what} does not exist")))?;
+        if !connector.enabled {
+            return Err(SyncError::Permanent(format!("{what} is disabled")));
+        }
+        let app = self
+            .connectors
+            .app(&connector)
+            .map_err(|e| SyncError::directory(e, &what))?;
+        let secrets = self
+            .connectors
+            .open_secrets(&connector)
+            .map_err(|e| SyncError::directory(e, &what))?;
+        let root = &connector.root_org_unit_id;
+        if *root == Directory::root_id() {
+            self.directory
+                .ensure_root()
+                .await
+                .map_err(|e| SyncError::directory(e, "directory root"))?;
+        } else if self
+            .directory
+            .org_unit(root)
+            .await
+            .map_err(|e| SyncError::directory(e, &what))?
+            .is_none()
+        {
+            return Err(SyncError::Permanent(format!(
+                "{what}: its root org unit {root} does not exist"
+            )));
+        }
+        Ok(SyncTarget {
+            connector,
+            app,
+            default_password: secrets.default_password,
+            password_hash: OnceCell::new(),
+        })
+    }
+
+    /// Re-reads one DingTalk user and reconciles its account (60121 → the leaver policy).
+    pub async fn reconcile_user(
+        &self,
+        t: &SyncTarget,
+        userid: &DingUserId,
+        actor: &Actor,
+    ) -> Result<Outcome, SyncError> {
+        self.user_by_id(t, userid, actor, 0).await
+    }
+
+    /// Reconciles a user record already read from DingTalk (the full pull's rows).
+    pub async fn apply_user(
+        &self,
+        t: &SyncTarget,
+        user: &DingUser,
+        actor: &Actor,
+    ) -> Result<Outcome, SyncError> {
+        self.user_record(t, user, actor, 0).await
+    }
+
+    /// Applies the leaver policy to a user DingTalk no longer has (the full pull's leavers).
+    pub async fn apply_leaver(
+        &self,
+        t: &SyncTarget,
+        userid: &DingUserId,
+        actor: &Actor,
+    ) -> Result<Outcome, SyncError> {
+        self.leaver(t, userid, actor).await
+    }
+
+    pub(super) fn user_by_id<'a>(
+        &'a self,
+        t: &'a SyncTarget,
+        userid: &'a DingUserId,
+        actor: &'a Actor,
+        depth: u8,
+    ) -> BoxFuture<'a, Result<Outcome, SyncError>> {
+        Box::pin(async move {
+            if depth > MAX_DEPTH {
+                return Err(too_deep(&format!("DingTalk user {userid}")));
+            }
+            match self.dingtalk.get_user(&t.app, userid).await {
+                Ok(user) => self.user_record(t, &user, actor, depth).await,
+                Err(e) if *e.kind() == ErrorKind::NotFound => self.leaver(t, userid, actor).await,
+                Err(e) => Err(SyncError::dingtalk(
+                    &e,
+                    &format!("reading DingTalk user {userid}"),
+                )),
+            }
+        })
+    }
+
+    async fn user_record(
+        &self,
+        t: &SyncTarget,
+        user: &DingUser,
+        actor: &Actor,
+        depth: u8,
+    ) -> Result<Outcome, SyncError> {
+        let what = format!("DingTalk user {}", user.userid);
+        let desired = desired_account(user, t.connector.email_field)
+            .map_err(|p| SyncError::Permanent(describe(&user.userid, &p)))?;
+        let units = self.units_of(t, user, actor, depth).await?;
+        let memberships = normalise_memberships(&units, None);
+        let mut yielded = false;
+        loop {
+            let written = match self.mapped_account(t, &user.userid).await? {
+                Some(account) => {
+                    self.update_account(&account, &desired, &memberships, actor)
+                        .await
+                }
+                None => {
+                    let hash = t.default_password_hash().await?;
+                    self.create_account(t, &user.userid, &desired, &memberships, hash, actor)
+                        .await
+                }
+            };
+            match written {
+                Ok(outcome) => return Ok(outcome),
+                // Another DingTalk user of this connector still holds the value in the directory
+                // (a mobile moved from one person to another, events read out of order): bring
+                // that one up to date first, then try once more.
+                Err(DirectoryError::Conflict { attr, detail }) if !yielded => {
+                    yielded = true;
+                    if !self
+                        .yield_value(t, attr, &desired, &user.userid, actor, depth)
+                        .await?
+                    {
+                        return Err(SyncError::Permanent(format!(
+                            "{what}: {detail}; that account is not linked to this DingTalk \
+                             user, so it is not merged (link or change it, then re-drive)"
+                        )));
+                    }
+                }
+                Err(e) => return Err(SyncError::directory(e, &what)),
+            }
+        }
+    }
+
+    /// The org units of a user's departments, creating missing ones (ancestors first).
+    /// Departments outside the app's contact scope are skipped, not fatal.
+    async fn units_of(
+        &self,
+        t: &SyncTarget,
+        user: &DingUser,
+        actor: &Actor,
+        depth: u8,
+    ) -> Result<Vec<OrgUnitId>, SyncError> {
+        let mut units = Vec::with_capacity(user.dept_ids.len());
+        for dept in &user.dept_ids {
+            match self.ensure_unit(t, *dept, actor, depth + 1).await {
+                Ok(unit) => units.push(unit),
+                Err(SyncError::OutOfScope(reason)) => {
+                    tracing::info!(connector_id = %t.id(), dept_id = %dept, %reason,
+                        "membership outside the contact scope skipped");
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        if units.is_empty() && !user.dept_ids.is_empty() {
+            return Err(SyncError::Permanent(format!(
+                "DingTalk user {}: none of its departments is inside the DingTalk app's \
+                 contact scope",
+                user.userid
+            )));
+        }
+        Ok(units)
+    }
+
+    /// The account mapped to a DingTalk user; a mapping whose account is gone counts as none.
+    async fn mapped_account(
+        &self,
+        t: &SyncTarget,
+        userid: &DingUserId,
+    ) -> Result<Option<Account>, SyncError> {
+        let what = format!("DingTalk user {userid}");
+        let Some(id) = self
+            .mappings
+            .account_of(t.id(), userid)
+            .await
+            .map_err(|e| SyncError::directory(e, &what))?
+        else {
+            return Ok(None);
+        };
+        self.directory
+            .account(&id)
+            .await
+            .map_err(|e| SyncError::directory(e, &what))
+    }
+
+    async fn create_account(
+        &self,
+        t: &SyncTarget,
+        userid: &DingUserId,
+        d: &DesiredAccount,
+        memberships: &[Membership],
+        hash: Option<String>,
+        actor: &Actor,
+    ) -> Result<Outcome, DirectoryError> {
+        let account = Account {
+            id: AccountId::generate(),
+            username: d.username.clone(),
+            display_name: d.display_name.clone(),
+            email: d.email.clone(),
+            mobile: Some(d.mobile.clone()),
+            job_number: d.job_number.clone(),
+            title: d.title.clone(),
+            status: AccountStatus::Enabled,
+            memberships: memberships.to_vec(),
+            must_change_password: hash.is_some() && self.policy.change_default_at_first_login,
+            password_hash: hash,
+            attributes: BTreeMap::new(),
+            version: 0,
+            created_ms: 0,
+            updated_ms: 0,
+        };
+        let mapping = Mapping {
+            connector_id: t.id().clone(),
+            kind: MappedKind::User,
+            external_id: userid.as_str().to_owned(),
+            our_id: account.id.to_string(),
+        };
+        // The account and its mapping in one transaction: no account without its link.
+        self.directory
+            .create_account_with(account, actor, vec![Mappings::put_op(&mapping)?])
+            .await?;
+        Ok(Outcome::Created)
+    }
+
+    async fn update_account(
+        &self,
+        old: &Account,
+        d: &DesiredAccount,
+        memberships: &[Membership],
+        actor: &Actor,
+    ) -> Result<Outcome, DirectoryError> {
+        let (d, memberships) = (d.clone(), memberships.to_vec());
+        let new = self
+            .directory
+            .update_account(&old.id, None, actor, move |a| {
+                // The username is kept: it was chosen at creation and people sign in with it.
+                a.display_name = d.display_name.clone();
+                a.email = d.email.clone();
+                a.mobile = Some(d.mobile.clone());
+                a.job_number = d.job_number.clone();
+                a.title = d.title.clone();
+                a.memberships = memberships.clone();
+                // Present in DingTalk means employed: a rehire is enabled again.
+                a.status = AccountStatus::Enabled;
+                Ok(())
+            })
+            .await?;
+        Ok(if new.version == old.version {
+            Outcome::Unchanged
+        } else {
+            Outcome::Updated
+        })
+    }
+
+    /// When `attr` of `desired` is held by an account mapped to another DingTalk user of this
+    /// connector, reconciles that user. Returns false when the holder is not ours to change.
+    async fn yield_value(
+        &self,
+        t: &SyncTarget,
+        attr: &str,
+        desired: &DesiredAccount,
+        me: &DingUserId,
+        actor: &Actor,
+        depth: u8,
+    ) -> Result<bool, SyncError> {
+        let value = match attr {
+            "username" => desired.username.to_string(),
+            "email" => match &desired.email {
+                Some(e) => e.to_string(),
+                None => return Ok(false),
+            },
+            "mobile" => desired.mobile.to_string(),
+            _ => return Ok(false),
+        };
+        let what = format!("DingTalk user {me}");
+        let Some(holder) = self
+            .directory
+            .find_account(attr, &value)
+            .await
+            .map_err(|e| SyncError::directory(e, &what))?
+        else {
+            // Freed in the meantime: trying again may succeed.
+            return Ok(true);
+        };
+        let links = self
+            .mappings
+            .of_entity(holder.id.as_str())
+            .await
+            .map_err(|e| SyncError::directory(e, &what))?;
+        let other = links.into_iter().find(|m| {
+            m.connector_id == *t.id() && m.kind == MappedKind::User && m.external_id != me.as_str()
+        });
+        let Some(other) = other else {
+            return Ok(false);
+        };
+        let Ok(other) = DingUserId::parse(other.external_id) else {
+            return Ok(false);
+        };
+        self.user_by_id(t, &other, actor, depth + 1).await?;
+        Ok(true)
+    }
+
+    /// The leaver policy: disable (default; the mapping stays, so a rehire re-enables the same
+    /// account) or delete (account and mapping). A disabled leaver also leaves its org units:
+    /// DingTalk removed it from every department, and a stale membership would keep a removed
+    /// department's unit from being deleted.
+    async fn leaver(
+        &self,
+        t: &SyncTarget,
+        userid: &DingUserId,
+        actor: &Actor,
+    ) -> Result<Outcome, SyncError> {
+        let what = format!("leaver {userid}");
+        let dir = |e| SyncError::directory(e, &what);
+        let Some(account) = self.mapped_account(t, userid).await? else {
+            // A mapping without its account is removed, so the next create starts clean.
+            self.mappings
+                .remove(t.id(), MappedKind::User, userid.as_str())
+                .await
+                .map_err(dir)?;
+            return Ok(Outcome::Absent);
+        };
+        match t.connector.leaver_policy {
+            LeaverPolicy::Disable => {
+                self.directory
+                    .update_account(&account.id, None, actor, |a| {
+                        a.status = AccountStatus::Disabled;
+                        a.memberships.clear();
+                        Ok(())
+                    })
+                    .await
+                    .map_err(dir)?;
+                Ok(Outcome::Disabled)
+            }
+            LeaverPolicy::Delete => {
+                self.directory
+                    .delete_account(&account.id, actor)
+                    .await
+                    .map_err(dir)?;
+                self.mappings
+                    .remove(t.id(), MappedKind::User, userid.as_str())
+                    .await
+                    .map_err(dir)?;
+                Ok(Outcome::Deleted)
+            }
+        }
+    }
+
+    /// The connector's root unit: where DingTalk's root department (1) lands.
+    pub(super) fn root_unit(t: &SyncTarget) -> OrgUnitId {
+        t.connector.root_org_unit_id.clone()
+    }
+
+    pub(super) fn is_root(dept: DeptId) -> bool {
+        dept.is_root()
+    }
+}
+
+pub(super) fn too_deep(what: &str) -> SyncError {
+    SyncError::Permanent(format!(
+        "{what}: reconciling needed more than {MAX_DEPTH} nested steps (a department cycle, or \
+         values swapped between accounts); re-drive after the other changes are applied"
+    ))
+}
