@@ -7,10 +7,7 @@ use dingbridge::ports::{OutMessage, Queue, QueueConsumer};
 use dingbridge_local::{Options, start};
 
 fn options(dir: &std::path::Path) -> Options {
-    Options {
-        addr: "127.0.0.1:0".parse().unwrap(),
-        data_dir: dir.join("data"),
-    }
+    Options::new("127.0.0.1:0".parse().unwrap(), dir.join("data"))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

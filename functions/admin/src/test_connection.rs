@@ -164,7 +164,7 @@ async fn run(
             checks.pass("ip_whitelist", "calls from this server are accepted");
             checks.pass(
                 "department_permission",
-                format!("listed {} top-level departments", depts.len()),
+                format!("listed the top-level departments ({})", depts.len()),
             );
             depts
         }
@@ -209,7 +209,10 @@ async fn run(
                 let visible = if depts.is_empty() {
                     String::new()
                 } else {
-                    format!(" (it sees {} departments only)", depts.len())
+                    format!(
+                        " (only {} top-level department(s) are visible)",
+                        depts.len()
+                    )
                 };
                 checks.fail(
                     "contact_scope",

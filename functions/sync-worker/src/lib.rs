@@ -10,13 +10,13 @@ use std::sync::Arc;
 use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent, SqsMessage};
 use dingbridge::config::{AwsStorageConfig, ConfigError, EnvReader, Problem, queue_url};
 use dingbridge::dingtalk::DingTalk;
-use dingbridge::domain::password::PasswordPolicy;
 use dingbridge::ports::{Clock, Queue, Received, Table};
 use dingbridge::secrets::SecretBox;
 use dingbridge::store::connectors::Connectors;
 use dingbridge::store::directory::Directory;
 use dingbridge::store::events::Events;
 use dingbridge::store::mappings::Mappings;
+use dingbridge::store::settings::Settings as StoredSettings;
 use dingbridge::sync::Reconciler;
 use dingbridge::worker::BatchHandler;
 
@@ -65,7 +65,7 @@ impl Deps {
             Directory::new(table.clone(), clock.clone()),
             Mappings::new(table.clone()),
             connectors.clone(),
-            PasswordPolicy::default(),
+            StoredSettings::new(table.clone(), clock.clone()),
         );
         Self {
             reconciler,

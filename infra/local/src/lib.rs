@@ -1,15 +1,19 @@
 //! The whole system in one process: every HTTP function's router on one axum server, queue-triggered
 //! handlers fed by the embedded queues, scheduled jobs on timers, all on the embedded engines.
 
+pub mod demo;
+
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
 use axum::Router;
 use dingbridge::adapters::embedded::{EmbeddedQueue, EmbeddedStore, QueueSettings};
+use dingbridge::dingtalk::{ClientConfig, DingTalk, HttpDingTalk};
 use dingbridge::ports::{Clock, SystemClock, Table};
+use dingbridge::secrets::SecretBox;
 use dingbridge::worker::{BatchHandler, PumpSettings, pump};
 use tokio::sync::watch;
 use tokio::task::JoinSet;
@@ -19,6 +23,24 @@ use tokio::task::JoinSet;
 pub struct Options {
     pub addr: SocketAddr,
     pub data_dir: PathBuf,
+    /// The base URL DingTalk reaches this server at (callbacks); default `http://{addr}`.
+    pub public_url: Option<String>,
+    /// The first admin token (`DINGBRIDGE_ADMIN_TOKEN`); generated and printed when absent.
+    pub admin_token: Option<String>,
+    /// How often the failed-push list of DingTalk is drained.
+    pub drain_every: Duration,
+}
+
+impl Options {
+    pub fn new(addr: SocketAddr, data_dir: PathBuf) -> Self {
+        Self {
+            addr,
+            data_dir,
+            public_url: None,
+            admin_token: None,
+            drain_every: Duration::from_secs(300),
+        }
+    }
 }
 
 /// The engines of a local run, shared by every function.
@@ -31,13 +53,17 @@ pub struct Engines {
     pub sync_queue: Arc<EmbeddedQueue>,
     /// Directory changes to push to DingTalk (the `PushQueue` of `template.yaml`).
     pub push_queue: Arc<EmbeddedQueue>,
+    pub secrets: SecretBox,
+    pub dingtalk: Arc<dyn DingTalk>,
 }
 
 /// Same redrive policy as `template.yaml`: five receives, then the dead-letter list.
 const MAX_RECEIVES: u32 = 5;
+/// The data key's file inside the data directory (when `DINGBRIDGE_DATA_KEY` is not set).
+const DATA_KEY_FILE: &str = "data.key";
 
 impl Engines {
-    pub fn open(data_dir: &std::path::Path) -> anyhow::Result<Self> {
+    pub fn open(data_dir: &Path) -> anyhow::Result<Self> {
         std::fs::create_dir_all(data_dir)
             .with_context(|| format!("cannot create the data directory {}", data_dir.display()))?;
         let store = EmbeddedStore::open(data_dir)
@@ -47,21 +73,60 @@ impl Engines {
             max_receives: MAX_RECEIVES,
             dedup_window: Duration::from_secs(300),
         };
+        let dingtalk = HttpDingTalk::new(ClientConfig::default())
+            .context("cannot build the DingTalk HTTP client")?;
         Ok(Self {
             table: Arc::new(store.table(clock.clone())),
             sync_queue: Arc::new(store.queue("sync", settings, clock.clone())),
             push_queue: Arc::new(store.queue("push", settings, clock.clone())),
+            secrets: data_key(data_dir)?,
+            dingtalk: Arc::new(dingtalk),
             clock,
             store,
         })
     }
 }
 
+/// The deployment's data key: `DINGBRIDGE_DATA_KEY`, else a key kept in the data directory
+/// (created at first start, readable by its owner only).
+fn data_key(data_dir: &Path) -> anyhow::Result<SecretBox> {
+    if let Ok(key) = std::env::var("DINGBRIDGE_DATA_KEY") {
+        return SecretBox::from_base64(&key).context("DINGBRIDGE_DATA_KEY");
+    }
+    let path = data_dir.join(DATA_KEY_FILE);
+    if !path.exists() {
+        write_private(&path, &SecretBox::generate_key())?;
+    }
+    let key = std::fs::read_to_string(&path)
+        .with_context(|| format!("cannot read {}", path.display()))?;
+    SecretBox::from_base64(&key).with_context(|| format!("{} is not a data key", path.display()))
+}
+
+fn write_private(path: &Path, text: &str) -> anyhow::Result<()> {
+    use std::io::Write;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    let mut file = options
+        .open(path)
+        .with_context(|| format!("cannot create {}", path.display()))?;
+    file.write_all(text.as_bytes())?;
+    Ok(())
+}
+
 /// A running local system.
 pub struct Running {
     pub addr: SocketAddr,
+    /// The base URL DingTalk is told to call back.
+    pub public_url: String,
     /// The engines in use (tests reach the queues through them).
     pub engines: Engines,
+    /// The admin token generated at this start, to be shown once (none when one already existed).
+    pub new_admin_token: Option<String>,
     shutdown: watch::Sender<bool>,
     tasks: JoinSet<anyhow::Result<()>>,
 }
@@ -91,30 +156,71 @@ impl Running {
 }
 
 /// Every HTTP function's router, merged.
-pub fn router(engines: &Engines) -> Router {
-    health::router(health::Deps {
+pub fn router(engines: &Engines, public_url: &str) -> Router {
+    let health = health::router(health::Deps {
         table: engines.table.clone(),
         queue_engine: "embedded",
-    })
+    });
+    let admin = admin::router(admin::Deps {
+        table: engines.table.clone(),
+        sync_queue: engines.sync_queue.clone(),
+        dingtalk: engines.dingtalk.clone(),
+        clock: engines.clock.clone(),
+        secrets: engines.secrets.clone(),
+        public_base_url: public_url.to_owned(),
+    });
+    let callback = dingtalk_callback::router(dingtalk_callback::Deps::new(
+        engines.table.clone(),
+        engines.sync_queue.clone(),
+        engines.clock.clone(),
+        engines.secrets.clone(),
+    ));
+    health.merge(callback).merge(admin)
 }
 
-/// The queue-triggered handlers and the queue each one consumes. The sync and push workers
-/// register here as their issues land.
-pub fn consumers(_engines: &Engines) -> Vec<(Arc<EmbeddedQueue>, Arc<dyn BatchHandler>)> {
-    Vec::new()
+/// The sync worker as the embedded sync queue's consumer sees it.
+pub fn sync_worker(engines: &Engines) -> sync_worker::Deps {
+    sync_worker::Deps::new(
+        engines.table.clone(),
+        engines.sync_queue.clone(),
+        engines.dingtalk.clone(),
+        engines.clock.clone(),
+        engines.secrets.clone(),
+        sync_worker::Settings {
+            max_receives: MAX_RECEIVES,
+        },
+    )
 }
 
-/// Bind, serve and start the pumps.
+/// The queue-triggered handlers and the queue each one consumes.
+pub fn consumers(engines: &Engines) -> Vec<(Arc<EmbeddedQueue>, Arc<dyn BatchHandler>)> {
+    vec![(engines.sync_queue.clone(), Arc::new(sync_worker(engines)))]
+}
+
+/// Bind, serve, and start the pumps and timers.
 pub async fn start(options: Options) -> anyhow::Result<Running> {
     let engines = Engines::open(&options.data_dir)?;
     let listener = tokio::net::TcpListener::bind(options.addr)
         .await
         .with_context(|| format!("cannot listen on {}", options.addr))?;
     let addr = listener.local_addr()?;
+    let public_url = options
+        .public_url
+        .clone()
+        .unwrap_or_else(|| format!("http://{addr}"))
+        .trim_end_matches('/')
+        .to_owned();
+    let new_admin_token = admin::bootstrap_admin_token(
+        engines.table.clone(),
+        engines.clock.clone(),
+        options.admin_token.clone(),
+    )
+    .await
+    .context("cannot set up the admin token")?;
     let (shutdown, signal) = watch::channel(false);
     let mut tasks = JoinSet::new();
 
-    let app = router(&engines);
+    let app = router(&engines, &public_url);
     let mut http_signal = signal.clone();
     tasks.spawn(async move {
         axum::serve(listener, app)
@@ -134,9 +240,34 @@ pub async fn start(options: Options) -> anyhow::Result<Running> {
         });
     }
 
+    // The schedule of `template.yaml`'s drain rule, on a timer.
+    let drain = sync_worker(&engines);
+    let every = options.drain_every;
+    let mut drain_signal = signal.clone();
+    tasks.spawn(async move {
+        let mut tick = tokio::time::interval(every);
+        tick.tick().await;
+        loop {
+            tokio::select! {
+                _ = tick.tick() => {
+                    if let Err(e) = sync_worker::drain_all(&drain).await {
+                        tracing::warn!(error = %e, "draining DingTalk's failed-push list failed; next tick retries");
+                    }
+                }
+                changed = drain_signal.changed() => {
+                    if changed.is_err() || *drain_signal.borrow() {
+                        return Ok(());
+                    }
+                }
+            }
+        }
+    });
+
     Ok(Running {
         addr,
+        public_url,
         engines,
+        new_admin_token,
         shutdown,
         tasks,
     })

@@ -13,12 +13,12 @@ use crate::dingtalk::{DeptId, DingApp, DingTalk, DingUser, DingUserId, ErrorKind
 use crate::domain::connector::{Connector, LeaverPolicy};
 use crate::domain::directory::{Account, AccountStatus, Membership, normalise_memberships};
 use crate::domain::ids::{AccountId, ConnectorId, OrgUnitId};
-use crate::domain::password::PasswordPolicy;
 use crate::store::Actor;
 use crate::store::DirectoryError;
 use crate::store::connectors::Connectors;
 use crate::store::directory::Directory;
 use crate::store::mappings::{MappedKind, Mapping, Mappings};
+use crate::store::settings::Settings;
 
 /// How deep one reconcile may recurse into others (ancestors, the holder of a conflicting value,
 /// the members of a removed unit). DingTalk's tree is shallower; the bound turns a cycle into a
@@ -30,6 +30,8 @@ pub struct SyncTarget {
     pub connector: Connector,
     pub app: DingApp,
     default_password: Option<SecretString>,
+    /// The password policy's "change the default password at first sign-in", read with the target.
+    must_change_default: bool,
     /// One argon2 hash of the default password, shared by the accounts created with it: hashing
     /// per account would make a 100,000-user import take hours, and the value is the same known
     /// default for all of them anyway.
@@ -69,7 +71,7 @@ pub struct Reconciler {
     pub(super) directory: Directory,
     pub(super) mappings: Mappings,
     connectors: Connectors,
-    policy: PasswordPolicy,
+    settings: Settings,
 }
 
 impl Reconciler {
@@ -78,14 +80,14 @@ impl Reconciler {
         directory: Directory,
         mappings: Mappings,
         connectors: Connectors,
-        policy: PasswordPolicy,
+        settings: Settings,
     ) -> Self {
         Self {
             dingtalk,
             directory,
             mappings,
             connectors,
-            policy,
+            settings,
         }
     }
 
@@ -127,10 +129,16 @@ impl Reconciler {
                 "{what}: its root org unit {root} does not exist"
             )));
         }
+        let policy = self
+            .settings
+            .password_policy()
+            .await
+            .map_err(|e| SyncError::directory(e, "password policy"))?;
         Ok(SyncTarget {
             connector,
             app,
             default_password: secrets.default_password,
+            must_change_default: policy.change_default_at_first_login,
             password_hash: OnceCell::new(),
         })
     }
@@ -304,7 +312,7 @@ impl Reconciler {
             title: d.title.clone(),
             status: AccountStatus::Enabled,
             memberships: memberships.to_vec(),
-            must_change_password: hash.is_some() && self.policy.change_default_at_first_login,
+            must_change_password: hash.is_some() && t.must_change_default,
             password_hash: hash,
             attributes: BTreeMap::new(),
             version: 0,

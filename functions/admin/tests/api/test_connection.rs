@@ -149,7 +149,6 @@ async fn a_contact_scope_short_of_all_employees_is_named() {
     env.set_app_policy(json!({"contact_scope_depts": [child]}))
         .await;
     let report = test_with(&env, json!({})).await;
-    eprintln!("{report:#}");
     let (ok, detail) = check(&report, "contact_scope");
     assert!(!ok);
     assert!(
@@ -177,4 +176,14 @@ async fn users_without_mobile_or_email_point_at_the_missing_field_permissions() 
     assert!(!ok);
     assert!(detail.contains("email permission"), "{detail}");
     assert!(check(&report, "user_permission").0);
+}
+
+#[tokio::test]
+async fn an_unreachable_dingtalk_is_reported_not_a_500() {
+    let env = Env::new().await;
+    let report = test_with(&env, json!({})).await;
+    assert_eq!(report["ok"], false);
+    let (ok, detail) = check(&report, "credentials");
+    assert!(!ok);
+    assert!(detail.contains("could not be reached"), "{detail}");
 }

@@ -29,7 +29,7 @@ async fn throttling_and_5xx_return_the_message_then_it_succeeds() {
         sim.fault(fault).await;
         let first = side.delivery(&message, 1);
         let failed = side.deps.handle(vec![first.clone()]).await;
-        assert_eq!(failed, [first.id.clone()]);
+        assert_eq!(failed, std::slice::from_ref(&first.id));
         assert!(side.parked().await.is_empty(), "not parked while retrying");
         let second = Received {
             receive_count: 2,

@@ -141,7 +141,6 @@ impl Sim {
 /// worker's deps over them.
 pub struct Side {
     pub _dir: tempfile::TempDir,
-    pub table: Arc<dyn Table>,
     pub queue: Arc<EmbeddedQueue>,
     pub deps: Arc<Deps>,
     pub connector: Connector,
@@ -231,8 +230,7 @@ pub async fn side(sim: &Sim, options: SideOptions) -> Side {
         _dir: dir,
         directory: Directory::new(table.clone(), clock.clone()),
         mappings: Mappings::new(table.clone()),
-        events: Events::new(table.clone(), clock),
-        table,
+        events: Events::new(table, clock),
         queue,
         deps,
         connector,

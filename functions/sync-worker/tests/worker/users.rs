@@ -20,8 +20,8 @@ async fn an_added_user_gets_an_account_with_its_departments_and_mapping() {
 
     let a = side.account("zhangsan").await.expect("account created");
     assert_eq!(a.display_name.as_str(), "张三");
-    assert_eq!(a.mobile.unwrap().as_str(), "13800000001");
-    assert_eq!(a.email.unwrap().as_str(), "zhangsan@example.com");
+    assert_eq!(a.mobile.as_ref().unwrap().as_str(), "13800000001");
+    assert_eq!(a.email.as_ref().unwrap().as_str(), "zhangsan@example.com");
     assert_eq!(
         (a.title.as_deref(), a.job_number.as_deref()),
         (Some("engineer"), Some("J1"))

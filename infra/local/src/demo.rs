@@ -1,0 +1,94 @@
+//! The demo `cargo run` starts with no configuration: a simulated DingTalk org in-process, and a
+//! connector pointing at it with callbacks registered, created through the real admin API.
+
+use anyhow::Context;
+use rand::Rng;
+use rand::distr::Alphanumeric;
+use serde_json::{Value, json};
+
+/// What the demo set up, to print for the person running it.
+pub struct Demo {
+    pub sim: dingtalk_sim::SimHandle,
+    pub connector_id: String,
+    pub callback: Value,
+}
+
+fn random_text(len: usize) -> String {
+    rand::rng()
+        .sample_iter(&Alphanumeric)
+        .take(len)
+        .map(char::from)
+        .collect()
+}
+
+/// Start the simulator and create the demo connector on the running server at `server`.
+pub async fn start(server: &str, admin_token: &str, seed: u64) -> anyhow::Result<Demo> {
+    let sim = dingtalk_sim::start(
+        "127.0.0.1:0".parse()?,
+        dingtalk_sim::SimConfig {
+            seed,
+            users: 300,
+            depts: 40,
+            dirty_share: 0.05,
+            ..Default::default()
+        },
+    )
+    .await
+    .context("cannot start the DingTalk simulator")?;
+    let app = sim
+        .apps()
+        .into_iter()
+        .next()
+        .context("the simulator has no app")?;
+    let base = sim.base_url();
+    let http = reqwest::Client::new();
+    let existing: Value = http
+        .get(format!("{server}/admin/api/connectors"))
+        .bearer_auth(admin_token)
+        .send()
+        .await?
+        .error_for_status()?
+        .json()
+        .await?;
+    // A restart keeps the data directory: reuse the demo connector and point it at the new simulator.
+    let previous = existing["items"]
+        .as_array()
+        .and_then(|items| {
+            items
+                .iter()
+                .find(|c| c["name"] == "Demo (simulated DingTalk)")
+        })
+        .and_then(|c| c["id"].as_str())
+        .map(str::to_owned);
+    let body = json!({
+        "name": "Demo (simulated DingTalk)",
+        "corp_id": app.corp_id,
+        "app_key": app.app_key,
+        "app_secret": app.app_secret,
+        "agent_id": app.agent_id,
+        "register_callback": true,
+        "callback_token": random_text(16),
+        "callback_aes_key": random_text(43),
+        "oapi_base": base, "api_base": base, "login_base": base,
+    });
+    let request = match &previous {
+        Some(id) => http.put(format!("{server}/admin/api/connectors/{id}")),
+        None => http.post(format!("{server}/admin/api/connectors")),
+    };
+    let response = request.bearer_auth(admin_token).json(&body).send().await?;
+    let status = response.status();
+    let created: Value = response.json().await?;
+    anyhow::ensure!(
+        status.is_success(),
+        "the demo connector was refused: {created}"
+    );
+    let connector_id = created["id"]
+        .as_str()
+        .context("the admin API returned no connector id")?
+        .to_owned();
+    Ok(Demo {
+        sim,
+        connector_id,
+        callback: created["callback"].clone(),
+    })
+}
