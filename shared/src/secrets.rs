@@ -13,7 +13,7 @@ use crate::domain::connector::Sealed;
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum SecretError {
-    #[error("the data key must be 32 bytes, base64-encoded")]
+    #[error("the data key must be the base64 of 32 bytes, or a secret of at least 32 characters")]
     BadKey,
     /// Wrong key, or the sealed value was altered.
     #[error("a sealed secret cannot be opened with this data key")]
@@ -151,6 +151,9 @@ mod tests {
         );
         assert_ne!(a.seal("x"), a.seal("x"), "nonces must differ");
         assert!(SecretBox::from_base64("c2hvcnQ=").is_err());
+        let generated = "kP3vXq9LmZ2wR8tY5uB1nC4dF7gH0jK6sA2eD9fG";
+        let derived = SecretBox::from_base64(generated).unwrap();
+        assert_eq!(derived.open(&derived.seal("x")).unwrap().expose(), "x");
     }
 
     #[test]

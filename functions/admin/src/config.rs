@@ -36,7 +36,10 @@ impl Config {
         let raw_key = env.required("DINGBRIDGE_DATA_KEY");
         let secrets = SecretBox::from_base64(&raw_key).ok();
         if secrets.is_none() && !raw_key.is_empty() {
-            env.problem("DINGBRIDGE_DATA_KEY", "must be 32 bytes, base64-encoded");
+            env.problem(
+                "DINGBRIDGE_DATA_KEY",
+                "must be the base64 of 32 bytes, or a secret of at least 32 characters",
+            );
         }
         let public_base_url = env
             .required("DINGBRIDGE_PUBLIC_URL")
@@ -54,7 +57,8 @@ impl Config {
             return Err(ConfigError {
                 problems: vec![Problem {
                     var: "DINGBRIDGE_DATA_KEY".to_owned(),
-                    reason: "must be 32 bytes, base64-encoded".to_owned(),
+                    reason: "must be the base64 of 32 bytes, or a secret of at least 32 characters"
+                        .to_owned(),
                 }],
             });
         };

@@ -17,7 +17,10 @@ async fn main() -> Result<(), lambda_http::Error> {
     let data_key = env.required("DINGBRIDGE_DATA_KEY");
     let secrets = SecretBox::from_base64(&data_key);
     if !data_key.is_empty() && secrets.is_err() {
-        env.problem("DINGBRIDGE_DATA_KEY", "must be the base64 of 32 bytes");
+        env.problem(
+            "DINGBRIDGE_DATA_KEY",
+            "must be the base64 of 32 bytes, or a secret of at least 32 characters",
+        );
     }
     env.finish()?;
     let aws = load_aws_config().await;

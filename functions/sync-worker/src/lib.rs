@@ -98,7 +98,10 @@ impl Config {
         let key = env.required("DINGBRIDGE_DATA_KEY");
         let secrets = SecretBox::from_base64(&key);
         if !key.is_empty() && secrets.is_err() {
-            env.problem("DINGBRIDGE_DATA_KEY", "must be 32 bytes, base64-encoded");
+            env.problem(
+                "DINGBRIDGE_DATA_KEY",
+                "must be the base64 of 32 bytes, or a secret of at least 32 characters",
+            );
         }
         let max_receives = env.parse_or("SYNC_MAX_RECEIVES", Settings::default().max_receives);
         if max_receives == 0 {

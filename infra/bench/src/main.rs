@@ -1,6 +1,7 @@
 //! `bench`: the benchmarks behind docs/BENCHMARKS.md. Each subcommand prints a Markdown table of
 //! medians measured in one run, so ratios between engines are taken on the same machine state.
 
+mod callback;
 mod dingtalk_client;
 mod simulator;
 mod table;
@@ -37,6 +38,19 @@ enum What {
         #[arg(long, default_value_t = 20)]
         seconds: u64,
     },
+    /// DingTalk callbacks through the local server: latency at a fixed rate, sustained requests/s
+    /// (embedded engines; moto too with `--features aws` and `AWS_ENDPOINT_URL`), and the time from
+    /// a change in the simulated org to the directory.
+    Callback {
+        #[arg(long, default_value_t = 10)]
+        seconds: u64,
+        #[arg(long, default_value_t = 1000)]
+        rate: u64,
+        #[arg(long, default_value_t = 50_000)]
+        max_requests: usize,
+        #[arg(long, default_value_t = 200)]
+        changes: usize,
+    },
     /// The simulator's own throughput with every limit off.
     Simulator {
         #[arg(long, default_value_t = 10)]
@@ -53,6 +67,16 @@ async fn main() -> anyhow::Result<()> {
         What::Table { ops, rounds, dir } => table::run(ops, rounds, dir).await,
         What::DingtalkClient { seconds } => {
             let report = dingtalk_client::run(seconds).await?;
+            println!("{}", serde_json::to_string_pretty(&report)?);
+            Ok(())
+        }
+        What::Callback {
+            seconds,
+            rate,
+            max_requests,
+            changes,
+        } => {
+            let report = callback::run(seconds, rate, max_requests, changes).await?;
             println!("{}", serde_json::to_string_pretty(&report)?);
             Ok(())
         }

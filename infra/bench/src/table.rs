@@ -5,7 +5,6 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Instant;
 
-use anyhow::Context;
 use dingbridge::adapters::embedded::EmbeddedStore;
 use dingbridge::ports::{BatchOp, Cond, Index, Item, Key, Query, SystemClock, Table, TxOp};
 use serde_json::json;
@@ -83,6 +82,7 @@ pub async fn run(ops: usize, rounds: usize, dir: Option<PathBuf>) -> anyhow::Res
 
 #[cfg(feature = "aws")]
 async fn aws_table() -> anyhow::Result<Option<Arc<dyn Table>>> {
+    use anyhow::Context;
     use dingbridge::adapters::dynamodb::{DynamoTable, create_table, load_aws_config};
     if std::env::var("AWS_ENDPOINT_URL").is_err() {
         eprintln!("AWS_ENDPOINT_URL not set: DynamoDB-on-moto not measured");

@@ -29,6 +29,8 @@ pub struct Options {
     pub admin_token: Option<String>,
     /// How often the failed-push list of DingTalk is drained.
     pub drain_every: Duration,
+    /// Run the queue consumers and timers (off only to measure the HTTP side alone).
+    pub run_workers: bool,
 }
 
 impl Options {
@@ -39,6 +41,7 @@ impl Options {
             public_url: None,
             admin_token: None,
             drain_every: Duration::from_secs(300),
+            run_workers: true,
         }
     }
 }
@@ -155,25 +158,50 @@ impl Running {
     }
 }
 
-/// Every HTTP function's router, merged.
+/// Every HTTP function's router, merged, on the embedded engines.
 pub fn router(engines: &Engines, public_url: &str) -> Router {
-    let health = health::router(health::Deps {
-        table: engines.table.clone(),
-        queue_engine: "embedded",
-    });
-    let admin = admin::router(admin::Deps {
+    router_on(&Wiring {
         table: engines.table.clone(),
         sync_queue: engines.sync_queue.clone(),
-        dingtalk: engines.dingtalk.clone(),
+        queue_engine: "embedded",
         clock: engines.clock.clone(),
         secrets: engines.secrets.clone(),
-        public_base_url: public_url.to_owned(),
+        dingtalk: engines.dingtalk.clone(),
+        public_url: public_url.to_owned(),
+    })
+}
+
+/// What the HTTP functions need, on any engines (benchmarks run the same routers on moto).
+#[derive(Clone)]
+pub struct Wiring {
+    pub table: Arc<dyn Table>,
+    pub sync_queue: Arc<dyn dingbridge::ports::Queue>,
+    pub queue_engine: &'static str,
+    pub clock: Arc<dyn Clock>,
+    pub secrets: SecretBox,
+    pub dingtalk: Arc<dyn DingTalk>,
+    pub public_url: String,
+}
+
+/// Every HTTP function's router, merged.
+pub fn router_on(w: &Wiring) -> Router {
+    let health = health::router(health::Deps {
+        table: w.table.clone(),
+        queue_engine: w.queue_engine,
+    });
+    let admin = admin::router(admin::Deps {
+        table: w.table.clone(),
+        sync_queue: w.sync_queue.clone(),
+        dingtalk: w.dingtalk.clone(),
+        clock: w.clock.clone(),
+        secrets: w.secrets.clone(),
+        public_base_url: w.public_url.clone(),
     });
     let callback = dingtalk_callback::router(dingtalk_callback::Deps::new(
-        engines.table.clone(),
-        engines.sync_queue.clone(),
-        engines.clock.clone(),
-        engines.secrets.clone(),
+        w.table.clone(),
+        w.sync_queue.clone(),
+        w.clock.clone(),
+        w.secrets.clone(),
     ));
     health.merge(callback).merge(admin)
 }
@@ -231,7 +259,12 @@ pub async fn start(options: Options) -> anyhow::Result<Running> {
             .context("the HTTP server failed")
     });
 
-    for (queue, handler) in consumers(&engines) {
+    let consumers = if options.run_workers {
+        consumers(&engines)
+    } else {
+        Vec::new()
+    };
+    for (queue, handler) in consumers {
         let wake = queue.notify_handle();
         let signal = signal.clone();
         tasks.spawn(async move {
@@ -242,7 +275,11 @@ pub async fn start(options: Options) -> anyhow::Result<Running> {
 
     // The schedule of `template.yaml`'s drain rule, on a timer.
     let drain = sync_worker(&engines);
-    let every = options.drain_every;
+    let every = if options.run_workers {
+        options.drain_every
+    } else {
+        Duration::from_secs(u64::from(u32::MAX))
+    };
     let mut drain_signal = signal.clone();
     tasks.spawn(async move {
         let mut tick = tokio::time::interval(every);

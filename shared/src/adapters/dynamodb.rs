@@ -19,6 +19,8 @@ use crate::ports::{
     MAX_TRANSACTION_ITEMS, Page, Query, SkRange, Table, TableError, TxOp,
 };
 use async_trait::async_trait;
+/// The SDK, for callers that build clients (functions' `main`, tests) without depending on it.
+pub use aws_sdk_dynamodb as sdk;
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::config::http::HttpResponse;
 use aws_sdk_dynamodb::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};

@@ -4,6 +4,8 @@
 
 use crate::ports::{MAX_SEND_BATCH, OutMessage, Queue, QueueConsumer, QueueError, Received};
 use async_trait::async_trait;
+/// The SDK, for callers that build clients (functions' `main`, tests) without depending on it.
+pub use aws_sdk_sqs as sdk;
 use aws_sdk_sqs::Client;
 use aws_sdk_sqs::config::http::HttpResponse;
 use aws_sdk_sqs::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};

@@ -5,5 +5,6 @@ pub mod connector;
 pub mod directory;
 pub mod ids;
 pub mod password;
+pub mod pull;
 pub mod sync;
 pub mod values;

@@ -1,0 +1,1 @@
+//! Full pull (being written).

@@ -1,0 +1,464 @@
+//! Sync runs: the run record (state, counters, errors, who confirmed), its staging rows, its
+//! checkpoint, and the lease lock that keeps two pulls of one connector apart.
+
+mod lock;
+mod rows;
+#[cfg(test)]
+mod tests;
+
+pub use lock::{Locks, pull_lock_name};
+pub use rows::{Checkpoint, RowBody, RowFilter, RowKind, RowRef, StagingRow};
+
+use std::fmt;
+use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
+
+use super::{DirectoryError, PageOf, decode, encode, keys};
+use crate::domain::ids::ConnectorId;
+use crate::domain::pull::{PlanTotals, RowAction};
+use crate::domain::values::InvalidField;
+use crate::ports::{Clock, Cond, Index, IndexKey, Item, Key, Query, Table, TableError};
+
+/// At most this many errors are kept on a run; later ones are counted in `errors_dropped`.
+pub const MAX_RUN_ERRORS: usize = 100;
+/// Staging rows expire 30 days after they are written (DESIGN: the preview is not history).
+pub const ROW_TTL_SECS: i64 = 30 * 86_400;
+
+/// A run id: a UUIDv7 (time-ordered).
+#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct RunId(String);
+
+impl RunId {
+    pub fn generate() -> Self {
+        Self(uuid::Uuid::now_v7().to_string())
+    }
+
+    pub fn parse(raw: &str) -> Result<Self, InvalidField> {
+        uuid::Uuid::parse_str(raw.trim())
+            .map(|u| Self(u.hyphenated().to_string()))
+            .map_err(|_| InvalidField::new("run_id", "is not a valid id"))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl TryFrom<String> for RunId {
+    type Error = InvalidField;
+    fn try_from(value: String) -> Result<Self, Self::Error> {
+        Self::parse(&value)
+    }
+}
+
+impl From<RunId> for String {
+    fn from(id: RunId) -> Self {
+        id.0
+    }
+}
+
+impl fmt::Display for RunId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl fmt::Debug for RunId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "RunId({})", self.0)
+    }
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RunKind {
+    #[default]
+    Pull,
+}
+
+/// Where a run is. Transitions are checked by [`RunState::can_become`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RunState {
+    Pulling,
+    AwaitingReview,
+    Applying,
+    Done,
+    Failed,
+    Discarded,
+}
+
+impl RunState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Pulling => "pulling",
+            Self::AwaitingReview => "awaiting_review",
+            Self::Applying => "applying",
+            Self::Done => "done",
+            Self::Failed => "failed",
+            Self::Discarded => "discarded",
+        }
+    }
+
+    /// Done, failed and discarded runs never change state again.
+    pub fn is_final(self) -> bool {
+        matches!(self, Self::Done | Self::Failed | Self::Discarded)
+    }
+
+    /// The state machine: pulling → awaiting review | applying (auto) | failed | discarded;
+    /// awaiting review → applying (confirm) | discarded | failed; applying → done | failed.
+    pub fn can_become(self, next: Self) -> bool {
+        use RunState::*;
+        matches!(
+            (self, next),
+            (Pulling, AwaitingReview | Applying | Failed | Discarded)
+                | (AwaitingReview, Applying | Discarded | Failed)
+                | (Applying, Done | Failed)
+        )
+    }
+}
+
+impl fmt::Display for RunState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A run's counters: what was read, what is planned, what was applied.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct RunCounters {
+    pub departments: u64,
+    pub users: u64,
+    pub api_calls: u64,
+    /// Invalid rows still in the run (departments and users).
+    pub invalid_rows: u64,
+    pub planned_creates: u64,
+    pub planned_updates: u64,
+    pub planned_moves: u64,
+    pub planned_disables: u64,
+    pub planned_unit_creates: u64,
+    pub planned_unit_updates: u64,
+    pub planned_unit_removals: u64,
+    pub applied_creates: u64,
+    pub applied_updates: u64,
+    pub applied_disables: u64,
+    pub applied_units: u64,
+    /// Rows whose apply failed (their reasons are in the run's errors).
+    pub apply_failures: u64,
+}
+
+impl RunCounters {
+    /// Copies a plan's totals into the planned counters (and its invalid rows).
+    pub fn set_planned(&mut self, t: &PlanTotals) {
+        self.invalid_rows = t.invalid + t.units_invalid;
+        self.planned_creates = t.creates;
+        self.planned_updates = t.updates;
+        self.planned_moves = t.moves;
+        self.planned_disables = t.disables;
+        self.planned_unit_creates = t.unit_creates;
+        self.planned_unit_updates = t.unit_updates;
+        self.planned_unit_removals = t.unit_removals;
+    }
+
+    /// Takes a removed staging row out of the planned counters.
+    pub fn forget(&mut self, kind: RowKind, action: RowAction, moved: bool) {
+        let dec = |c: &mut u64| *c = c.saturating_sub(1);
+        match (kind, action) {
+            (_, RowAction::Invalid) => dec(&mut self.invalid_rows),
+            (_, RowAction::Unchanged) => {}
+            (RowKind::User, RowAction::Create) => dec(&mut self.planned_creates),
+            (RowKind::User, RowAction::Update) => {
+                dec(&mut self.planned_updates);
+                if moved {
+                    dec(&mut self.planned_moves);
+                }
+            }
+            (RowKind::User, RowAction::Disable) => dec(&mut self.planned_disables),
+            (RowKind::Dept, RowAction::Create) => dec(&mut self.planned_unit_creates),
+            (RowKind::Dept, RowAction::Update) => dec(&mut self.planned_unit_updates),
+            (RowKind::Dept, RowAction::Disable) => dec(&mut self.planned_unit_removals),
+        }
+    }
+}
+
+/// One sync run as stored.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SyncRun {
+    pub id: RunId,
+    pub connector_id: ConnectorId,
+    pub kind: RunKind,
+    pub state: RunState,
+    /// Some department or page failed to load: nothing is disabled or removed by this run.
+    pub partial: bool,
+    #[serde(default)]
+    pub partial_reasons: Vec<String>,
+    #[serde(default)]
+    pub counters: RunCounters,
+    pub started_ms: i64,
+    #[serde(default)]
+    pub finished_ms: Option<i64>,
+    /// At most [`MAX_RUN_ERRORS`]; see [`SyncRun::push_error`].
+    #[serde(default)]
+    pub errors: Vec<String>,
+    #[serde(default)]
+    pub errors_dropped: u64,
+    /// Who confirmed the run (admin token name), or `auto`.
+    #[serde(default)]
+    pub confirmed_by: Option<String>,
+    /// Why the run waits for review although the connector is in auto mode (the guard's reason).
+    #[serde(default)]
+    pub review_reason: Option<String>,
+    /// Run-level problems that refuse confirm (e.g. the default password breaks the policy).
+    #[serde(default)]
+    pub blocking: Vec<String>,
+    #[serde(default)]
+    pub version: u64,
+}
+
+impl SyncRun {
+    /// Records an error, keeping the list bounded (a run over a very dirty org must still fit
+    /// in one item of 400 KB).
+    pub fn push_error(&mut self, error: impl Into<String>) {
+        if self.errors.len() < MAX_RUN_ERRORS {
+            self.errors.push(error.into());
+        } else {
+            self.errors_dropped += 1;
+        }
+    }
+
+    pub fn duration_ms(&self) -> Option<i64> {
+        self.finished_ms.map(|f| f - self.started_ms)
+    }
+}
+
+/// What a run write can come to.
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    #[error("run {0} not found")]
+    NotFound(RunId),
+    /// The run is not in a state that allows the change (e.g. confirm on a discarded run).
+    #[error("run {id} is {from}; it cannot become {to}")]
+    InvalidTransition {
+        id: RunId,
+        from: RunState,
+        to: RunState,
+    },
+    /// The run or checkpoint changed since it was read (version mismatch).
+    #[error("the run was changed concurrently")]
+    Stale,
+    #[error(transparent)]
+    Directory(#[from] DirectoryError),
+}
+
+impl From<TableError> for RunError {
+    fn from(e: TableError) -> Self {
+        Self::Directory(DirectoryError::Storage(e))
+    }
+}
+
+impl From<RunError> for crate::web::ApiError {
+    fn from(e: RunError) -> Self {
+        use crate::web::ApiError;
+        match e {
+            RunError::NotFound(_) => ApiError::NotFound,
+            e @ RunError::InvalidTransition { .. } => ApiError::Conflict(e.to_string()),
+            RunError::Stale => {
+                ApiError::Conflict("the run was changed concurrently; reload and retry".to_owned())
+            }
+            RunError::Directory(e) => e.into(),
+        }
+    }
+}
+
+fn run_key(id: &RunId) -> Key {
+    Key::new(format!("RUN#{id}"), "RUN")
+}
+
+fn runs_of(connector: &ConnectorId) -> String {
+    format!("RUNS#{connector}")
+}
+
+const ALL_RUNS: &str = "RUNS";
+
+fn run_item(run: &SyncRun) -> Result<Item, DirectoryError> {
+    let sk = format!("{}#{}", keys::time_key(run.started_ms), run.id);
+    Ok(Item::new(run_key(&run.id), run.version, encode(run)?)
+        .with_gsi1(IndexKey::new(runs_of(&run.connector_id), sk.clone()))
+        .with_gsi2(IndexKey::new(ALL_RUNS, sk)))
+}
+
+/// The runs repository (records, rows and checkpoints of every run).
+#[derive(Clone)]
+pub struct Runs {
+    pub(super) table: Arc<dyn Table>,
+    pub(super) clock: Arc<dyn Clock>,
+}
+
+impl Runs {
+    pub fn new(table: Arc<dyn Table>, clock: Arc<dyn Clock>) -> Self {
+        Self { table, clock }
+    }
+
+    /// Starts a run in `pulling` (version 1).
+    pub async fn create(
+        &self,
+        connector_id: &ConnectorId,
+        kind: RunKind,
+    ) -> Result<SyncRun, RunError> {
+        let run = SyncRun {
+            id: RunId::generate(),
+            connector_id: connector_id.clone(),
+            kind,
+            state: RunState::Pulling,
+            partial: false,
+            partial_reasons: Vec::new(),
+            counters: RunCounters::default(),
+            started_ms: self.clock.now_millis(),
+            finished_ms: None,
+            errors: Vec::new(),
+            errors_dropped: 0,
+            confirmed_by: None,
+            review_reason: None,
+            blocking: Vec::new(),
+            version: 1,
+        };
+        self.table.put(run_item(&run)?, Cond::Absent).await?;
+        Ok(run)
+    }
+
+    pub async fn get(&self, id: &RunId) -> Result<Option<SyncRun>, RunError> {
+        match self.table.get(&run_key(id)).await? {
+            Some(item) => Ok(Some(read_run(&item)?)),
+            None => Ok(None),
+        }
+    }
+
+    /// Runs newest first: one connector's, or every run when `connector` is `None`.
+    pub async fn list(
+        &self,
+        connector: Option<&ConnectorId>,
+        limit: usize,
+        cursor: Option<String>,
+    ) -> Result<PageOf<SyncRun>, RunError> {
+        let q = match connector {
+            Some(c) => Query::partition(Index::Gsi1, runs_of(c)),
+            None => Query::partition(Index::Gsi2, ALL_RUNS),
+        }
+        .limit(limit.clamp(1, 1000))
+        .descending()
+        .after(cursor);
+        let page = self.table.query(&q).await?;
+        let items = page.items.iter().map(read_run).collect::<Result<_, _>>()?;
+        Ok(PageOf {
+            items,
+            next: page.next,
+        })
+    }
+
+    /// Reads the run, applies `edit`, writes it back conditional on the version read (or on
+    /// `expected_version` when given: a caller that showed a version to an admin pins it). The
+    /// state must not be changed by `edit`; use [`Runs::transition`] for that.
+    pub async fn update<F>(
+        &self,
+        id: &RunId,
+        expected_version: Option<u64>,
+        edit: F,
+    ) -> Result<SyncRun, RunError>
+    where
+        F: FnOnce(&mut SyncRun),
+    {
+        let run = self.read(id, expected_version).await?;
+        let state = run.state;
+        let mut new = run.clone();
+        edit(&mut new);
+        new.state = state;
+        self.write(run, new).await
+    }
+
+    /// Moves the run to `to` (checked against the state machine) and applies `edit` in the same
+    /// write. Reaching a final state sets `finished_ms`.
+    pub async fn transition<F>(
+        &self,
+        id: &RunId,
+        to: RunState,
+        edit: F,
+    ) -> Result<SyncRun, RunError>
+    where
+        F: FnOnce(&mut SyncRun),
+    {
+        let run = self.read(id, None).await?;
+        if !run.state.can_become(to) {
+            return Err(RunError::InvalidTransition {
+                id: id.clone(),
+                from: run.state,
+                to,
+            });
+        }
+        let mut new = run.clone();
+        edit(&mut new);
+        new.state = to;
+        if to.is_final() {
+            new.finished_ms = Some(self.clock.now_millis());
+        }
+        self.write(run, new).await
+    }
+
+    /// The admin's confirm: `awaiting_review` → `applying`, recording who confirmed. Refused
+    /// while the run has blocking problems.
+    pub async fn confirm(&self, id: &RunId, by: &str) -> Result<SyncRun, RunError> {
+        let run = self.read(id, None).await?;
+        if run.state == RunState::AwaitingReview && !run.blocking.is_empty() {
+            return Err(RunError::Directory(DirectoryError::Conflict {
+                attr: "run",
+                detail: format!("run {id} cannot be confirmed: {}", run.blocking.join("; ")),
+            }));
+        }
+        let by = by.to_owned();
+        self.transition(id, RunState::Applying, move |r| r.confirmed_by = Some(by))
+            .await
+    }
+
+    /// The admin's discard: the run becomes `discarded` and its rows and checkpoint are dropped.
+    pub async fn discard(&self, id: &RunId) -> Result<SyncRun, RunError> {
+        let run = self.transition(id, RunState::Discarded, |_| {}).await?;
+        self.drop_rows(id).await?;
+        self.delete_checkpoint(id).await?;
+        Ok(run)
+    }
+
+    async fn read(&self, id: &RunId, expected: Option<u64>) -> Result<SyncRun, RunError> {
+        let run = self
+            .get(id)
+            .await?
+            .ok_or_else(|| RunError::NotFound(id.clone()))?;
+        match expected {
+            Some(v) if v != run.version => Err(RunError::Stale),
+            _ => Ok(run),
+        }
+    }
+
+    async fn write(&self, old: SyncRun, mut new: SyncRun) -> Result<SyncRun, RunError> {
+        new.id = old.id.clone();
+        new.connector_id = old.connector_id.clone();
+        new.started_ms = old.started_ms;
+        new.version = old.version + 1;
+        match self
+            .table
+            .put(run_item(&new)?, Cond::Version(old.version))
+            .await
+        {
+            Ok(()) => Ok(new),
+            Err(TableError::ConditionFailed) => Err(RunError::Stale),
+            Err(e) => Err(e.into()),
+        }
+    }
+}
+
+fn read_run(item: &Item) -> Result<SyncRun, DirectoryError> {
+    let mut run: SyncRun = decode(item)?;
+    run.version = item.version;
+    Ok(run)
+}

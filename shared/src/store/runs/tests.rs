@@ -1,0 +1,1 @@
+//! Store tests for runs (filled in below).

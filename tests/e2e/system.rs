@@ -1,0 +1,336 @@
+//! A whole dingbridge on one engine pair (embedded, or DynamoDB + SQS on moto) beside a simulated
+//! DingTalk: the admin, callback and health routers on a real server, the sync worker pumped
+//! from the real queue, and a demo connector registered for callbacks through the admin API.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+use dingbridge::dingtalk::{ClientConfig, DingTalk, HttpDingTalk};
+use dingbridge::domain::directory::Account;
+use dingbridge::domain::ids::{ConnectorId, OrgUnitId};
+use dingbridge::ports::{Clock, OutMessage, Queue, QueueConsumer, QueueError, SystemClock, Table};
+use dingbridge::secrets::SecretBox;
+use dingbridge::store::directory::Directory;
+use dingbridge::store::mappings::Mappings;
+use dingbridge::worker::{PumpSettings, pump};
+use serde_json::{Value, json};
+use tokio::sync::watch;
+
+/// Which engines the system runs on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Engine {
+    Embedded,
+    #[cfg(feature = "aws")]
+    Aws,
+}
+
+/// A queue that refuses the next `fail_next` sends (a real queue underneath): the callback's
+/// "enqueue failed" path, without mocking the queue's behaviour.
+pub struct FlakyQueue {
+    inner: Arc<dyn Queue>,
+    pub fail_next: AtomicUsize,
+    pub refused: AtomicUsize,
+}
+
+#[async_trait]
+impl Queue for FlakyQueue {
+    async fn send(&self, message: OutMessage) -> Result<(), QueueError> {
+        let refuse = self
+            .fail_next
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+            .is_ok();
+        if refuse {
+            self.refused.fetch_add(1, Ordering::SeqCst);
+            return Err(QueueError::Transient("injected enqueue failure".into()));
+        }
+        self.inner.send(message).await
+    }
+    async fn send_batch(&self, messages: Vec<OutMessage>) -> Result<(), QueueError> {
+        for m in messages {
+            self.send(m).await?;
+        }
+        Ok(())
+    }
+    fn engine(&self) -> &'static str {
+        self.inner.engine()
+    }
+}
+
+pub struct System {
+    pub base: String,
+    pub token: String,
+    pub sim: dingtalk_sim::SimHandle,
+    pub http: reqwest::Client,
+    pub table: Arc<dyn Table>,
+    pub consumer: Arc<dyn QueueConsumer>,
+    pub callback_queue: Arc<FlakyQueue>,
+    pub worker: Arc<sync_worker::Deps>,
+    pub connector_id: ConnectorId,
+    pub corp_id: String,
+    pub callback_token: String,
+    pub callback_aes_key: String,
+    stop: watch::Sender<bool>,
+    pump_task: Option<tokio::task::JoinHandle<()>>,
+    pump_settings: PumpSettings,
+    wake: Option<Arc<tokio::sync::Notify>>,
+    _dir: tempfile::TempDir,
+}
+
+/// The simulated org the tests start from: small, clean (no dirty rows), fast retries.
+pub fn sim_config() -> dingtalk_sim::SimConfig {
+    dingtalk_sim::SimConfig {
+        seed: 11,
+        users: 40,
+        depts: 8,
+        dirty_share: 0.0,
+        callback_time_scale: 0.01,
+        ..Default::default()
+    }
+}
+
+impl System {
+    pub async fn start(engine: Engine) -> Self {
+        Self::start_with(engine, sim_config(), true).await
+    }
+
+    pub async fn start_with(
+        engine: Engine,
+        config: dingtalk_sim::SimConfig,
+        pumping: bool,
+    ) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+        let (table, queue, consumer, wake): (
+            Arc<dyn Table>,
+            Arc<dyn Queue>,
+            Arc<dyn QueueConsumer>,
+            _,
+        ) = match engine {
+            Engine::Embedded => {
+                let store =
+                    dingbridge::adapters::embedded::EmbeddedStore::open(dir.path()).unwrap();
+                let q = Arc::new(store.queue(
+                    "sync",
+                    dingbridge::adapters::embedded::QueueSettings {
+                        max_receives: 5,
+                        dedup_window: Duration::from_secs(300),
+                    },
+                    clock.clone(),
+                ));
+                let wake = Some(q.notify_handle());
+                (Arc::new(store.table(clock.clone())), q.clone(), q, wake)
+            }
+            #[cfg(feature = "aws")]
+            Engine::Aws => {
+                let (t, q) = crate::aws_engines().await;
+                (t, q.clone(), q, None)
+            }
+        };
+        let secrets = SecretBox::from_base64(&SecretBox::generate_key()).unwrap();
+        let dingtalk: Arc<dyn DingTalk> =
+            Arc::new(HttpDingTalk::new(ClientConfig::default()).unwrap());
+        let callback_queue = Arc::new(FlakyQueue {
+            inner: queue.clone(),
+            fail_next: AtomicUsize::new(0),
+            refused: AtomicUsize::new(0),
+        });
+
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        let token = format!("e2e-admin-{}", uuid::Uuid::new_v4().simple());
+        admin::bootstrap_admin_token(table.clone(), clock.clone(), Some(token.clone()))
+            .await
+            .unwrap();
+        let app = health::router(health::Deps {
+            table: table.clone(),
+            queue_engine: queue.engine(),
+        })
+        .merge(dingtalk_callback::router(dingtalk_callback::Deps::new(
+            table.clone(),
+            callback_queue.clone(),
+            clock.clone(),
+            secrets.clone(),
+        )))
+        .merge(admin::router(admin::Deps {
+            table: table.clone(),
+            sync_queue: queue.clone(),
+            dingtalk: dingtalk.clone(),
+            clock: clock.clone(),
+            secrets: secrets.clone(),
+            public_base_url: base.clone(),
+        }));
+        let (stop, signal) = watch::channel(false);
+        let mut server_signal = signal.clone();
+        tokio::spawn(async move {
+            let _ = axum::serve(listener, app)
+                .with_graceful_shutdown(async move {
+                    let _ = server_signal.wait_for(|s| *s).await;
+                })
+                .await;
+        });
+
+        let worker = Arc::new(sync_worker::Deps::new(
+            table.clone(),
+            queue.clone(),
+            dingtalk.clone(),
+            clock.clone(),
+            secrets.clone(),
+            sync_worker::Settings { max_receives: 5 },
+        ));
+        let pump_settings = PumpSettings {
+            batch_size: 10,
+            visibility: Duration::from_secs(30),
+            retry_delay: Some(Duration::from_millis(200)),
+            idle_poll: Duration::from_millis(100),
+        };
+
+        let sim = dingtalk_sim::start("127.0.0.1:0".parse().unwrap(), config)
+            .await
+            .unwrap();
+        let sim_app = sim.apps().into_iter().next().unwrap();
+        let http = reqwest::Client::new();
+        let callback_token = "e2eToken12345".to_owned();
+        let callback_aes_key = "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG".to_owned();
+        let created: Value = http
+            .post(format!("{base}/admin/api/connectors"))
+            .bearer_auth(&token)
+            .json(&json!({
+                "name": "e2e", "corp_id": sim_app.corp_id, "app_key": sim_app.app_key,
+                "app_secret": sim_app.app_secret, "agent_id": sim_app.agent_id,
+                "register_callback": true, "callback_token": callback_token,
+                "callback_aes_key": callback_aes_key, "email_field": "email",
+                "oapi_base": sim.base_url(), "api_base": sim.base_url(), "login_base": sim.base_url(),
+            }))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(
+            created["callback"]["ok"], true,
+            "callback registration failed: {created}"
+        );
+        let connector_id = ConnectorId::parse(created["id"].as_str().unwrap()).unwrap();
+        let mut system = Self {
+            base,
+            token,
+            sim,
+            http,
+            table,
+            consumer,
+            callback_queue,
+            worker,
+            connector_id,
+            corp_id: sim_app.corp_id,
+            callback_token,
+            callback_aes_key,
+            stop,
+            pump_task: None,
+            pump_settings,
+            wake,
+            _dir: dir,
+        };
+        if pumping {
+            system.start_pump();
+        }
+        system
+    }
+
+    /// Start the sync worker (a fresh "process").
+    pub fn start_pump(&mut self) {
+        let task = tokio::spawn(pump(
+            self.consumer.clone(),
+            self.worker.clone(),
+            self.pump_settings.clone(),
+            self.wake.clone(),
+            self.stop.subscribe(),
+        ));
+        self.pump_task = Some(task);
+    }
+
+    pub async fn sim(&self, method: reqwest::Method, path: &str, body: Value) -> Value {
+        let response = self
+            .http
+            .request(method, format!("{}{path}", self.sim.base_url()))
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        let status = response.status();
+        let value: Value = response.json().await.unwrap_or(Value::Null);
+        assert!(status.is_success(), "simulator refused {path}: {value}");
+        value
+    }
+
+    pub fn directory(&self) -> Directory {
+        Directory::new(self.table.clone(), Arc::new(SystemClock))
+    }
+
+    pub fn mappings(&self) -> Mappings {
+        Mappings::new(self.table.clone())
+    }
+
+    /// The account mapped to a DingTalk userid, if any.
+    pub async fn account_of(&self, userid: &str) -> Option<Account> {
+        let id = dingbridge::dingtalk::DingUserId::parse(userid).unwrap();
+        let account = self
+            .mappings()
+            .account_of(&self.connector_id, &id)
+            .await
+            .unwrap()?;
+        self.directory().account(&account).await.unwrap()
+    }
+
+    /// The org unit mapped to a DingTalk department id, if any (and still in the directory).
+    pub async fn unit_of(&self, dept: i64) -> Option<dingbridge::domain::directory::OrgUnit> {
+        let id = dingbridge::dingtalk::DeptId::new(u64::try_from(dept).unwrap()).unwrap();
+        let unit: OrgUnitId = self
+            .mappings()
+            .unit_of(&self.connector_id, id)
+            .await
+            .unwrap()?;
+        self.directory().org_unit(&unit).await.unwrap()
+    }
+
+    pub async fn admin_get(&self, path: &str) -> Value {
+        self.http
+            .get(format!("{}{path}", self.base))
+            .bearer_auth(&self.token)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap()
+    }
+
+    /// Stop the server and the worker.
+    pub async fn stop(mut self) {
+        let _ = self.stop.send(true);
+        if let Some(task) = self.pump_task.take() {
+            let _ = task.await;
+        }
+    }
+}
+
+/// Polls `check` until it holds or `patience` runs out; returns how long it took.
+pub async fn eventually<F, Fut>(patience: Duration, what: &str, mut check: F) -> Duration
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let start = Instant::now();
+    loop {
+        if check().await {
+            return start.elapsed();
+        }
+        assert!(
+            start.elapsed() < patience,
+            "not converged within {patience:?}: {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+}
