@@ -37,12 +37,15 @@ impl std::fmt::Debug for SecretBox {
 const NONCE_LEN: usize = 12;
 
 impl SecretBox {
-    /// From the base64 text of a 32-byte key (`DINGBRIDGE_DATA_KEY`).
+    /// From `DINGBRIDGE_DATA_KEY`: the base64 of a 32-byte key, or a random secret of at least 32
+    /// characters (what AWS Secrets Manager generates), from which the key is derived by SHA-256.
     pub fn from_base64(key: &str) -> Result<Self, SecretError> {
-        let bytes = STANDARD
-            .decode(key.trim())
-            .map_err(|_| SecretError::BadKey)?;
-        Self::from_bytes(&bytes)
+        let key = key.trim();
+        match STANDARD.decode(key) {
+            Ok(bytes) if bytes.len() == 32 => Self::from_bytes(&bytes),
+            _ if key.chars().count() >= 32 => Self::from_bytes(&Sha256::digest(key.as_bytes())),
+            _ => Err(SecretError::BadKey),
+        }
     }
 
     pub fn from_bytes(key: &[u8]) -> Result<Self, SecretError> {

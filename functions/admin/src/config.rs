@@ -10,6 +10,8 @@ pub struct Config {
     pub table_name: String,
     /// `SYNC_QUEUE_URL`: where re-driven events go.
     pub sync_queue_url: String,
+    /// `PULL_QUEUE_URL`: where started pulls and confirmed runs go (consumed by `full-pull`).
+    pub pull_queue_url: String,
     /// `DINGBRIDGE_DATA_KEY`: base64 of 32 bytes; seals connector secrets.
     pub secrets: SecretBox,
     /// `DINGBRIDGE_PUBLIC_URL`: the base DingTalk calls back (trailing `/` removed).
@@ -33,6 +35,7 @@ impl Config {
     pub fn read(mut env: EnvReader) -> Result<Self, ConfigError> {
         let table_name = env.required("TABLE_NAME");
         let sync_queue_url = queue_url(&mut env, "SYNC_QUEUE_URL");
+        let pull_queue_url = queue_url(&mut env, "PULL_QUEUE_URL");
         let raw_key = env.required("DINGBRIDGE_DATA_KEY");
         let secrets = SecretBox::from_base64(&raw_key).ok();
         if secrets.is_none() && !raw_key.is_empty() {
@@ -65,6 +68,7 @@ impl Config {
         Ok(Self {
             table_name,
             sync_queue_url,
+            pull_queue_url,
             secrets,
             public_base_url,
             admin_token,
@@ -90,6 +94,7 @@ mod tests {
             [
                 "TABLE_NAME",
                 "SYNC_QUEUE_URL",
+                "PULL_QUEUE_URL",
                 "DINGBRIDGE_DATA_KEY",
                 "DINGBRIDGE_PUBLIC_URL"
             ]
@@ -102,6 +107,7 @@ mod tests {
         let env = EnvReader::from_pairs([
             ("TABLE_NAME", "dingbridge"),
             ("SYNC_QUEUE_URL", "https://sqs.example/q.fifo"),
+            ("PULL_QUEUE_URL", "https://sqs.example/pull.fifo"),
             ("DINGBRIDGE_DATA_KEY", key.as_str()),
             ("DINGBRIDGE_PUBLIC_URL", "https://idm.example.com/"),
             ("DINGBRIDGE_ADMIN_TOKEN", "tok-very-secret-value"),

@@ -10,6 +10,7 @@ mod directory;
 mod explain;
 mod paging;
 mod parked;
+mod runs;
 mod settings;
 mod test_connection;
 
@@ -40,6 +41,9 @@ pub struct Deps {
     pub table: Arc<dyn Table>,
     /// The sync queue (FIFO, message group = connector id).
     pub sync_queue: Arc<dyn Queue>,
+    /// The pull queue (FIFO, message group = connector id): pulls started and runs confirmed
+    /// here are carried out by `full-pull`, its consumer.
+    pub pull_queue: Arc<dyn Queue>,
     pub dingtalk: Arc<dyn DingTalk>,
     pub clock: Arc<dyn Clock>,
     pub secrets: SecretBox,
@@ -83,8 +87,7 @@ pub fn router(deps: Deps) -> Router {
         .merge(directory::routes())
         .merge(parked::routes())
         .merge(settings::routes())
-        // Sync runs and their errors (issue 5) mount here, as one more `.merge(runs::routes())`,
-        // paged with `paging::PageRequest` like every other list.
+        .merge(runs::routes())
         .route_layer(middleware::from_fn_with_state(
             admin.clone(),
             auth::require_admin,

@@ -1,1 +1,191 @@
-//! Full pull (being written).
+//! `full-pull` (job J1): walks the connector's whole DingTalk tree into a staging snapshot,
+//! validates and plans it against the directory, waits for review (or applies at once in auto
+//! mode) and applies through the shared reconciler; checkpoints so any org size completes.
+
+mod apply;
+mod checkpoint;
+mod drive;
+mod handler;
+mod review;
+pub mod schedule;
+mod stage;
+pub mod walk;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use dingbridge::config::{AwsStorageConfig, ConfigError, EnvReader, Problem, queue_url};
+use dingbridge::dingtalk::DingTalk;
+use dingbridge::ports::{Clock, Queue, Table};
+use dingbridge::secrets::SecretBox;
+use dingbridge::store::connectors::Connectors;
+use dingbridge::store::directory::Directory;
+use dingbridge::store::mappings::Mappings;
+use dingbridge::store::runs::{Locks, Runs};
+use dingbridge::store::settings::Settings as StoredSettings;
+use dingbridge::sync::Reconciler;
+
+pub use drive::{Progress, run_once};
+pub use handler::{InvokeError, invoke, received};
+pub use schedule::{StartError, start_due_pulls, start_pull};
+pub use walk::WalkLimits;
+
+/// Tunables of a pull.
+#[derive(Clone, Debug)]
+pub struct PullSettings {
+    /// How long one invocation works before it checkpoints and hands over to a continuation:
+    /// 13 of Lambda's 15 minutes leaves time to finish the calls in flight and save.
+    pub budget: Duration,
+    pub walk: WalkLimits,
+    /// Rows applied concurrently (accounts are independent; the reconciler settles conflicts).
+    pub apply_concurrency: usize,
+    /// Rows per apply page, i.e. between two apply checkpoints.
+    pub apply_page: usize,
+    /// The lease of the per-connector pull lock; renewed at every checkpoint, so it only needs
+    /// to outlive one invocation plus the queue's redelivery delay.
+    pub lease: Duration,
+}
+
+impl Default for PullSettings {
+    fn default() -> Self {
+        Self {
+            budget: Duration::from_secs(13 * 60),
+            walk: WalkLimits::default(),
+            apply_concurrency: 8,
+            apply_page: 200,
+            lease: Duration::from_secs(20 * 60),
+        }
+    }
+}
+
+/// What the pull uses; the list is also its IAM policy (table read/write, pull queue send,
+/// DingTalk over HTTPS).
+#[derive(Clone)]
+pub struct Deps {
+    pub reconciler: Reconciler,
+    pub connectors: Connectors,
+    pub directory: Directory,
+    pub mappings: Mappings,
+    pub settings_store: StoredSettings,
+    pub runs: Runs,
+    pub locks: Locks,
+    pub dingtalk: Arc<dyn DingTalk>,
+    /// The pull queue: continuations, and the runs the schedule starts.
+    pub queue: Arc<dyn Queue>,
+    pub clock: Arc<dyn Clock>,
+    pub settings: PullSettings,
+}
+
+impl Deps {
+    pub fn new(
+        table: Arc<dyn Table>,
+        queue: Arc<dyn Queue>,
+        dingtalk: Arc<dyn DingTalk>,
+        clock: Arc<dyn Clock>,
+        secrets: SecretBox,
+        settings: PullSettings,
+    ) -> Self {
+        let connectors = Connectors::new(table.clone(), clock.clone(), secrets);
+        let directory = Directory::new(table.clone(), clock.clone());
+        let mappings = Mappings::new(table.clone());
+        let settings_store = StoredSettings::new(table.clone(), clock.clone());
+        let reconciler = Reconciler::new(
+            dingtalk.clone(),
+            directory.clone(),
+            mappings.clone(),
+            connectors.clone(),
+            settings_store.clone(),
+        );
+        Self {
+            reconciler,
+            connectors,
+            directory,
+            mappings,
+            settings_store,
+            runs: Runs::new(table.clone(), clock.clone()),
+            locks: Locks::new(table, clock.clone()),
+            dingtalk,
+            queue,
+            clock,
+            settings,
+        }
+    }
+}
+
+/// The function's configuration, read once at cold start.
+pub struct Config {
+    /// `TABLE_NAME`
+    pub table_name: String,
+    /// `PULL_QUEUE_URL`: the pull queue (FIFO), which this function both consumes and feeds.
+    pub pull_queue_url: String,
+    /// `DINGBRIDGE_DATA_KEY`: opens the connectors' sealed secrets.
+    pub secrets: SecretBox,
+    /// `PULL_BUDGET_SECS` (default 780 = 13 minutes).
+    pub settings: PullSettings,
+}
+
+impl Config {
+    /// Every missing or invalid variable is reported at once.
+    pub fn from_env(mut env: EnvReader) -> Result<Self, ConfigError> {
+        let storage = AwsStorageConfig::read(&mut env);
+        let pull_queue_url = queue_url(&mut env, "PULL_QUEUE_URL");
+        let key = env.required("DINGBRIDGE_DATA_KEY");
+        let secrets = SecretBox::from_base64(&key);
+        if !key.is_empty() && secrets.is_err() {
+            env.problem(
+                "DINGBRIDGE_DATA_KEY",
+                "must be the base64 of 32 bytes, or a secret of at least 32 characters",
+            );
+        }
+        let defaults = PullSettings::default();
+        let budget: u64 = env.parse_or("PULL_BUDGET_SECS", defaults.budget.as_secs());
+        if !(10..=14 * 60).contains(&budget) {
+            env.problem(
+                "PULL_BUDGET_SECS",
+                "must be from 10 to 840 (Lambda stops at 900 seconds)",
+            );
+        }
+        env.finish()?;
+        let secrets = secrets.map_err(|e| ConfigError {
+            problems: vec![Problem {
+                var: "DINGBRIDGE_DATA_KEY".into(),
+                reason: e.to_string(),
+            }],
+        })?;
+        Ok(Self {
+            table_name: storage.table_name,
+            pull_queue_url,
+            secrets,
+            settings: PullSettings {
+                budget: Duration::from_secs(budget),
+                ..defaults
+            },
+        })
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_config_problem_is_reported_at_once() {
+        let err = Config::from_env(EnvReader::from_pairs([
+            ("DINGBRIDGE_DATA_KEY", "c2hvcnQ="),
+            ("PULL_BUDGET_SECS", "900"),
+        ]))
+        .err()
+        .unwrap();
+        let vars: Vec<_> = err.problems.iter().map(|p| p.var.as_str()).collect();
+        assert_eq!(
+            vars,
+            [
+                "TABLE_NAME",
+                "PULL_QUEUE_URL",
+                "DINGBRIDGE_DATA_KEY",
+                "PULL_BUDGET_SECS"
+            ]
+        );
+    }
+}

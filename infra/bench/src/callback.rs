@@ -313,9 +313,13 @@ async fn moto_ingest(
     admin::bootstrap_admin_token(table.clone(), clock.clone(), Some(token.to_owned())).await?;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let base = format!("http://{}", listener.local_addr()?);
+    let sync_queue: Arc<dyn dingbridge::ports::Queue> =
+        Arc::new(sqs::SqsQueue::new(sqs_client, url).with_dead_letter_queue(dlq));
     let app = dingbridge_local::router_on(&dingbridge_local::Wiring {
         table,
-        sync_queue: Arc::new(sqs::SqsQueue::new(sqs_client, url).with_dead_letter_queue(dlq)),
+        sync_queue: sync_queue.clone(),
+        // This benchmark starts no pull: the admin API's pull queue may be any queue.
+        pull_queue: sync_queue,
         queue_engine: "sqs",
         clock,
         secrets: dingbridge::secrets::SecretBox::from_base64(

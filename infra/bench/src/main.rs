@@ -3,6 +3,7 @@
 
 mod callback;
 mod dingtalk_client;
+mod plan;
 mod simulator;
 mod table;
 
@@ -51,6 +52,11 @@ enum What {
         #[arg(long, default_value_t = 200)]
         changes: usize,
     },
+    /// Full-pull validation and plan: `rows` staged users against a directory of as many accounts.
+    Plan {
+        #[arg(long, default_value_t = 100_000)]
+        rows: usize,
+    },
     /// The simulator's own throughput with every limit off.
     Simulator {
         #[arg(long, default_value_t = 10)]
@@ -77,6 +83,11 @@ async fn main() -> anyhow::Result<()> {
             changes,
         } => {
             let report = callback::run(seconds, rate, max_requests, changes).await?;
+            println!("{}", serde_json::to_string_pretty(&report)?);
+            Ok(())
+        }
+        What::Plan { rows } => {
+            let report = plan::run(rows)?;
             println!("{}", serde_json::to_string_pretty(&report)?);
             Ok(())
         }

@@ -56,6 +56,8 @@ pub struct Engines {
     pub sync_queue: Arc<EmbeddedQueue>,
     /// Directory changes to push to DingTalk (the `PushQueue` of `template.yaml`).
     pub push_queue: Arc<EmbeddedQueue>,
+    /// Full-pull steps: started pulls, confirmed runs, continuations (the `PullQueue`).
+    pub pull_queue: Arc<EmbeddedQueue>,
     pub secrets: SecretBox,
     pub dingtalk: Arc<dyn DingTalk>,
 }
@@ -82,6 +84,7 @@ impl Engines {
             table: Arc::new(store.table(clock.clone())),
             sync_queue: Arc::new(store.queue("sync", settings, clock.clone())),
             push_queue: Arc::new(store.queue("push", settings, clock.clone())),
+            pull_queue: Arc::new(store.queue("pull", settings, clock.clone())),
             secrets: data_key(data_dir)?,
             dingtalk: Arc::new(dingtalk),
             clock,
@@ -163,6 +166,7 @@ pub fn router(engines: &Engines, public_url: &str) -> Router {
     router_on(&Wiring {
         table: engines.table.clone(),
         sync_queue: engines.sync_queue.clone(),
+        pull_queue: engines.pull_queue.clone(),
         queue_engine: "embedded",
         clock: engines.clock.clone(),
         secrets: engines.secrets.clone(),
@@ -176,6 +180,7 @@ pub fn router(engines: &Engines, public_url: &str) -> Router {
 pub struct Wiring {
     pub table: Arc<dyn Table>,
     pub sync_queue: Arc<dyn dingbridge::ports::Queue>,
+    pub pull_queue: Arc<dyn dingbridge::ports::Queue>,
     pub queue_engine: &'static str,
     pub clock: Arc<dyn Clock>,
     pub secrets: SecretBox,
@@ -192,6 +197,7 @@ pub fn router_on(w: &Wiring) -> Router {
     let admin = admin::router(admin::Deps {
         table: w.table.clone(),
         sync_queue: w.sync_queue.clone(),
+        pull_queue: w.pull_queue.clone(),
         dingtalk: w.dingtalk.clone(),
         clock: w.clock.clone(),
         secrets: w.secrets.clone(),
@@ -220,9 +226,28 @@ pub fn sync_worker(engines: &Engines) -> sync_worker::Deps {
     )
 }
 
+/// The full pull as the embedded pull queue's consumer sees it. Its steps are shorter than on
+/// Lambda (25 s instead of 13 minutes), so each stays inside the local visibility timeout.
+pub fn full_pull(engines: &Engines) -> full_pull::Deps {
+    full_pull::Deps::new(
+        engines.table.clone(),
+        engines.pull_queue.clone(),
+        engines.dingtalk.clone(),
+        engines.clock.clone(),
+        engines.secrets.clone(),
+        full_pull::PullSettings {
+            budget: Duration::from_secs(25),
+            ..full_pull::PullSettings::default()
+        },
+    )
+}
+
 /// The queue-triggered handlers and the queue each one consumes.
 pub fn consumers(engines: &Engines) -> Vec<(Arc<EmbeddedQueue>, Arc<dyn BatchHandler>)> {
-    vec![(engines.sync_queue.clone(), Arc::new(sync_worker(engines)))]
+    vec![
+        (engines.sync_queue.clone(), Arc::new(sync_worker(engines))),
+        (engines.pull_queue.clone(), Arc::new(full_pull(engines))),
+    ]
 }
 
 /// Bind, serve, and start the pumps and timers.

@@ -4,6 +4,8 @@
 
 mod guard;
 mod plan;
+#[cfg(test)]
+mod tests;
 mod validate;
 mod view;
 

@@ -44,6 +44,86 @@ impl SyncMessage {
     }
 }
 
+/// One message of the pull queue (FIFO, message group = connector id), consumed by `full-pull`.
+/// The run's stored state says what to do, so a redelivered or repeated message is harmless.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum PullMessage {
+    /// Move the run on from where it stands: walk (pulling), apply (applying), or apply only the
+    /// org units of a run awaiting review (`scope` = `org_units`).
+    Run {
+        connector_id: ConnectorId,
+        /// A `store::runs::RunId` in text (the domain does not depend on the store).
+        run_id: String,
+        #[serde(default)]
+        scope: ApplyScope,
+        /// The continuation's sequence number: part of the FIFO deduplication id, so that each
+        /// continuation is a new message inside SQS's 5-minute deduplication window.
+        #[serde(default)]
+        step: u64,
+    },
+}
+
+/// What a confirm applies (`POST /admin/api/runs/{id}/confirm?scope=`): the IDaaS order is org
+/// units first, then accounts; `all` does both, units first.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ApplyScope {
+    OrgUnits,
+    Accounts,
+    #[default]
+    All,
+}
+
+impl ApplyScope {
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "org_units" => Some(Self::OrgUnits),
+            "accounts" => Some(Self::Accounts),
+            "all" => Some(Self::All),
+            _ => None,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::OrgUnits => "org_units",
+            Self::Accounts => "accounts",
+            Self::All => "all",
+        }
+    }
+
+    pub fn units(self) -> bool {
+        matches!(self, Self::OrgUnits | Self::All)
+    }
+
+    pub fn accounts(self) -> bool {
+        matches!(self, Self::Accounts | Self::All)
+    }
+}
+
+impl PullMessage {
+    /// The message that moves a run on, with the FIFO group and deduplication id it is sent with.
+    pub fn out(
+        connector_id: &ConnectorId,
+        run_id: &str,
+        scope: ApplyScope,
+        step: u64,
+    ) -> Result<crate::ports::OutMessage, serde_json::Error> {
+        let m = Self::Run {
+            connector_id: connector_id.clone(),
+            run_id: run_id.to_owned(),
+            scope,
+            step,
+        };
+        Ok(crate::ports::OutMessage::new(
+            connector_id.as_str(),
+            format!("{run_id}:{}:{step}", scope.as_str()),
+            serde_json::to_string(&m)?,
+        ))
+    }
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {

@@ -22,13 +22,10 @@ impl InvalidField {
     }
 }
 
-macro_rules! string_value {
-    ($(#[$doc:meta])* $name:ident) => {
-        $(#[$doc])*
-        #[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-        #[serde(try_from = "String", into = "String")]
-        pub struct $name(String);
-
+/// The trait impls every text newtype of the domain shares (serde through `String` with the type's
+/// own `parse`, `Display`, a `Debug` naming the type); used here and by `ids`.
+macro_rules! text_newtype_impls {
+    ($name:ident) => {
         impl $name {
             pub fn as_str(&self) -> &str {
                 &self.0
@@ -59,6 +56,18 @@ macro_rules! string_value {
                 write!(f, "{}({:?})", stringify!($name), self.0)
             }
         }
+    };
+}
+pub(crate) use text_newtype_impls;
+
+macro_rules! string_value {
+    ($(#[$doc:meta])* $name:ident) => {
+        $(#[$doc])*
+        #[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+        #[serde(try_from = "String", into = "String")]
+        pub struct $name(String);
+
+        text_newtype_impls!($name);
     };
 }
 

@@ -5,9 +5,11 @@ mod lock;
 mod rows;
 #[cfg(test)]
 mod tests;
+mod view;
 
 pub use lock::{Locks, pull_lock_name};
 pub use rows::{Checkpoint, RowBody, RowFilter, RowKind, RowRef, StagingRow};
+pub use view::load_view;
 
 use std::fmt;
 use std::sync::Arc;
@@ -17,7 +19,7 @@ use serde::{Deserialize, Serialize};
 use super::{DirectoryError, PageOf, decode, encode, keys};
 use crate::domain::ids::ConnectorId;
 use crate::domain::pull::{PlanTotals, RowAction};
-use crate::domain::values::InvalidField;
+use crate::domain::values::{InvalidField, text_newtype_impls};
 use crate::ports::{Clock, Cond, Index, IndexKey, Item, Key, Query, Table, TableError};
 
 /// At most this many errors are kept on a run; later ones are counted in `errors_dropped`.
@@ -40,36 +42,9 @@ impl RunId {
             .map(|u| Self(u.hyphenated().to_string()))
             .map_err(|_| InvalidField::new("run_id", "is not a valid id"))
     }
-
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
 }
 
-impl TryFrom<String> for RunId {
-    type Error = InvalidField;
-    fn try_from(value: String) -> Result<Self, Self::Error> {
-        Self::parse(&value)
-    }
-}
-
-impl From<RunId> for String {
-    fn from(id: RunId) -> Self {
-        id.0
-    }
-}
-
-impl fmt::Display for RunId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-impl fmt::Debug for RunId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "RunId({})", self.0)
-    }
-}
+text_newtype_impls!(RunId);
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -410,7 +385,15 @@ impl Runs {
     /// while the run has blocking problems.
     pub async fn confirm(&self, id: &RunId, by: &str) -> Result<SyncRun, RunError> {
         let run = self.read(id, None).await?;
-        if run.state == RunState::AwaitingReview && !run.blocking.is_empty() {
+        // Only a reviewed run is confirmed: a run still pulling has no complete plan yet.
+        if run.state != RunState::AwaitingReview {
+            return Err(RunError::InvalidTransition {
+                id: id.clone(),
+                from: run.state,
+                to: RunState::Applying,
+            });
+        }
+        if !run.blocking.is_empty() {
             return Err(RunError::Directory(DirectoryError::Conflict {
                 attr: "run",
                 detail: format!("run {id} cannot be confirmed: {}", run.blocking.join("; ")),

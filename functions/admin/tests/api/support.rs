@@ -89,6 +89,7 @@ impl Env {
         let app = admin::router(admin::Deps {
             table: table.clone(),
             sync_queue: Arc::new(queue.clone()),
+            pull_queue: Arc::new(store.queue("pull", QueueSettings::default(), clock.clone())),
             dingtalk: Arc::new(dingtalk),
             clock,
             secrets: SecretBox::from_base64(&SecretBox::generate_key()).unwrap(),

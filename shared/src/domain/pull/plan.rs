@@ -3,9 +3,15 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::{DirectoryView, PullRules, Snapshot, Validation};
+use std::collections::HashSet;
+
+use super::validate::{parent_of, parents_first};
+use super::{DirectoryView, PullRules, Snapshot, StagedDept, StagedUser, Validation, Verdict};
 use crate::dingtalk::{DeptId, DingUserId};
+use crate::domain::connector::LeaverPolicy;
 use crate::domain::ids::{AccountId, OrgUnitId};
+use crate::domain::values::check_unit_name;
+use crate::sync::rules::desired_account;
 
 /// What applying does with one row; also the staging row's review filter.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -135,13 +141,305 @@ pub struct Plan {
 }
 
 /// Compares the snapshot with the directory. Invalid rows are planned as [`RowAction::Invalid`]
-/// and skipped, but still count as present: removing or refusing a row never makes a leaver.
+/// and skipped, but still count as present: refusing or removing a row never makes a leaver.
+/// Leavers and unit removals are planned only from a complete snapshot.
 pub fn plan(
     snapshot: &Snapshot,
     validation: &Validation,
     view: &DirectoryView,
     rules: &PullRules,
 ) -> Plan {
-    let _ = (snapshot, validation, view, rules);
-    Plan::default()
+    let mut totals = PlanTotals {
+        existing_accounts: view.accounts.len() as u64,
+        existing_units: view.units.len() as u64,
+        ..PlanTotals::default()
+    };
+    let valid_depts: HashSet<DeptId> = snapshot
+        .depts
+        .iter()
+        .zip(&validation.depts)
+        .filter(|(_, v)| v.is_valid())
+        .map(|(d, _)| d.dept_id)
+        .collect();
+
+    let mut depts = Vec::with_capacity(snapshot.depts.len());
+    for i in parents_first(&snapshot.depts) {
+        let Some(d) = snapshot.depts.get(i) else {
+            continue;
+        };
+        let valid = validation.depts.get(i).is_some_and(Verdict::is_valid);
+        let p = plan_dept(i, d, valid, view);
+        match p.action {
+            RowAction::Invalid => totals.units_invalid += 1,
+            RowAction::Create => totals.unit_creates += 1,
+            RowAction::Update => {
+                totals.unit_updates += 1;
+                totals.unit_moves += u64::from(p.moved);
+            }
+            RowAction::Disable => totals.unit_removals += 1,
+            RowAction::Unchanged => totals.units_unchanged += 1,
+        }
+        depts.push(p);
+    }
+
+    let mut users = Vec::with_capacity(snapshot.users.len());
+    for (i, u) in snapshot.users.iter().enumerate() {
+        let valid = validation.users.get(i).is_some_and(Verdict::is_valid);
+        let p = plan_user(i, u, valid, view, &valid_depts, rules);
+        match p.action {
+            RowAction::Invalid => totals.invalid += 1,
+            RowAction::Create => totals.creates += 1,
+            RowAction::Update => {
+                totals.updates += 1;
+                totals.moves += u64::from(p.moved);
+                totals.membership_changes += u64::from(p.membership_changed);
+            }
+            RowAction::Disable => totals.disables += 1,
+            RowAction::Unchanged => totals.unchanged += 1,
+        }
+        users.push(p);
+    }
+
+    let (mut leavers, mut removed_units) = (Vec::new(), Vec::new());
+    if snapshot.complete {
+        let present: HashSet<&DingUserId> = snapshot.users.iter().map(|u| &u.userid).collect();
+        for (userid, a) in &view.accounts {
+            let already_gone = !a.enabled && a.units.is_empty();
+            if present.contains(userid)
+                || (already_gone && rules.leaver_policy == LeaverPolicy::Disable)
+            {
+                continue;
+            }
+            leavers.push(Leaver {
+                userid: userid.clone(),
+                account_id: a.id.clone(),
+                username: a.username.clone(),
+                display_name: a.display_name.clone(),
+            });
+        }
+        leavers.sort_by(|a, b| a.userid.cmp(&b.userid));
+        let staged: HashSet<DeptId> = snapshot.depts.iter().map(|d| d.dept_id).collect();
+        for (dept, u) in &view.units {
+            if !staged.contains(dept) && !dept.is_root() {
+                removed_units.push(RemovedUnit {
+                    dept_id: *dept,
+                    unit_id: u.id.clone(),
+                    name: u.name.clone(),
+                });
+            }
+        }
+        removed_units.sort_by_key(|r| r.dept_id);
+    }
+    totals.disables += leavers.len() as u64;
+    totals.unit_removals += removed_units.len() as u64;
+
+    let blocking = if totals.creates > 0 {
+        validation.blocking.clone()
+    } else {
+        Vec::new()
+    };
+    Plan {
+        depts,
+        users,
+        leavers,
+        removed_units,
+        totals,
+        blocking,
+    }
+}
+
+fn plan_dept(index: usize, d: &StagedDept, valid: bool, view: &DirectoryView) -> DeptPlan {
+    let mut p = DeptPlan {
+        index,
+        action: RowAction::Invalid,
+        unit_id: None,
+        changes: Vec::new(),
+        moved: false,
+    };
+    if !valid {
+        return p;
+    }
+    if d.dept_id.is_root() {
+        p.action = RowAction::Unchanged;
+        p.unit_id = Some(view.root_unit.clone());
+        return p;
+    }
+    let Some(old) = view.units.get(&d.dept_id) else {
+        p.action = RowAction::Create;
+        return p;
+    };
+    p.unit_id = Some(old.id.clone());
+    let name = check_unit_name(&d.name).unwrap_or_else(|_| d.name.clone());
+    if name != old.name {
+        p.changes.push(change("name", Some(&old.name), Some(&name)));
+    }
+    let parent = parent_of(d);
+    let new_parent = view.unit_of(parent);
+    if new_parent != old.parent_id.as_ref() {
+        p.moved = true;
+        let new_text = match new_parent {
+            Some(id) => id.to_string(),
+            None => format!("(new unit of department {parent})"),
+        };
+        p.changes.push(FieldChange {
+            field: "parent".to_owned(),
+            old: old.parent_id.as_ref().map(ToString::to_string),
+            new: Some(new_text),
+        });
+    }
+    let order = d.order.unwrap_or(0);
+    if order != old.order {
+        p.changes.push(FieldChange {
+            field: "order".to_owned(),
+            old: Some(old.order.to_string()),
+            new: Some(order.to_string()),
+        });
+    }
+    p.action = if p.changes.is_empty() {
+        RowAction::Unchanged
+    } else {
+        RowAction::Update
+    };
+    p
+}
+
+/// The unit a membership lands in: an existing one, or one this run creates.
+#[derive(PartialEq, Eq)]
+enum UnitRef<'a> {
+    Known(&'a OrgUnitId),
+    New(DeptId),
+}
+
+fn plan_user(
+    index: usize,
+    u: &StagedUser,
+    valid: bool,
+    view: &DirectoryView,
+    valid_depts: &HashSet<DeptId>,
+    rules: &PullRules,
+) -> UserPlan {
+    let mut p = UserPlan {
+        index,
+        action: RowAction::Invalid,
+        account_id: None,
+        changes: Vec::new(),
+        moved: false,
+        membership_changed: false,
+    };
+    if !valid {
+        return p;
+    }
+    let Some(old) = view.accounts.get(&u.userid) else {
+        p.action = RowAction::Create;
+        return p;
+    };
+    // Validation passed, so this yields the values apply will write.
+    let Ok(d) = desired_account(&u.to_ding(), rules.email_field) else {
+        return p;
+    };
+    p.account_id = Some(old.id.clone());
+    // The username is kept: it was chosen at creation and people sign in with it.
+    diff(
+        &mut p.changes,
+        "display_name",
+        Some(&old.display_name),
+        Some(d.display_name.as_str()),
+    );
+    diff(
+        &mut p.changes,
+        "email",
+        old.email.as_deref(),
+        d.email.as_ref().map(|e| e.as_str()),
+    );
+    diff(
+        &mut p.changes,
+        "mobile",
+        old.mobile.as_deref(),
+        Some(d.mobile.as_str()),
+    );
+    diff(
+        &mut p.changes,
+        "job_number",
+        old.job_number.as_deref(),
+        d.job_number.as_deref(),
+    );
+    diff(
+        &mut p.changes,
+        "title",
+        old.title.as_deref(),
+        d.title.as_deref(),
+    );
+    if !old.enabled {
+        // Present in DingTalk means employed: a rehire is enabled again.
+        p.changes
+            .push(change("status", Some("disabled"), Some("enabled")));
+    }
+
+    // Departments outside the snapshot and never mapped are out of the app's contact scope:
+    // the reconciler skips those memberships, so the plan does too.
+    let mut units: Vec<UnitRef<'_>> = Vec::with_capacity(u.dept_ids.len());
+    for dept in &u.dept_ids {
+        let unit = match view.unit_of(*dept) {
+            Some(id) => UnitRef::Known(id),
+            None if valid_depts.contains(dept) => UnitRef::New(*dept),
+            None => continue,
+        };
+        if !units.contains(&unit) {
+            units.push(unit);
+        }
+    }
+    // A move is a change of primary unit; gaining a first unit (a rehire) is a membership change.
+    p.moved = old
+        .units
+        .first()
+        .is_some_and(|o| units.first().and_then(known) != Some(o));
+    p.membership_changed = units.len() != old.units.len()
+        || units
+            .iter()
+            .any(|r| known(r).is_none_or(|id| !old.units.contains(id)));
+    if p.membership_changed || p.moved {
+        let text = |r: &UnitRef<'_>| match r {
+            UnitRef::Known(id) => id.to_string(),
+            UnitRef::New(dept) => format!("(new unit of department {dept})"),
+        };
+        let old_text = old
+            .units
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>();
+        let new_text = units.iter().map(text).collect::<Vec<_>>();
+        p.changes.push(FieldChange {
+            field: "units".to_owned(),
+            old: Some(old_text.join(", ")),
+            new: Some(new_text.join(", ")),
+        });
+        p.membership_changed = true;
+    }
+    p.action = if p.changes.is_empty() {
+        RowAction::Unchanged
+    } else {
+        RowAction::Update
+    };
+    p
+}
+
+fn known<'a>(r: &UnitRef<'a>) -> Option<&'a OrgUnitId> {
+    match r {
+        UnitRef::Known(id) => Some(id),
+        UnitRef::New(_) => None,
+    }
+}
+
+fn change(field: &str, old: Option<&str>, new: Option<&str>) -> FieldChange {
+    FieldChange {
+        field: field.to_owned(),
+        old: old.map(str::to_owned),
+        new: new.map(str::to_owned),
+    }
+}
+
+fn diff(out: &mut Vec<FieldChange>, field: &str, old: Option<&str>, new: Option<&str>) {
+    if old != new {
+        out.push(change(field, old, new));
+    }
 }

@@ -5,7 +5,10 @@ use serde::{Deserialize, Serialize};
 
 use super::{ROW_TTL_SECS, RunError, RunId, Runs};
 use crate::domain::ids::{AccountId, OrgUnitId};
-use crate::domain::pull::{FieldChange, Leaver, RemovedUnit, RowAction, StagedDept, StagedUser};
+use crate::domain::pull::{
+    DeptPlan, FieldChange, Leaver, RemovedUnit, RowAction, StagedDept, StagedUser, UserPlan,
+    Verdict,
+};
 use crate::domain::values::InvalidField;
 use crate::ports::{BatchOp, Cond, Index, IndexKey, Item, Key, Query, SkRange, TableError};
 use crate::store::keys::esc;
@@ -122,6 +125,66 @@ impl StagingRow {
 
     pub fn row_id(&self) -> String {
         self.row_ref().row_id()
+    }
+
+    /// A staged department's row (takes the record: the snapshot is not copied).
+    pub fn dept(d: StagedDept, verdict: &Verdict, p: &DeptPlan) -> Self {
+        Self {
+            kind: RowKind::Dept,
+            key: d.dept_id.to_string(),
+            action: p.action,
+            reasons: verdict.reasons().to_vec(),
+            changes: p.changes.clone(),
+            moved: p.moved,
+            account_id: None,
+            unit_id: p.unit_id.clone(),
+            body: RowBody::Dept(d),
+        }
+    }
+
+    /// A staged user's row (takes the record: the snapshot is not copied).
+    pub fn user(u: StagedUser, verdict: &Verdict, p: &UserPlan) -> Self {
+        Self {
+            kind: RowKind::User,
+            key: u.userid.as_str().to_owned(),
+            action: p.action,
+            reasons: verdict.reasons().to_vec(),
+            changes: p.changes.clone(),
+            moved: p.moved,
+            account_id: p.account_id.clone(),
+            unit_id: None,
+            body: RowBody::User(u),
+        }
+    }
+
+    /// A leaver's row: the account to disable (or delete, by the connector's leaver policy).
+    pub fn leaver(l: Leaver) -> Self {
+        Self {
+            kind: RowKind::User,
+            key: l.userid.as_str().to_owned(),
+            action: RowAction::Disable,
+            reasons: Vec::new(),
+            changes: Vec::new(),
+            moved: false,
+            account_id: Some(l.account_id.clone()),
+            unit_id: None,
+            body: RowBody::Leaver(l),
+        }
+    }
+
+    /// A removed department's row: the unit to delete (when empty).
+    pub fn removed_unit(r: RemovedUnit) -> Self {
+        Self {
+            kind: RowKind::Dept,
+            key: r.dept_id.to_string(),
+            action: RowAction::Disable,
+            reasons: Vec::new(),
+            changes: Vec::new(),
+            moved: false,
+            account_id: None,
+            unit_id: Some(r.unit_id.clone()),
+            body: RowBody::RemovedUnit(r),
+        }
     }
 }
 

@@ -1,0 +1,229 @@
+//! One step of a run, chosen by its stored state: walk (pulling), review or auto-apply once the
+//! walk is done, apply (applying). Each step ends by finishing, or by saving its checkpoint and
+//! enqueueing the continuation that resumes it in a fresh invocation.
+
+use dingbridge::domain::connector::PullMode;
+use dingbridge::domain::directory::Origin;
+use dingbridge::domain::ids::ConnectorId;
+use dingbridge::domain::sync::{ApplyScope, PullMessage};
+use dingbridge::store::Actor;
+use dingbridge::store::runs::{RunError, RunId, RunState, SyncRun, pull_lock_name};
+use dingbridge::sync::SyncError;
+use tokio::time::Instant;
+
+use crate::Deps;
+use crate::apply::{self, ApplyEnd};
+use crate::checkpoint::Stored;
+use crate::review;
+use crate::stage::Stager;
+use crate::walk::{self, WalkEnd};
+
+/// Where one step left the run.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Progress {
+    /// Out of time: checkpointed, and a continuation is queued.
+    Continued,
+    AwaitingReview,
+    Done,
+    Failed(String),
+    /// Nothing to do: the run is final, unknown, or in a state this message does not move.
+    Idle,
+}
+
+/// Why a step could not be taken; the message is retried (rows are keyed, applying is
+/// idempotent, so redoing the step is safe).
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct StepError(pub String);
+
+impl From<RunError> for StepError {
+    fn from(e: RunError) -> Self {
+        Self(e.to_string())
+    }
+}
+
+impl From<String> for StepError {
+    fn from(e: String) -> Self {
+        Self(e)
+    }
+}
+
+/// Renews (or takes) the connector's pull lock for this run. Another run holding it means this
+/// one lost its lease while stalled: it must not go on side by side.
+pub async fn renew_lock(deps: &Deps, connector: &ConnectorId, run: &RunId) -> Result<(), String> {
+    let held = deps
+        .locks
+        .acquire(
+            &pull_lock_name(connector),
+            run.as_str(),
+            deps.settings.lease.as_secs(),
+        )
+        .await
+        .map_err(|e| e.to_string())?;
+    if held {
+        Ok(())
+    } else {
+        Err(format!(
+            "another pull of connector {connector} holds the lock; run {run} stops"
+        ))
+    }
+}
+
+async fn release_lock(deps: &Deps, connector: &ConnectorId, run: &RunId) {
+    if let Err(e) = deps
+        .locks
+        .release(&pull_lock_name(connector), run.as_str())
+        .await
+    {
+        // The lease expires on its own; a failed release only delays the next pull.
+        tracing::warn!(run_id = %run, error = %e, "could not release the pull lock");
+    }
+}
+
+async fn fail(deps: &Deps, run: &SyncRun, reason: String) -> Result<Progress, StepError> {
+    tracing::warn!(run_id = %run.id, connector_id = %run.connector_id, %reason, "pull failed");
+    let r = reason.clone();
+    deps.runs
+        .transition(&run.id, RunState::Failed, move |x| x.push_error(r))
+        .await?;
+    release_lock(deps, &run.connector_id, &run.id).await;
+    Ok(Progress::Failed(reason))
+}
+
+/// Queues the continuation of a run (the checkpoint's next step number keeps it unique).
+async fn continue_later(
+    deps: &Deps,
+    run: &SyncRun,
+    checkpoint: &mut Stored,
+    scope: ApplyScope,
+) -> Result<Progress, StepError> {
+    checkpoint.data.step += 1;
+    checkpoint.save(&deps.runs, &run.id).await?;
+    let message = PullMessage::out(
+        &run.connector_id,
+        run.id.as_str(),
+        scope,
+        checkpoint.data.step,
+    )
+    .map_err(|e| StepError(e.to_string()))?;
+    deps.queue
+        .send(message)
+        .await
+        .map_err(|e| StepError(format!("enqueueing the continuation: {e}")))?;
+    tracing::info!(run_id = %run.id, step = checkpoint.data.step, "pull continues in a new invocation");
+    Ok(Progress::Continued)
+}
+
+/// Moves run `run_id` on until it finishes, waits for review, or `deadline` passes.
+pub async fn run_once(
+    deps: &Deps,
+    run_id: &RunId,
+    scope: ApplyScope,
+    deadline: Instant,
+) -> Result<Progress, StepError> {
+    let Some(run) = deps.runs.get(run_id).await? else {
+        return Ok(Progress::Idle);
+    };
+    let org_units_only = run.state == RunState::AwaitingReview && scope == ApplyScope::OrgUnits;
+    // An org-units message that arrives after a later confirm moved the run to applying is
+    // stale: that confirm's own message applies the units, and must be the one that finishes.
+    let stale = run.state == RunState::Applying && scope == ApplyScope::OrgUnits;
+    if stale || !(matches!(run.state, RunState::Pulling | RunState::Applying) || org_units_only) {
+        return Ok(Progress::Idle);
+    }
+    let target = match deps.reconciler.target(&run.connector_id).await {
+        Ok(t) => t,
+        Err(SyncError::Transient(e)) => return Err(StepError(e)),
+        Err(e) => return fail(deps, &run, e.reason().to_owned()).await,
+    };
+    if !org_units_only && let Err(e) = renew_lock(deps, &run.connector_id, &run.id).await {
+        return fail(deps, &run, e).await;
+    }
+    let mut checkpoint = Stored::load(&deps.runs, &run.id).await?;
+    let mut run = run;
+    if run.state == RunState::Pulling {
+        if !checkpoint.data.walk.is_done() {
+            let mut state = std::mem::take(&mut checkpoint.data.walk);
+            let end = {
+                let mut stager = Stager::new(
+                    deps,
+                    run.connector_id.clone(),
+                    run.id.clone(),
+                    &mut checkpoint,
+                )
+                .await?;
+                walk::walk(
+                    deps.dingtalk.as_ref(),
+                    &target.app,
+                    &mut state,
+                    &mut stager,
+                    &deps.settings.walk,
+                    deadline,
+                )
+                .await?
+            };
+            checkpoint.data.walk = state;
+            if end == WalkEnd::OutOfTime {
+                return continue_later(deps, &run, &mut checkpoint, ApplyScope::All).await;
+            }
+        }
+        let reviewed = review::finish(deps, &target, &run, &checkpoint.data.walk).await?;
+        let auto = target.connector.pull_mode == PullMode::Auto;
+        let hold = reviewed.guard.clone().filter(|_| auto);
+        if !auto || hold.is_some() || !reviewed.blocking.is_empty() {
+            let reason = hold.or_else(|| {
+                (auto && !reviewed.blocking.is_empty()).then(|| reviewed.blocking.join("; "))
+            });
+            deps.runs
+                .transition(&run.id, RunState::AwaitingReview, move |r| {
+                    r.review_reason = reason;
+                })
+                .await?;
+            release_lock(deps, &run.connector_id, &run.id).await;
+            tracing::info!(run_id = %run.id, "pull awaits review");
+            return Ok(Progress::AwaitingReview);
+        }
+        run = deps
+            .runs
+            .transition(&run.id, RunState::Applying, |r| {
+                r.confirmed_by = Some("auto".to_owned());
+            })
+            .await?;
+    }
+    let actor = Actor::new(
+        Origin::DingtalkPull,
+        format!(
+            "run {} ({})",
+            run.id,
+            run.confirmed_by.as_deref().unwrap_or("admin")
+        ),
+    );
+    let scope = if run.state == RunState::Applying {
+        scope
+    } else {
+        ApplyScope::OrgUnits
+    };
+    let end = apply::apply(
+        deps,
+        &target,
+        &run,
+        &mut checkpoint,
+        scope,
+        &actor,
+        deadline,
+    )
+    .await?;
+    match end {
+        ApplyEnd::OutOfTime => continue_later(deps, &run, &mut checkpoint, scope).await,
+        ApplyEnd::Finished if org_units_only => Ok(Progress::AwaitingReview),
+        ApplyEnd::Finished => {
+            deps.runs
+                .transition(&run.id, RunState::Done, |_| {})
+                .await?;
+            deps.runs.delete_checkpoint(&run.id).await?;
+            release_lock(deps, &run.connector_id, &run.id).await;
+            tracing::info!(run_id = %run.id, "pull applied");
+            Ok(Progress::Done)
+        }
+    }
+}

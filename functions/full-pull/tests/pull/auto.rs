@@ -1,0 +1,61 @@
+//! Auto mode: a pull applies at once, unless the mass-delete guard holds it for review.
+
+use axum::http::StatusCode;
+use dingbridge::domain::connector::PullMode;
+
+use crate::support::{Options, org, world};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_auto_pull_applies_at_once_and_the_guard_holds_a_mass_disable() {
+    let w = world(
+        org(0.0),
+        Options {
+            pull_mode: PullMode::Auto,
+            ..Options::default()
+        },
+    )
+    .await;
+    let id = w.pull().await;
+    let run = w.run(&id).await;
+    assert_eq!(run["state"], "done", "{run}");
+    assert_eq!(run["confirmed_by"], "auto");
+    assert_eq!(w.directory_state().await.accounts.len(), 1500);
+
+    // 200 leave DingTalk: more than 10% (and 100) of the connector's accounts.
+    let sim = w.sim_org().await;
+    let gone: Vec<String> = sim
+        .users
+        .iter()
+        .take(200)
+        .map(|u| u["userid"].as_str().unwrap().to_owned())
+        .collect();
+    for userid in &gone {
+        w.sim_call(
+            reqwest::Method::DELETE,
+            &format!("/_sim/users/{userid}"),
+            None,
+        )
+        .await;
+    }
+    let held = w.pull().await;
+    let run = w.run(&held).await;
+    assert_eq!(run["state"], "awaiting_review", "{run}");
+    assert!(
+        run["review_reason"].as_str().is_some_and(|r| !r.is_empty()),
+        "{run}"
+    );
+    assert_eq!(run["counters"]["planned_disables"], 200);
+    let dir = w.directory_state().await;
+    assert_eq!(dir.accounts.values().filter(|a| a.enabled).count(), 1500);
+
+    // The admin confirms: the leavers are disabled, not deleted.
+    let (status, _) = w.confirm(&held, "all").await;
+    assert_eq!(status, StatusCode::ACCEPTED);
+    assert_eq!(w.run(&held).await["state"], "done");
+    let dir = w.directory_state().await;
+    assert_eq!(dir.accounts.len(), 1500);
+    assert_eq!(dir.accounts.values().filter(|a| !a.enabled).count(), 200);
+    for userid in &gone {
+        assert!(!dir.accounts[&userid.to_lowercase()].enabled);
+    }
+}
