@@ -32,7 +32,13 @@ async fn healthz_answers_with_the_version_and_the_embedded_engines() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn queued_messages_survive_a_clean_restart() {
     let dir = tempfile::tempdir().unwrap();
-    let running = start(options(dir.path())).await.unwrap();
+    // No consumers: the test itself plays the worker that was interrupted.
+    let quiet = || {
+        let mut o = options(dir.path());
+        o.run_workers = false;
+        o
+    };
+    let running = start(quiet()).await.unwrap();
     let queue = running.engines.sync_queue.clone();
     queue
         .send(OutMessage::new("conn-1", "evt-1", "{\"event\":1}"))
@@ -48,7 +54,7 @@ async fn queued_messages_survive_a_clean_restart() {
     drop(queue);
     running.shutdown().await.unwrap();
 
-    let running = start(options(dir.path())).await.unwrap();
+    let running = start(quiet()).await.unwrap();
     let queue = running.engines.sync_queue.clone();
     tokio::time::sleep(Duration::from_millis(300)).await;
     let mut bodies = Vec::new();

@@ -156,6 +156,8 @@ impl System {
         .merge(admin::router(admin::Deps {
             table: table.clone(),
             sync_queue: queue.clone(),
+            // No pull is started by these flows; the admin API only needs some queue here.
+            pull_queue: queue.clone(),
             dingtalk: dingtalk.clone(),
             clock: clock.clone(),
             secrets: secrets.clone(),

@@ -418,7 +418,8 @@ async fn confirm(
             run.id, run.state
         ))
     })?;
-    if !run.blocking.is_empty() {
+    // Blocking problems concern the accounts (the default password): org units may go first.
+    if scope != ApplyScope::OrgUnits && !run.blocking.is_empty() {
         return Err(ApiError::Conflict(format!(
             "run {} cannot be confirmed: {}",
             run.id,

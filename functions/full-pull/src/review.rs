@@ -1,5 +1,7 @@
 //! After the walk: read the staged snapshot back, validate and plan it against the directory
 //! (the pure core), and write every row's verdict, the leavers and the run's counters.
+//! This is the pull's memory peak: the staged records (~400 B a user) plus the directory view
+//! (~500 B a mapped account), about 90 MB for a 100,000-user org pulled a second time.
 
 use dingbridge::domain::pull::{self, PullRules, Snapshot, StagedDept, StagedUser, Verdict, guard};
 use dingbridge::store::runs::{RowBody, RowFilter, RowKind, StagingRow, SyncRun, load_view};

@@ -1,8 +1,10 @@
 //! Embedded engines on redb: `EmbeddedTable` and `EmbeddedQueue`, both in one ACID file
 //! (`<data_dir>/dingbridge.redb`) so that `cargo run` and fast tests need no AWS, with DynamoDB's
-//! and SQS FIFO's semantics. Every committed write is fsynced before the call returns.
+//! and SQS FIFO's semantics. Every committed write is fsynced before the call returns; concurrent
+//! writes share one transaction and one fsync (`commit`).
 
 mod codec;
+mod commit;
 mod query;
 mod queue;
 mod table;
@@ -28,7 +30,9 @@ pub struct EmbeddedStore {
 }
 
 struct StoreInner {
-    db: Database,
+    /// Read transactions open on it directly; every write goes through `writer`.
+    db: Arc<Database>,
+    writer: commit::Writer,
     /// One wakeup per queue name, so every handle on a queue wakes the same consumer.
     wakeups: Mutex<HashMap<String, Arc<Notify>>>,
 }
@@ -43,12 +47,21 @@ impl EmbeddedStore {
         let db = Database::create(&path)
             .map_err(|e| TableError::Permanent(format!("cannot open {}: {e}", path.display())))?;
         table::create_tables(&db)?;
+        let db = Arc::new(db);
+        let writer = commit::Writer::start(db.clone())
+            .map_err(|e| TableError::Permanent(format!("cannot start the embedded writer: {e}")))?;
         Ok(Self {
             inner: Arc::new(StoreInner {
                 db,
+                writer,
                 wakeups: Mutex::new(HashMap::new()),
             }),
         })
+    }
+
+    /// Durable commits (fsyncs) so far; concurrent writes grouped into one count once.
+    pub fn commits(&self) -> u64 {
+        self.inner.writer.commits()
     }
 
     /// The single table of the data model (`docs/table-design.md`), expiring items by `clock`.

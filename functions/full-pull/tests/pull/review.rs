@@ -55,6 +55,11 @@ async fn a_generated_org_is_reproduced_exactly_after_confirm() {
     let dir = w.directory_state().await;
     let expected: BTreeSet<String> = sim.dept_paths.values().cloned().collect();
     assert_eq!(dir.unit_paths, expected);
+    for dept in sim.dept_paths.keys() {
+        let d = dingbridge::dingtalk::DeptId::new(*dept as u64).unwrap();
+        let unit = w.mappings.unit_of(&w.connector.id, d).await.unwrap();
+        assert!(unit.is_some(), "department {dept} is mapped");
+    }
     assert_eq!(dir.accounts.len(), sim.users.len());
     for u in &sim.users {
         let userid = u["userid"].as_str().unwrap();

@@ -2,6 +2,7 @@
 //! per-group order, one in-flight batch per group, deduplication window, visibility timeout,
 //! receive counting and a dead-letter list (SQS redrive) — persisted across restarts.
 
+use super::commit::Cost;
 use super::{StoreInner, blocking};
 use crate::ports::{Clock, OutMessage, Queue, QueueConsumer, QueueError, Received};
 use async_trait::async_trait;
@@ -91,27 +92,24 @@ impl QueueInner {
         TableDefinition::new(&self.dedup)
     }
 
-    /// One redb write transaction: committed (fsynced) when `work` returns `(true, _)`, aborted
-    /// (no fsync) when it changed nothing or failed.
-    fn write<R>(
-        &self,
-        work: impl FnOnce(&Self, &WriteTransaction) -> Result<(bool, R), QueueError>,
+    /// Runs `work` in the store's next group commit (see `commit`): durable when this returns
+    /// `Ok`. `work` returns whether it changed anything; a group that changed nothing is aborted,
+    /// so an empty poll costs no fsync. An invalid receipt is refused before anything is written.
+    async fn write<R: Send + 'static>(
+        self: &Arc<Self>,
+        cost: Cost,
+        mut work: impl FnMut(&Self, &WriteTransaction) -> Result<(bool, R), QueueError> + Send + 'static,
     ) -> Result<R, QueueError> {
-        let txn = self.store.db.begin_write().map_err(storage)?;
-        match work(self, &txn) {
-            Ok((true, r)) => {
-                txn.commit().map_err(storage)?;
-                Ok(r)
-            }
-            Ok((false, r)) => {
-                txn.abort().map_err(storage)?;
-                Ok(r)
-            }
-            Err(e) => {
-                txn.abort().map_err(storage)?;
-                Err(e)
-            }
-        }
+        let q = self.clone();
+        self.store
+            .writer
+            .run(
+                cost,
+                move |txn| work(&q, txn),
+                |e| matches!(e, QueueError::Invalid(_)),
+                QueueError::Permanent,
+            )
+            .await
     }
 
     /// Appends the messages not dropped by deduplication; returns how many were appended.
@@ -353,29 +351,25 @@ impl EmbeddedQueue {
     /// Moves every dead letter back to the queue (SQS "start DLQ redrive"), receive count reset,
     /// visible now, ahead of later messages of its group. Returns how many moved.
     pub async fn redrive_dead_letters(&self) -> Result<usize, QueueError> {
-        let inner = self.inner.clone();
-        let moved = blocking(
-            move || {
-                inner.write(|q, txn| {
-                    let mut dead = txn.open_table(q.dead_def()).map_err(storage)?;
-                    let mut messages = txn.open_table(q.messages_def()).map_err(storage)?;
-                    let mut moved = 0;
-                    while let Some((seq, value)) = dead.pop_first().map_err(storage)? {
-                        let mut m: Stored = decode(value.value())?;
-                        m.receive_count = 0;
-                        m.visible_at = 0;
-                        m.token = 0;
-                        messages
-                            .insert(seq.value(), encode(&m)?.as_slice())
-                            .map_err(storage)?;
-                        moved += 1;
-                    }
-                    Ok((moved > 0, moved))
-                })
-            },
-            QueueError::Permanent,
-        )
-        .await?;
+        let moved = self
+            .inner
+            .write(Cost::one(0), |q, txn| {
+                let mut dead = txn.open_table(q.dead_def()).map_err(storage)?;
+                let mut messages = txn.open_table(q.messages_def()).map_err(storage)?;
+                let mut moved = 0;
+                while let Some((seq, value)) = dead.pop_first().map_err(storage)? {
+                    let mut m: Stored = decode(value.value())?;
+                    m.receive_count = 0;
+                    m.visible_at = 0;
+                    m.token = 0;
+                    messages
+                        .insert(seq.value(), encode(&m)?.as_slice())
+                        .map_err(storage)?;
+                    moved += 1;
+                }
+                Ok((moved > 0, moved))
+            })
+            .await?;
         if moved > 0 {
             self.inner.wakeup.notify_one();
         }
@@ -387,12 +381,19 @@ impl EmbeddedQueue {
         if messages.is_empty() {
             return Ok(());
         }
-        let inner = self.inner.clone();
-        let appended = blocking(
-            move || inner.write(|q, txn| q.append(txn, &messages).map(|n| (true, n))),
-            QueueError::Permanent,
-        )
-        .await?;
+        let cost = Cost {
+            ops: messages.len(),
+            bytes: messages
+                .iter()
+                .map(|m| m.body.len() + m.group.len() + m.dedup_id.len())
+                .sum(),
+        };
+        let appended = self
+            .inner
+            .write(cost, move |q, txn| {
+                q.append(txn, &messages).map(|n| (true, n))
+            })
+            .await?;
         if appended > 0 {
             self.inner.wakeup.notify_one();
         }
@@ -422,57 +423,44 @@ impl QueueConsumer for EmbeddedQueue {
         if max == 0 {
             return Ok(Vec::new());
         }
-        let inner = self.inner.clone();
-        blocking(
-            move || inner.write(|q, txn| q.receive(txn, max, visibility)),
-            QueueError::Permanent,
-        )
-        .await
+        self.inner
+            .write(Cost::one(0), move |q, txn| q.receive(txn, max, visibility))
+            .await
     }
 
     async fn ack(&self, receipt: &str) -> Result<(), QueueError> {
-        let inner = self.inner.clone();
         let receipt = receipt.to_owned();
-        blocking(
-            move || {
-                inner.write(|q, txn| {
-                    if let Some(seq) = receipt.strip_prefix(DEAD_RECEIPT_PREFIX) {
-                        let seq = seq.parse::<u64>().map_err(|_| {
-                            QueueError::Invalid("not a receipt of this queue".to_owned())
-                        })?;
-                        let mut dead = txn.open_table(q.dead_def()).map_err(storage)?;
-                        let removed = dead.remove(seq).map_err(storage)?.is_some();
-                        return Ok((removed, ()));
-                    }
-                    q.with_delivery(txn, &receipt, |messages, seq, _| {
-                        messages.remove(seq).map_err(storage).map(drop)
-                    })
+        self.inner
+            .write(Cost::one(0), move |q, txn| {
+                if let Some(seq) = receipt.strip_prefix(DEAD_RECEIPT_PREFIX) {
+                    let seq = seq.parse::<u64>().map_err(|_| {
+                        QueueError::Invalid("not a receipt of this queue".to_owned())
+                    })?;
+                    let mut dead = txn.open_table(q.dead_def()).map_err(storage)?;
+                    let removed = dead.remove(seq).map_err(storage)?.is_some();
+                    return Ok((removed, ()));
+                }
+                q.with_delivery(txn, &receipt, |messages, seq, _| {
+                    messages.remove(seq).map_err(storage).map(drop)
                 })
-            },
-            QueueError::Permanent,
-        )
-        .await
+            })
+            .await
     }
 
     async fn release(&self, receipt: &str, delay: Duration) -> Result<(), QueueError> {
-        let inner = self.inner.clone();
         let receipt = receipt.to_owned();
         let now = self.inner.clock.now_millis();
-        blocking(
-            move || {
-                inner.write(|q, txn| {
-                    q.with_delivery(txn, &receipt, |messages, seq, mut m| {
-                        m.visible_at = now.saturating_add(millis(delay));
-                        messages
-                            .insert(seq, encode(&m)?.as_slice())
-                            .map_err(storage)
-                            .map(drop)
-                    })
+        self.inner
+            .write(Cost::one(0), move |q, txn| {
+                q.with_delivery(txn, &receipt, |messages, seq, mut m| {
+                    m.visible_at = now.saturating_add(millis(delay));
+                    messages
+                        .insert(seq, encode(&m)?.as_slice())
+                        .map_err(storage)
+                        .map(drop)
                 })
-            },
-            QueueError::Permanent,
-        )
-        .await?;
+            })
+            .await?;
         if delay.is_zero() {
             self.inner.wakeup.notify_one();
         }

@@ -2,6 +2,7 @@
 //! two overloaded GSIs kept in step on every write, paginated partition queries, transactions.
 
 use super::codec::{self, Header};
+use super::commit::Cost;
 use super::query::ScanPlan;
 use super::{StoreInner, blocking, table_storage};
 use crate::ports::{
@@ -48,7 +49,7 @@ impl EmbeddedTable {
     /// background; reads already hide them, this only reclaims space. Returns how many went.
     pub async fn purge_expired(&self) -> Result<usize, TableError> {
         let now = self.clock.now_seconds();
-        self.write(move |txn| {
+        self.write(Cost::one(0), move |txn| {
             let mut t = Tables::open(txn)?;
             let mut expired = Vec::new();
             for entry in t.items.iter().map_err(table_storage)? {
@@ -67,30 +68,34 @@ impl EmbeddedTable {
         .await
     }
 
-    /// One redb write transaction: committed (fsynced) if `work` succeeds, aborted otherwise.
+    /// Runs `work` in the store's next group commit (see `commit`): its writes are durable when
+    /// this returns `Ok`. A refused condition or request writes nothing and fails only this call.
     async fn write<R: Send + 'static>(
         &self,
-        work: impl FnOnce(&WriteTransaction) -> Result<R, TableError> + Send + 'static,
+        cost: Cost,
+        mut work: impl FnMut(&WriteTransaction) -> Result<R, TableError> + Send + 'static,
     ) -> Result<R, TableError> {
-        let store = self.store.clone();
-        blocking(
-            move || {
-                let txn = store.db.begin_write().map_err(table_storage)?;
-                match work(&txn) {
-                    Ok(r) => {
-                        txn.commit().map_err(table_storage)?;
-                        Ok(r)
-                    }
-                    Err(e) => {
-                        txn.abort().map_err(table_storage)?;
-                        Err(e)
-                    }
-                }
-            },
-            TableError::Permanent,
-        )
-        .await
+        self.store
+            .writer
+            .run(
+                cost,
+                move |txn| work(txn).map(|r| (true, r)),
+                refused_before_writing,
+                TableError::Permanent,
+            )
+            .await
     }
+}
+
+/// The errors the table's writes raise after checking and before writing: conditions and invalid
+/// requests. Anything else (storage, corruption) may come mid-write.
+fn refused_before_writing(e: &TableError) -> bool {
+    matches!(
+        e,
+        TableError::ConditionFailed
+            | TableError::TransactionCancelled { .. }
+            | TableError::Invalid(_)
+    )
 }
 
 /// The three redb tables, open in one write transaction.
@@ -239,6 +244,14 @@ impl Prepared {
         }
     }
 
+    /// Roughly what the op writes, for bounding commit groups.
+    fn bytes(&self) -> usize {
+        match self {
+            Self::Put { key, value, .. } => key.len() + value.len(),
+            Self::Delete { key, .. } | Self::Check { key, .. } => key.len(),
+        }
+    }
+
     fn cond(&self) -> Cond {
         match self {
             Self::Put { cond, .. } | Self::Delete { cond, .. } | Self::Check { cond, .. } => *cond,
@@ -299,7 +312,7 @@ impl Table for EmbeddedTable {
     async fn put(&self, item: Item, cond: Cond) -> Result<(), TableError> {
         let op = Prepared::from_tx(TxOp::Put { item, cond })?;
         let now = self.clock.now_seconds();
-        self.write(move |txn| {
+        self.write(Cost::one(op.bytes()), move |txn| {
             let mut t = Tables::open(txn)?;
             let stored = t.stored(op.key())?;
             if !holds(op.cond(), stored.as_ref(), now) {
@@ -316,7 +329,7 @@ impl Table for EmbeddedTable {
             cond,
         })?;
         let now = self.clock.now_seconds();
-        self.write(move |txn| {
+        self.write(Cost::one(op.bytes()), move |txn| {
             let mut t = Tables::open(txn)?;
             let stored = t.stored(op.key())?;
             if !holds(op.cond(), stored.as_ref(), now) {
@@ -347,7 +360,11 @@ impl Table for EmbeddedTable {
             .collect::<Result<Vec<_>, _>>()?;
         distinct_keys(ops.iter().map(Prepared::key), "a transaction")?;
         let now = self.clock.now_seconds();
-        self.write(move |txn| {
+        let cost = Cost {
+            ops: ops.len(),
+            bytes: ops.iter().map(Prepared::bytes).sum(),
+        };
+        self.write(cost, move |txn| {
             let mut t = Tables::open(txn)?;
             // Keys are distinct, so checking every condition before the first write checks each
             // against the state before the transaction, as DynamoDB does.
@@ -384,7 +401,11 @@ impl Table for EmbeddedTable {
         let mut ops = ops.into_iter().peekable();
         while ops.peek().is_some() {
             let chunk: Vec<Prepared> = ops.by_ref().take(BATCH_COMMIT_ITEMS).collect();
-            self.write(move |txn| {
+            let cost = Cost {
+                ops: chunk.len(),
+                bytes: chunk.iter().map(Prepared::bytes).sum(),
+            };
+            self.write(cost, move |txn| {
                 let mut t = Tables::open(txn)?;
                 for op in &chunk {
                     let stored = t.stored(op.key())?;
