@@ -4,6 +4,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod auto;
+mod pacing_tmp;
 mod partial;
 mod resume;
 mod review;

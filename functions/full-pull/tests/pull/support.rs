@@ -33,6 +33,8 @@ pub struct Options {
     pub default_password: Option<String>,
     pub budget: Duration,
     pub checkpoint_every: u64,
+    /// The client's limiter, per app × API (DingTalk's real limit is 20).
+    pub qps: f64,
 }
 
 impl Default for Options {
@@ -42,6 +44,7 @@ impl Default for Options {
             default_password: None,
             budget: Duration::from_secs(600),
             checkpoint_every: 50,
+            qps: 2000.0,
         }
     }
 }
@@ -115,7 +118,7 @@ pub async fn world(sim_config: SimConfig, options: Options) -> World {
         request_timeout: Duration::from_secs(5),
         ..ClientConfig::default()
     };
-    let limiter = Arc::new(RateLimiter::new(Rate::per_second(2000.0)));
+    let limiter = Arc::new(RateLimiter::new(Rate::per_second(options.qps)));
     let dingtalk = Arc::new(HttpDingTalk::with_limiter(client, limiter).unwrap());
     let deps = Arc::new(Deps::new(
         table.clone(),
