@@ -418,6 +418,21 @@ async fn confirm(
             run.id, run.state
         ))
     })?;
+    // Applying a snapshot older than the connector's latest pull would undo newer changes.
+    let latest = runs(&admin)
+        .list(Some(&run.connector_id), 1, None)
+        .await?
+        .items
+        .into_iter()
+        .next();
+    if let Some(newer) = latest
+        .filter(|l| l.id != run.id && !matches!(l.state, RunState::Discarded | RunState::Failed))
+    {
+        return Err(ApiError::Conflict(format!(
+            "run {} is a newer pull of this connector; review and confirm that one instead",
+            newer.id
+        )));
+    }
     // Blocking problems concern the accounts (the default password): org units may go first.
     if scope != ApplyScope::OrgUnits && !run.blocking.is_empty() {
         return Err(ApiError::Conflict(format!(

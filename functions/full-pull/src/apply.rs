@@ -217,17 +217,28 @@ async fn rows_page(
         ApplyPhase::RemovedUnits => (RowKind::Dept, RowAction::Disable),
         ApplyPhase::Units | ApplyPhase::Finished => return Ok(true),
     };
+    // The base table, not the by-action index: its reads are strongly consistent, so an auto
+    // apply that starts right after the review's writes sees every row (an index may lag).
     let page = deps
         .runs
         .rows(
             &run.id,
             kind,
-            RowFilter::Only(action),
+            RowFilter::All,
             deps.settings.apply_page.max(1),
             state.cursor.clone(),
         )
         .await?;
-    let results = apply_rows(deps, t, &page.items, actor).await;
+    let wanted = |r: &StagingRow| {
+        r.action == action
+            && match state.phase {
+                ApplyPhase::Creates | ApplyPhase::Updates => matches!(r.body, RowBody::User(_)),
+                ApplyPhase::Leavers => matches!(r.body, RowBody::Leaver(_)),
+                _ => matches!(r.body, RowBody::RemovedUnit(_)),
+            }
+    };
+    let items: Vec<StagingRow> = page.items.into_iter().filter(wanted).collect();
+    let results = apply_rows(deps, t, &items, actor).await;
     tally(state, results);
     state.cursor.clone_from(&page.next);
     Ok(page.next.is_none())

@@ -163,7 +163,9 @@ pub async fn run_once(
                 .await?
             };
             checkpoint.data.walk = state;
-            if end == WalkEnd::OutOfTime {
+            // The review reads and rewrites every row: past the budget it gets a fresh
+            // invocation rather than Lambda's last minutes.
+            if end == WalkEnd::OutOfTime || Instant::now() >= deadline {
                 return continue_later(deps, &run, &mut checkpoint, ApplyScope::All).await;
             }
         }

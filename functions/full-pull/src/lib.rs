@@ -39,7 +39,8 @@ pub struct PullSettings {
     pub walk: WalkLimits,
     /// Rows applied concurrently (accounts are independent; the reconciler settles conflicts).
     pub apply_concurrency: usize,
-    /// Rows per apply page, i.e. between two apply checkpoints.
+    /// Rows read per apply page (of which those of the phase are applied), i.e. between two
+    /// apply checkpoints.
     pub apply_page: usize,
     /// The lease of the per-connector pull lock; renewed at every checkpoint, so it only needs
     /// to outlive one invocation plus the queue's redelivery delay.
@@ -52,7 +53,7 @@ impl Default for PullSettings {
             budget: Duration::from_secs(13 * 60),
             walk: WalkLimits::default(),
             apply_concurrency: 8,
-            apply_page: 200,
+            apply_page: 500,
             lease: Duration::from_secs(20 * 60),
         }
     }

@@ -11,6 +11,7 @@ async fn an_auto_pull_applies_at_once_and_the_guard_holds_a_mass_disable() {
         org(0.0),
         Options {
             pull_mode: PullMode::Auto,
+            default_password: Some("Welcome-2026-Dingbridge!".into()),
             ..Options::default()
         },
     )
@@ -20,6 +21,25 @@ async fn an_auto_pull_applies_at_once_and_the_guard_holds_a_mass_disable() {
     assert_eq!(run["state"], "done", "{run}");
     assert_eq!(run["confirmed_by"], "auto");
     assert_eq!(w.directory_state().await.accounts.len(), 1500);
+    // Imported accounts carry the connector's default password (hashed) and, by the default
+    // policy, must change it at first sign-in.
+    let userid = w.sim_org().await.users[0]["userid"]
+        .as_str()
+        .unwrap()
+        .to_lowercase();
+    let account = w
+        .directory
+        .find_account("username", &userid)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(
+        account
+            .password_hash
+            .as_deref()
+            .is_some_and(|h| h.starts_with("$argon2"))
+    );
+    assert!(account.must_change_password);
 
     // 200 leave DingTalk: more than 10% (and 100) of the connector's accounts.
     let sim = w.sim_org().await;

@@ -4,7 +4,6 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod auto;
-mod pacing_tmp;
 mod partial;
 mod resume;
 mod review;

@@ -212,7 +212,14 @@ async fn org_units_are_confirmed_before_accounts() {
         .api(Method::DELETE, &format!("/runs/{again}/rows/U:nobody"))
         .await;
     assert_eq!(status, StatusCode::NOT_FOUND);
-    let (status, body) = w.api(Method::POST, &format!("/runs/{again}/discard")).await;
-    assert_eq!(status, StatusCode::OK, "{body}");
-    assert_eq!(body["state"], "discarded");
+    // An older snapshot is not applied over a newer pull.
+    let newest = w.pull().await;
+    let (status, body) = w.confirm(&again, "all").await;
+    assert_eq!(status, StatusCode::CONFLICT, "{body}");
+    assert!(body.to_string().contains(&newest), "{body}");
+    for run in [&again, &newest] {
+        let (status, body) = w.api(Method::POST, &format!("/runs/{run}/discard")).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        assert_eq!(body["state"], "discarded");
+    }
 }

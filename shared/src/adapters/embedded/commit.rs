@@ -279,3 +279,6 @@ fn end(txn: WriteTransaction, wrote: bool, commits: &AtomicU64) -> Result<(), St
 fn fail_all(group: Vec<Box<dyn Job>>, error: &str) {
     group.into_iter().for_each(|job| job.fail(error));
 }
+
+#[cfg(test)]
+mod tests;
