@@ -11,6 +11,8 @@ pub struct Demo {
     pub sim: dingtalk_sim::SimHandle,
     pub connector_id: String,
     pub callback: Value,
+    /// The first full pull (review mode), as `GET /admin/api/runs/{id}` last showed it.
+    pub first_pull: Option<Value>,
 }
 
 fn random_text(len: usize) -> String {
@@ -86,9 +88,49 @@ pub async fn start(server: &str, admin_token: &str, seed: u64) -> anyhow::Result
         .as_str()
         .context("the admin API returned no connector id")?
         .to_owned();
+    // The first full pull, in review mode, only for a new demo connector (a restart keeps the directory).
+    let first_pull = match previous {
+        Some(_) => None,
+        None => Some(first_pull(&http, server, admin_token, &connector_id).await?),
+    };
     Ok(Demo {
         sim,
         connector_id,
         callback: created["callback"].clone(),
+        first_pull,
     })
+}
+
+/// Start a pull and wait until it stops for review (or ends).
+async fn first_pull(
+    http: &reqwest::Client,
+    server: &str,
+    token: &str,
+    connector_id: &str,
+) -> anyhow::Result<Value> {
+    let started: Value = http
+        .post(format!("{server}/admin/api/connectors/{connector_id}/pull"))
+        .bearer_auth(token)
+        .send()
+        .await?
+        .json()
+        .await?;
+    let run_id = started["id"]
+        .as_str()
+        .with_context(|| format!("no run started: {started}"))?;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    loop {
+        let run: Value = http
+            .get(format!("{server}/admin/api/runs/{run_id}"))
+            .bearer_auth(token)
+            .send()
+            .await?
+            .json()
+            .await?;
+        let pulling = matches!(run["state"].as_str(), Some("pulling" | "applying"));
+        if !pulling || std::time::Instant::now() > deadline {
+            return Ok(run);
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
 }

@@ -29,6 +29,8 @@ pub struct Options {
     pub admin_token: Option<String>,
     /// How often the failed-push list of DingTalk is drained.
     pub drain_every: Duration,
+    /// How often connectors' pull schedules are checked.
+    pub pull_check_every: Duration,
     /// Run the queue consumers and timers (off only to measure the HTTP side alone).
     pub run_workers: bool,
 }
@@ -41,6 +43,7 @@ impl Options {
             public_url: None,
             admin_token: None,
             drain_every: Duration::from_secs(300),
+            pull_check_every: Duration::from_secs(60),
             run_workers: true,
         }
     }
@@ -298,32 +301,33 @@ pub async fn start(options: Options) -> anyhow::Result<Running> {
         });
     }
 
-    // The schedule of `template.yaml`'s drain rule, on a timer.
-    let drain = sync_worker(&engines);
-    let every = if options.run_workers {
-        options.drain_every
-    } else {
-        Duration::from_secs(u64::from(u32::MAX))
-    };
-    let mut drain_signal = signal.clone();
-    tasks.spawn(async move {
-        let mut tick = tokio::time::interval(every);
-        tick.tick().await;
-        loop {
-            tokio::select! {
-                _ = tick.tick() => {
-                    if let Err(e) = sync_worker::drain_all(&drain).await {
-                        tracing::warn!(error = %e, "draining DingTalk's failed-push list failed; next tick retries");
-                    }
-                }
-                changed = drain_signal.changed() => {
-                    if changed.is_err() || *drain_signal.borrow() {
-                        return Ok(());
-                    }
+    // The schedules of `template.yaml`, on timers (only when the workers run).
+    if options.run_workers {
+        let drain = Arc::new(sync_worker(&engines));
+        schedule(&mut tasks, options.drain_every, signal.clone(), move || {
+            let drain = drain.clone();
+            async move {
+                if let Err(e) = sync_worker::drain_all(&drain).await {
+                    tracing::warn!(error = %e, "draining DingTalk's failed-push list failed; next tick retries");
                 }
             }
-        }
-    });
+        });
+        let pulls = Arc::new(full_pull(&engines));
+        let clock = engines.clock.clone();
+        schedule(
+            &mut tasks,
+            options.pull_check_every,
+            signal.clone(),
+            move || {
+                let (pulls, now) = (pulls.clone(), clock.now_millis());
+                async move {
+                    if let Err(e) = full_pull::start_due_pulls(&pulls, now).await {
+                        tracing::warn!(error = %e, "starting the due full pulls failed; next tick retries");
+                    }
+                }
+            },
+        );
+    }
 
     Ok(Running {
         addr,
@@ -333,4 +337,31 @@ pub async fn start(options: Options) -> anyhow::Result<Running> {
         shutdown,
         tasks,
     })
+}
+
+/// Run `job` every `interval` (first after one interval) until shutdown: the local stand-in for an
+/// EventBridge schedule.
+fn schedule<F, Fut>(
+    tasks: &mut JoinSet<anyhow::Result<()>>,
+    interval: Duration,
+    mut signal: watch::Receiver<bool>,
+    mut job: F,
+) where
+    F: FnMut() -> Fut + Send + 'static,
+    Fut: std::future::Future<Output = ()> + Send + 'static,
+{
+    tasks.spawn(async move {
+        let mut tick = tokio::time::interval(interval);
+        tick.tick().await;
+        loop {
+            tokio::select! {
+                _ = tick.tick() => job().await,
+                changed = signal.changed() => {
+                    if changed.is_err() || *signal.borrow() {
+                        return Ok(());
+                    }
+                }
+            }
+        }
+    });
 }

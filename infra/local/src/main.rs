@@ -31,6 +31,33 @@ struct Args {
     drain_every: u64,
 }
 
+/// The first full pull's summary and the admin calls that review and confirm it.
+fn print_first_pull(run: &serde_json::Value, base: &str, token: &str) {
+    let id = run["id"].as_str().unwrap_or("?");
+    let c = &run["counters"];
+    println!(
+        "\nFirst full pull (review mode): run {id}, state {}",
+        run["state"]
+    );
+    println!(
+        "  departments {} · users {} · invalid rows {} · planned: create {} update {} move {} disable {}",
+        c["departments"],
+        c["users"],
+        c["invalid_rows"],
+        c["planned_creates"],
+        c["planned_updates"],
+        c["planned_moves"],
+        c["planned_disables"]
+    );
+    let auth = format!("-H 'Authorization: Bearer {token}'");
+    println!("  review:   curl {auth} {base}/admin/api/runs/{id}/org-units");
+    println!("            curl {auth} '{base}/admin/api/runs/{id}/rows?filter=invalid'");
+    println!(
+        "  remove the rows that cannot be imported:  curl -X POST {auth} {base}/admin/api/runs/{id}/remove-invalid"
+    );
+    println!("  confirm:  curl -X POST {auth} {base}/admin/api/runs/{id}/confirm");
+}
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     dingbridge::logging::init_local();
@@ -88,6 +115,9 @@ async fn main() -> anyhow::Result<()> {
                     println!(
                         "      -d '{{\"name\":\"王小明\",\"mobile\":\"13912345678\",\"email\":\"xiaoming@example.com\",\"dept_id_list\":[1]}}'"
                     );
+                    if let Some(run) = &demo.first_pull {
+                        print_first_pull(run, &base, &token);
+                    }
                     Some(demo)
                 }
                 Err(e) => {
