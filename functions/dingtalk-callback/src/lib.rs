@@ -230,11 +230,17 @@ async fn accept(
             connector.id
         ))
     })?;
-    // Remembered only once durably queued. Losing this write costs a duplicate message at worst:
-    // the queue's own deduplication covers DingTalk's retries, and the worker is idempotent.
-    if let Err(e) = deps.events.remember(&connector.id, &event.key).await {
-        tracing::warn!(connector_id = shown, event_key = %event.key, error = %e, "event queued but its dedupe key was not stored");
-    }
+    // Remembered only once durably queued, and off the reply's path: losing this write (a crash
+    // before it commits, or a Lambda frozen before it runs) costs a duplicate message at worst —
+    // the queue's own deduplication covers DingTalk's retries, and the worker is idempotent — so
+    // DingTalk need not wait for a second durable write.
+    let (events, connector_id, key) =
+        (deps.events.clone(), connector.id.clone(), event.key.clone());
+    tokio::spawn(async move {
+        if let Err(e) = events.remember(&connector_id, &key).await {
+            tracing::warn!(%connector_id, event_key = %key, error = %e, "event queued but its dedupe key was not stored");
+        }
+    });
     tracing::debug!(connector_id = shown, event_type = %event.event_type, event_key = %event.key, "event queued");
     Ok(())
 }

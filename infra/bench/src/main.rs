@@ -4,6 +4,7 @@
 mod callback;
 mod dingtalk_client;
 mod plan;
+mod pull;
 mod simulator;
 mod table;
 
@@ -57,6 +58,21 @@ enum What {
         #[arg(long, default_value_t = 100_000)]
         rows: usize,
     },
+    /// One full pull through to review against the simulator at `qps` per API and `latency_ms`
+    /// per call: wall time against the rate-limit lower bound, and (with `--naive true`) against a
+    /// naive sequential pull measured in the same run.
+    Pull {
+        #[arg(long, default_value_t = 10_000)]
+        users: usize,
+        #[arg(long, default_value_t = 500)]
+        depts: usize,
+        #[arg(long, default_value_t = 20)]
+        qps: u32,
+        #[arg(long, default_value_t = 30)]
+        latency_ms: u64,
+        #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
+        naive: bool,
+    },
     /// The simulator's own throughput with every limit off.
     Simulator {
         #[arg(long, default_value_t = 10)]
@@ -88,6 +104,17 @@ async fn main() -> anyhow::Result<()> {
         }
         What::Plan { rows } => {
             let report = plan::run(rows)?;
+            println!("{}", serde_json::to_string_pretty(&report)?);
+            Ok(())
+        }
+        What::Pull {
+            users,
+            depts,
+            qps,
+            latency_ms,
+            naive,
+        } => {
+            let report = pull::run(users, depts, qps, latency_ms, naive).await?;
             println!("{}", serde_json::to_string_pretty(&report)?);
             Ok(())
         }
