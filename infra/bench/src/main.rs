@@ -72,6 +72,9 @@ enum What {
         latency_ms: u64,
         #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
         naive: bool,
+        /// Use a running `dingtalk-sim` (its settings then come from its own command line).
+        #[arg(long)]
+        sim_url: Option<String>,
     },
     /// The simulator's own throughput with every limit off.
     Simulator {
@@ -113,8 +116,9 @@ async fn main() -> anyhow::Result<()> {
             qps,
             latency_ms,
             naive,
+            sim_url,
         } => {
-            let report = pull::run(users, depts, qps, latency_ms, naive).await?;
+            let report = pull::run(users, depts, qps, latency_ms, naive, sim_url).await?;
             println!("{}", serde_json::to_string_pretty(&report)?);
             Ok(())
         }

@@ -38,26 +38,35 @@ pub async fn run(
     qps: u32,
     latency_ms: u64,
     naive: bool,
+    sim_url: Option<String>,
 ) -> anyhow::Result<Value> {
-    let sim = dingtalk_sim::start(
-        ([127, 0, 0, 1], 0).into(),
-        SimConfig {
-            users,
-            depts,
-            qps_per_api: qps,
-            latency_ms,
-            dirty_share: 0.0,
-            ip_calls_per_20s: 0,
-            ..SimConfig::default()
-        },
-    )
-    .await?;
-    let base = sim.base_url();
-    let sim_app = sim
-        .apps()
-        .into_iter()
-        .next()
-        .ok_or_else(|| anyhow!("the simulator has no app"))?;
+    // An external simulator (`--sim-url`) keeps its memory out of this process's peak RSS.
+    let (_sim, base, sim_app) = match sim_url {
+        Some(url) => {
+            let apps: Vec<dingtalk_sim::SimApp> =
+                reqwest::get(format!("{url}/_sim/apps")).await?.json().await?;
+            let app = apps.into_iter().next().ok_or_else(|| anyhow!("the simulator has no app"))?;
+            (None, url.trim_end_matches('/').to_owned(), app)
+        }
+        None => {
+            let sim = dingtalk_sim::start(
+                ([127, 0, 0, 1], 0).into(),
+                SimConfig {
+                    users,
+                    depts,
+                    qps_per_api: qps,
+                    latency_ms,
+                    dirty_share: 0.0,
+                    ip_calls_per_20s: 0,
+                    ..SimConfig::default()
+                },
+            )
+            .await?;
+            let base = sim.base_url();
+            let app = sim.apps().into_iter().next().ok_or_else(|| anyhow!("the simulator has no app"))?;
+            (Some(sim), base, app)
+        }
+    };
 
     let dir = tempfile::tempdir()?;
     let store = EmbeddedStore::open(dir.path())?;
