@@ -58,6 +58,14 @@ impl Queue for FlakyQueue {
     }
 }
 
+/// The table, the sync queue (both sides) and, for the embedded queue, its wake-up handle.
+type EnginePair = (
+    Arc<dyn Table>,
+    Arc<dyn Queue>,
+    Arc<dyn QueueConsumer>,
+    Option<Arc<tokio::sync::Notify>>,
+);
+
 pub struct System {
     pub base: String,
     pub token: String,
@@ -102,12 +110,7 @@ impl System {
     ) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let clock: Arc<dyn Clock> = Arc::new(SystemClock);
-        let (table, queue, consumer, wake): (
-            Arc<dyn Table>,
-            Arc<dyn Queue>,
-            Arc<dyn QueueConsumer>,
-            _,
-        ) = match engine {
+        let (table, queue, consumer, wake): EnginePair = match engine {
             Engine::Embedded => {
                 let store =
                     dingbridge::adapters::embedded::EmbeddedStore::open(dir.path()).unwrap();

@@ -43,9 +43,14 @@ pub async fn run(
     // An external simulator (`--sim-url`) keeps its memory out of this process's peak RSS.
     let (_sim, base, sim_app) = match sim_url {
         Some(url) => {
-            let apps: Vec<dingtalk_sim::SimApp> =
-                reqwest::get(format!("{url}/_sim/apps")).await?.json().await?;
-            let app = apps.into_iter().next().ok_or_else(|| anyhow!("the simulator has no app"))?;
+            let apps: Vec<dingtalk_sim::SimApp> = reqwest::get(format!("{url}/_sim/apps"))
+                .await?
+                .json()
+                .await?;
+            let app = apps
+                .into_iter()
+                .next()
+                .ok_or_else(|| anyhow!("the simulator has no app"))?;
             (None, url.trim_end_matches('/').to_owned(), app)
         }
         None => {
@@ -63,7 +68,11 @@ pub async fn run(
             )
             .await?;
             let base = sim.base_url();
-            let app = sim.apps().into_iter().next().ok_or_else(|| anyhow!("the simulator has no app"))?;
+            let app = sim
+                .apps()
+                .into_iter()
+                .next()
+                .ok_or_else(|| anyhow!("the simulator has no app"))?;
             (Some(sim), base, app)
         }
     };

@@ -22,6 +22,9 @@ use tokio::sync::Notify;
 
 /// The file every engine of one process shares; redb allows one writer process per file.
 pub const DATA_FILE: &str = "dingbridge.redb";
+/// redb's page cache. Its default (1 GiB) lets a large import grow the process far past what the
+/// data needs; 64 MiB keeps the hot pages of a 100,000-account directory and bounds memory.
+const CACHE_BYTES: usize = 64 * 1024 * 1024;
 
 /// One open database, shared by the table and every queue made from it. Cheap to clone.
 #[derive(Clone)]
@@ -44,7 +47,9 @@ impl EmbeddedStore {
             TableError::Permanent(format!("cannot create {}: {e}", data_dir.display()))
         })?;
         let path = data_dir.join(DATA_FILE);
-        let db = Database::create(&path)
+        let db = Database::builder()
+            .set_cache_size(CACHE_BYTES)
+            .create(&path)
             .map_err(|e| TableError::Permanent(format!("cannot open {}: {e}", path.display())))?;
         table::create_tables(&db)?;
         let db = Arc::new(db);
