@@ -2,11 +2,12 @@
 //! (start the pulls whose schedule is due). One Lambda, dispatched on the event's shape.
 
 use async_trait::async_trait;
-use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent, SqsMessage};
 use dingbridge::domain::sync::PullMessage;
 use dingbridge::ports::Received;
 use dingbridge::store::runs::RunId;
-use dingbridge::worker::BatchHandler;
+use dingbridge::worker::{
+    BatchHandler, Invocation, InvocationError, answer_batch, parse_invocation,
+};
 use tokio::time::Instant;
 
 use crate::Deps;
@@ -57,10 +58,8 @@ impl BatchHandler for Deps {
 
 #[derive(Debug, thiserror::Error)]
 pub enum InvokeError {
-    #[error("unrecognised event: neither SQS records nor an EventBridge schedule")]
-    Unrecognised,
-    #[error("malformed {what} event: {cause}")]
-    Malformed { what: &'static str, cause: String },
+    #[error(transparent)]
+    Invocation(#[from] InvocationError),
     #[error("scheduled start: {0}")]
     Schedule(String),
 }
@@ -71,56 +70,14 @@ pub async fn invoke(
     deps: &Deps,
     payload: serde_json::Value,
 ) -> Result<serde_json::Value, InvokeError> {
-    if payload.get("Records").is_some() {
-        let event: SqsEvent =
-            serde_json::from_value(payload).map_err(|e| InvokeError::Malformed {
-                what: "SQS",
-                cause: e.to_string(),
-            })?;
-        let batch = event.records.into_iter().map(received).collect();
-        let failed = deps.handle(batch).await;
-        let mut response = SqsBatchResponse::default();
-        response.batch_item_failures = failed
-            .into_iter()
-            .map(|id| {
-                let mut f = BatchItemFailure::default();
-                f.item_identifier = id;
-                f
-            })
-            .collect();
-        return serde_json::to_value(response).map_err(|e| InvokeError::Malformed {
-            what: "batch response",
-            cause: e.to_string(),
-        });
-    }
-    let scheduled = payload.get("detail-type").is_some()
-        || payload.get("source").and_then(|s| s.as_str()) == Some("aws.events");
-    if scheduled {
-        let started = start_due_pulls(deps, deps.clock.now_millis())
-            .await
-            .map_err(|e| InvokeError::Schedule(e.to_string()))?;
-        let ids: Vec<String> = started.iter().map(|r| r.id.to_string()).collect();
-        return Ok(serde_json::json!({ "started": ids }));
-    }
-    Err(InvokeError::Unrecognised)
-}
-
-/// An SQS record as the handler sees every queue message (`Received`).
-pub fn received(m: SqsMessage) -> Received {
-    let receive_count = m
-        .attributes
-        .get("ApproximateReceiveCount")
-        .and_then(|c| c.parse().ok())
-        .unwrap_or(1);
-    Received {
-        id: m.message_id.unwrap_or_default(),
-        receipt: m.receipt_handle.unwrap_or_default(),
-        group: m
-            .attributes
-            .get("MessageGroupId")
-            .cloned()
-            .unwrap_or_default(),
-        body: m.body.unwrap_or_default(),
-        receive_count,
+    match parse_invocation(payload)? {
+        Invocation::Batch(batch) => Ok(answer_batch(deps, batch).await?),
+        Invocation::Schedule => {
+            let started = start_due_pulls(deps, deps.clock.now_millis())
+                .await
+                .map_err(|e| InvokeError::Schedule(e.to_string()))?;
+            let ids: Vec<String> = started.iter().map(|r| r.id.to_string()).collect();
+            Ok(serde_json::json!({ "started": ids }))
+        }
     }
 }

@@ -26,7 +26,7 @@ use dingbridge::store::settings::Settings as StoredSettings;
 use dingbridge::sync::Reconciler;
 
 pub use drive::{Progress, run_once};
-pub use handler::{InvokeError, invoke, received};
+pub use handler::{InvokeError, invoke};
 pub use schedule::{StartError, start_due_pulls, start_pull};
 pub use walk::WalkLimits;
 

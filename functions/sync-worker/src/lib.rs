@@ -7,10 +7,9 @@ mod handler;
 
 use std::sync::Arc;
 
-use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent, SqsMessage};
 use dingbridge::config::{AwsStorageConfig, ConfigError, EnvReader, Problem, queue_url};
 use dingbridge::dingtalk::DingTalk;
-use dingbridge::ports::{Clock, Queue, Received, Table};
+use dingbridge::ports::{Clock, Queue, Table};
 use dingbridge::secrets::SecretBox;
 use dingbridge::store::connectors::Connectors;
 use dingbridge::store::directory::Directory;
@@ -18,7 +17,7 @@ use dingbridge::store::events::Events;
 use dingbridge::store::mappings::Mappings;
 use dingbridge::store::settings::Settings as StoredSettings;
 use dingbridge::sync::Reconciler;
-use dingbridge::worker::BatchHandler;
+use dingbridge::worker::{Invocation, InvocationError, answer_batch, parse_invocation};
 
 pub use drain::{DrainReport, DrainSummary, drain_all, drain_failed, message_for};
 
@@ -125,10 +124,8 @@ impl Config {
 
 #[derive(Debug, thiserror::Error)]
 pub enum InvokeError {
-    #[error("unrecognised event: neither SQS records nor an EventBridge schedule")]
-    Unrecognised,
-    #[error("malformed {what} event: {cause}")]
-    Malformed { what: &'static str, cause: String },
+    #[error(transparent)]
+    Invocation(#[from] InvocationError),
     #[error("failed-list drain: {0}")]
     Drain(String),
 }
@@ -140,59 +137,14 @@ pub async fn invoke(
     deps: &Deps,
     payload: serde_json::Value,
 ) -> Result<serde_json::Value, InvokeError> {
-    if payload.get("Records").is_some() {
-        let event: SqsEvent =
-            serde_json::from_value(payload).map_err(|e| InvokeError::Malformed {
-                what: "SQS",
-                cause: e.to_string(),
-            })?;
-        let batch = event.records.into_iter().map(received).collect();
-        let failed = deps.handle(batch).await;
-        let mut response = SqsBatchResponse::default();
-        response.batch_item_failures = failed
-            .into_iter()
-            .map(|id| {
-                let mut f = BatchItemFailure::default();
-                f.item_identifier = id;
-                f
-            })
-            .collect();
-        return serde_json::to_value(response).map_err(|e| InvokeError::Malformed {
-            what: "batch response",
-            cause: e.to_string(),
-        });
-    }
-    let scheduled = payload.get("detail-type").is_some()
-        || payload.get("source").and_then(|s| s.as_str()) == Some("aws.events");
-    if scheduled {
-        let summary = drain_all(deps)
-            .await
-            .map_err(|e| InvokeError::Drain(e.to_string()))?;
-        return serde_json::to_value(summary).map_err(|e| InvokeError::Malformed {
-            what: "drain summary",
-            cause: e.to_string(),
-        });
-    }
-    Err(InvokeError::Unrecognised)
-}
-
-/// An SQS record as the handler sees every queue message (`Received`).
-pub fn received(m: SqsMessage) -> Received {
-    let receive_count = m
-        .attributes
-        .get("ApproximateReceiveCount")
-        .and_then(|c| c.parse().ok())
-        .unwrap_or(1);
-    Received {
-        id: m.message_id.unwrap_or_default(),
-        receipt: m.receipt_handle.unwrap_or_default(),
-        group: m
-            .attributes
-            .get("MessageGroupId")
-            .cloned()
-            .unwrap_or_default(),
-        body: m.body.unwrap_or_default(),
-        receive_count,
+    match parse_invocation(payload)? {
+        Invocation::Batch(batch) => Ok(answer_batch(deps, batch).await?),
+        Invocation::Schedule => {
+            let summary = drain_all(deps)
+                .await
+                .map_err(|e| InvokeError::Drain(e.to_string()))?;
+            serde_json::to_value(summary).map_err(|e| InvokeError::Drain(e.to_string()))
+        }
     }
 }
 
@@ -200,20 +152,6 @@ pub fn received(m: SqsMessage) -> Received {
 #[allow(clippy::unwrap_used, clippy::expect_used)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn an_sqs_record_keeps_its_group_and_receive_count() {
-        let event: SqsEvent = serde_json::from_value(serde_json::json!({"Records": [{
-            "messageId": "m1", "receiptHandle": "r1", "body": "{}",
-            "attributes": {"ApproximateReceiveCount": "3", "MessageGroupId": "conn"}
-        }]}))
-        .unwrap();
-        let r = received(event.records.into_iter().next().unwrap());
-        assert_eq!(
-            (r.id.as_str(), r.group.as_str(), r.receive_count),
-            ("m1", "conn", 3)
-        );
-    }
 
     #[test]
     fn every_config_problem_is_reported_at_once() {
