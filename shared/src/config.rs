@@ -12,10 +12,31 @@ pub struct Problem {
     pub reason: String,
 }
 
+/// The data key's variable, and what it must hold.
+pub const DATA_KEY_VAR: &str = "DINGBRIDGE_DATA_KEY";
+const DATA_KEY_RULE: &str = "must be the base64 of 32 bytes, or a secret of at least 32 characters";
+
 /// Every problem found while reading a configuration.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub struct ConfigError {
     pub problems: Vec<Problem>,
+}
+
+impl ConfigError {
+    /// A configuration error naming one variable.
+    pub fn one(var: &str, reason: &str) -> Self {
+        Self {
+            problems: vec![Problem {
+                var: var.to_owned(),
+                reason: reason.to_owned(),
+            }],
+        }
+    }
+
+    /// The data key was not read (only after a reader's `finish` failed to say so).
+    pub fn no_data_key() -> Self {
+        Self::one(DATA_KEY_VAR, DATA_KEY_RULE)
+    }
 }
 
 impl fmt::Display for ConfigError {
@@ -170,6 +191,20 @@ impl AwsStorageConfig {
             table_name: env.required("TABLE_NAME"),
         }
     }
+}
+
+/// `DINGBRIDGE_DATA_KEY`: the key that seals connector secrets at rest (see
+/// [`crate::secrets::SecretBox::from_base64`]); a missing or unusable key is recorded as a problem.
+pub fn data_key(env: &mut EnvReader) -> Option<crate::secrets::SecretBox> {
+    let raw = env.required(DATA_KEY_VAR);
+    if raw.is_empty() {
+        return None;
+    }
+    let key = crate::secrets::SecretBox::from_base64(&raw).ok();
+    if key.is_none() {
+        env.problem(DATA_KEY_VAR, DATA_KEY_RULE);
+    }
+    key
 }
 
 /// The URL of one SQS queue (`var` names the variable, e.g. `SYNC_QUEUE_URL`).

@@ -1,6 +1,6 @@
 //! The admin function's configuration, read once at cold start; every problem reported at once.
 
-use dingbridge::config::{ConfigError, EnvReader, Problem, queue_url};
+use dingbridge::config::{ConfigError, EnvReader, data_key, queue_url};
 use dingbridge::secrets::SecretBox;
 
 /// Everything `main` needs. `Debug` leaves the data key and the admin token out.
@@ -36,14 +36,7 @@ impl Config {
         let table_name = env.required("TABLE_NAME");
         let sync_queue_url = queue_url(&mut env, "SYNC_QUEUE_URL");
         let pull_queue_url = queue_url(&mut env, "PULL_QUEUE_URL");
-        let raw_key = env.required("DINGBRIDGE_DATA_KEY");
-        let secrets = SecretBox::from_base64(&raw_key).ok();
-        if secrets.is_none() && !raw_key.is_empty() {
-            env.problem(
-                "DINGBRIDGE_DATA_KEY",
-                "must be the base64 of 32 bytes, or a secret of at least 32 characters",
-            );
-        }
+        let secrets = data_key(&mut env);
         let public_base_url = env
             .required("DINGBRIDGE_PUBLIC_URL")
             .trim_end_matches('/')
@@ -55,16 +48,7 @@ impl Config {
         }
         let admin_token = env.optional("DINGBRIDGE_ADMIN_TOKEN");
         env.finish()?;
-        // `finish` succeeded, so the key parsed; this arm only keeps the code panic-free.
-        let Some(secrets) = secrets else {
-            return Err(ConfigError {
-                problems: vec![Problem {
-                    var: "DINGBRIDGE_DATA_KEY".to_owned(),
-                    reason: "must be the base64 of 32 bytes, or a secret of at least 32 characters"
-                        .to_owned(),
-                }],
-            });
-        };
+        let secrets = secrets.ok_or_else(ConfigError::no_data_key)?;
         Ok(Self {
             table_name,
             sync_queue_url,

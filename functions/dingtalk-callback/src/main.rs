@@ -4,9 +4,8 @@ use std::sync::Arc;
 
 use dingbridge::adapters::dynamodb::{DynamoTable, load_aws_config};
 use dingbridge::adapters::sqs::SqsQueue;
-use dingbridge::config::{AwsStorageConfig, EnvReader, queue_url};
+use dingbridge::config::{AwsStorageConfig, ConfigError, EnvReader, data_key, queue_url};
 use dingbridge::ports::{Clock, SystemClock};
-use dingbridge::secrets::SecretBox;
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
@@ -14,15 +13,9 @@ async fn main() -> Result<(), lambda_http::Error> {
     let mut env = EnvReader::from_env();
     let storage = AwsStorageConfig::read(&mut env);
     let sync_queue_url = queue_url(&mut env, "SYNC_QUEUE_URL");
-    let data_key = env.required("DINGBRIDGE_DATA_KEY");
-    let secrets = SecretBox::from_base64(&data_key);
-    if !data_key.is_empty() && secrets.is_err() {
-        env.problem(
-            "DINGBRIDGE_DATA_KEY",
-            "must be the base64 of 32 bytes, or a secret of at least 32 characters",
-        );
-    }
+    let secrets = data_key(&mut env);
     env.finish()?;
+    let secrets = secrets.ok_or_else(ConfigError::no_data_key)?;
     let aws = load_aws_config().await;
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let dynamo = aws_sdk_dynamodb::Client::new(&aws);
@@ -31,6 +24,6 @@ async fn main() -> Result<(), lambda_http::Error> {
         aws_sdk_sqs::Client::new(&aws),
         sync_queue_url,
     ));
-    let deps = dingtalk_callback::Deps::new(table, queue, clock, secrets?);
+    let deps = dingtalk_callback::Deps::new(table, queue, clock, secrets);
     lambda_http::run(dingtalk_callback::router(deps)).await
 }

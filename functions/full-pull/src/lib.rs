@@ -14,7 +14,7 @@ pub mod walk;
 use std::sync::Arc;
 use std::time::Duration;
 
-use dingbridge::config::{AwsStorageConfig, ConfigError, EnvReader, Problem, queue_url};
+use dingbridge::config::{AwsStorageConfig, ConfigError, EnvReader, data_key, queue_url};
 use dingbridge::dingtalk::DingTalk;
 use dingbridge::ports::{Clock, Queue, Table};
 use dingbridge::secrets::SecretBox;
@@ -130,14 +130,7 @@ impl Config {
     pub fn from_env(mut env: EnvReader) -> Result<Self, ConfigError> {
         let storage = AwsStorageConfig::read(&mut env);
         let pull_queue_url = queue_url(&mut env, "PULL_QUEUE_URL");
-        let key = env.required("DINGBRIDGE_DATA_KEY");
-        let secrets = SecretBox::from_base64(&key);
-        if !key.is_empty() && secrets.is_err() {
-            env.problem(
-                "DINGBRIDGE_DATA_KEY",
-                "must be the base64 of 32 bytes, or a secret of at least 32 characters",
-            );
-        }
+        let secrets = data_key(&mut env);
         let defaults = PullSettings::default();
         let budget: u64 = env.parse_or("PULL_BUDGET_SECS", defaults.budget.as_secs());
         if !(10..=14 * 60).contains(&budget) {
@@ -147,12 +140,7 @@ impl Config {
             );
         }
         env.finish()?;
-        let secrets = secrets.map_err(|e| ConfigError {
-            problems: vec![Problem {
-                var: "DINGBRIDGE_DATA_KEY".into(),
-                reason: e.to_string(),
-            }],
-        })?;
+        let secrets = secrets.ok_or_else(ConfigError::no_data_key)?;
         Ok(Self {
             table_name: storage.table_name,
             pull_queue_url,

@@ -7,7 +7,7 @@ mod handler;
 
 use std::sync::Arc;
 
-use dingbridge::config::{AwsStorageConfig, ConfigError, EnvReader, Problem, queue_url};
+use dingbridge::config::{AwsStorageConfig, ConfigError, EnvReader, data_key, queue_url};
 use dingbridge::dingtalk::DingTalk;
 use dingbridge::ports::{Clock, Queue, Table};
 use dingbridge::secrets::SecretBox;
@@ -94,25 +94,13 @@ impl Config {
     pub fn from_env(mut env: EnvReader) -> Result<Self, ConfigError> {
         let storage = AwsStorageConfig::read(&mut env);
         let sync_queue_url = queue_url(&mut env, "SYNC_QUEUE_URL");
-        let key = env.required("DINGBRIDGE_DATA_KEY");
-        let secrets = SecretBox::from_base64(&key);
-        if !key.is_empty() && secrets.is_err() {
-            env.problem(
-                "DINGBRIDGE_DATA_KEY",
-                "must be the base64 of 32 bytes, or a secret of at least 32 characters",
-            );
-        }
+        let secrets = data_key(&mut env);
         let max_receives = env.parse_or("SYNC_MAX_RECEIVES", Settings::default().max_receives);
         if max_receives == 0 {
             env.problem("SYNC_MAX_RECEIVES", "must be at least 1");
         }
         env.finish()?;
-        let secrets = secrets.map_err(|e| ConfigError {
-            problems: vec![Problem {
-                var: "DINGBRIDGE_DATA_KEY".into(),
-                reason: e.to_string(),
-            }],
-        })?;
+        let secrets = secrets.ok_or_else(ConfigError::no_data_key)?;
         Ok(Self {
             table_name: storage.table_name,
             sync_queue_url,
