@@ -5,6 +5,7 @@
 mod dingtalk_client;
 mod incremental;
 mod local;
+mod pull;
 mod system;
 
 /// DynamoDB and SQS on the moto endpoint that `infra/test.sh` starts: a fresh table and FIFO
@@ -35,4 +36,17 @@ pub async fn aws_engines() -> (
     ));
     let queue = Arc::new(sqs::SqsQueue::new(sqs_client, url).with_dead_letter_queue(dlq));
     (table, queue)
+}
+
+/// One more FIFO queue pair on moto (e.g. the pull queue), named after `what`.
+#[cfg(feature = "aws")]
+pub async fn aws_queue(what: &str) -> std::sync::Arc<dingbridge::adapters::sqs::SqsQueue> {
+    use dingbridge::adapters::{dynamodb, sqs};
+    let config = dynamodb::load_aws_config().await;
+    let client = sqs::sdk::Client::new(&config);
+    let name = format!("e2e-{what}-{}", uuid::Uuid::new_v4().simple());
+    let (url, dlq) = sqs::create_fifo_queue_with_dlq(&client, &name, 5, 120)
+        .await
+        .unwrap();
+    std::sync::Arc::new(sqs::SqsQueue::new(client, url).with_dead_letter_queue(dlq))
 }

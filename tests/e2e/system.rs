@@ -131,6 +131,21 @@ impl System {
                 (t, q.clone(), q, None)
             }
         };
+        // The full pull has its own FIFO queue (`PullQueue` in template.yaml).
+        let (pull_queue, pull_consumer): (Arc<dyn Queue>, Arc<dyn QueueConsumer>) = match engine {
+            Engine::Embedded => {
+                let store =
+                    dingbridge::adapters::embedded::EmbeddedStore::open(&dir.path().join("pull"))
+                        .unwrap();
+                let q = Arc::new(store.queue("pull", Default::default(), clock.clone()));
+                (q.clone(), q)
+            }
+            #[cfg(feature = "aws")]
+            Engine::Aws => {
+                let q = crate::aws_queue("pull").await;
+                (q.clone(), q)
+            }
+        };
         let secrets = SecretBox::from_base64(&SecretBox::generate_key()).unwrap();
         let dingtalk: Arc<dyn DingTalk> =
             Arc::new(HttpDingTalk::new(ClientConfig::default()).unwrap());
@@ -159,8 +174,7 @@ impl System {
         .merge(admin::router(admin::Deps {
             table: table.clone(),
             sync_queue: queue.clone(),
-            // No pull is started by these flows; the admin API only needs some queue here.
-            pull_queue: queue.clone(),
+            pull_queue: pull_queue.clone(),
             dingtalk: dingtalk.clone(),
             clock: clock.clone(),
             secrets: secrets.clone(),
@@ -183,6 +197,28 @@ impl System {
             clock.clone(),
             secrets.clone(),
             sync_worker::Settings { max_receives: 5 },
+        ));
+        // The full pull's steps, one at a time (BatchSize 1 in template.yaml).
+        let puller = Arc::new(full_pull::Deps::new(
+            table.clone(),
+            pull_queue.clone(),
+            dingtalk.clone(),
+            clock.clone(),
+            secrets.clone(),
+            full_pull::PullSettings::default(),
+        ));
+        let pull_settings = PumpSettings {
+            batch_size: 1,
+            visibility: Duration::from_secs(120),
+            retry_delay: Some(Duration::from_millis(200)),
+            idle_poll: Duration::from_millis(100),
+        };
+        tokio::spawn(pump(
+            pull_consumer,
+            puller,
+            pull_settings,
+            None,
+            stop.subscribe(),
         ));
         let pump_settings = PumpSettings {
             batch_size: 10,
