@@ -86,23 +86,14 @@ impl Deps {
         secrets: SecretBox,
         settings: PullSettings,
     ) -> Self {
-        let connectors = Connectors::new(table.clone(), clock.clone(), secrets);
-        let directory = Directory::new(table.clone(), clock.clone());
-        let mappings = Mappings::new(table.clone());
-        let settings_store = StoredSettings::new(table.clone(), clock.clone());
-        let reconciler = Reconciler::new(
-            dingtalk.clone(),
-            directory.clone(),
-            mappings.clone(),
-            connectors.clone(),
-            settings_store.clone(),
-        );
+        let reconciler =
+            Reconciler::over_table(dingtalk.clone(), table.clone(), clock.clone(), secrets);
         Self {
+            connectors: reconciler.connectors().clone(),
+            directory: reconciler.directory().clone(),
+            mappings: reconciler.mappings().clone(),
+            settings_store: reconciler.settings().clone(),
             reconciler,
-            connectors,
-            directory,
-            mappings,
-            settings_store,
             runs: Runs::new(table.clone(), clock.clone()),
             locks: Locks::new(table, clock.clone()),
             dingtalk,

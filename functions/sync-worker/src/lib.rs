@@ -12,10 +12,7 @@ use dingbridge::dingtalk::DingTalk;
 use dingbridge::ports::{Clock, Queue, Table};
 use dingbridge::secrets::SecretBox;
 use dingbridge::store::connectors::Connectors;
-use dingbridge::store::directory::Directory;
 use dingbridge::store::events::Events;
-use dingbridge::store::mappings::Mappings;
-use dingbridge::store::settings::Settings as StoredSettings;
 use dingbridge::sync::Reconciler;
 use dingbridge::worker::{Invocation, InvocationError, answer_batch, parse_invocation};
 
@@ -58,17 +55,11 @@ impl Deps {
         secrets: SecretBox,
         settings: Settings,
     ) -> Self {
-        let connectors = Connectors::new(table.clone(), clock.clone(), secrets);
-        let reconciler = Reconciler::new(
-            dingtalk.clone(),
-            Directory::new(table.clone(), clock.clone()),
-            Mappings::new(table.clone()),
-            connectors.clone(),
-            StoredSettings::new(table.clone(), clock.clone()),
-        );
+        let reconciler =
+            Reconciler::over_table(dingtalk.clone(), table.clone(), clock.clone(), secrets);
         Self {
+            connectors: reconciler.connectors().clone(),
             reconciler,
-            connectors,
             events: Events::new(table, clock),
             dingtalk,
             queue,

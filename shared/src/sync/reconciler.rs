@@ -75,6 +75,39 @@ pub struct Reconciler {
 }
 
 impl Reconciler {
+    /// The reconciler over one table: the stores it needs, built the same way by every function
+    /// that reconciles (the sync worker, the full pull).
+    pub fn over_table(
+        dingtalk: Arc<dyn DingTalk>,
+        table: Arc<dyn crate::ports::Table>,
+        clock: Arc<dyn crate::ports::Clock>,
+        secrets: crate::secrets::SecretBox,
+    ) -> Self {
+        Self::new(
+            dingtalk,
+            Directory::new(table.clone(), clock.clone()),
+            Mappings::new(table.clone()),
+            Connectors::new(table.clone(), clock.clone(), secrets),
+            Settings::new(table, clock),
+        )
+    }
+
+    pub fn directory(&self) -> &Directory {
+        &self.directory
+    }
+
+    pub fn mappings(&self) -> &Mappings {
+        &self.mappings
+    }
+
+    pub fn connectors(&self) -> &Connectors {
+        &self.connectors
+    }
+
+    pub fn settings(&self) -> &Settings {
+        &self.settings
+    }
+
     pub fn new(
         dingtalk: Arc<dyn DingTalk>,
         directory: Directory,
