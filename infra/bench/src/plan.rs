@@ -60,7 +60,7 @@ fn staged_user(i: usize, dept_count: usize) -> anyhow::Result<StagedUser> {
 
 /// The directory after a previous pull of the same org: every department and user mapped.
 fn directory(depts: &[StagedDept], users: &[StagedUser]) -> anyhow::Result<DirectoryView> {
-    let mut view = DirectoryView::new(OrgUnitId::generate());
+    let mut view = DirectoryView::new(OrgUnitId::generate()).keeping_fields();
     let mut units: HashMap<DeptId, OrgUnitId> = HashMap::new();
     units.insert(DeptId::ROOT, view.root_unit.clone());
     for d in depts.iter().filter(|d| !d.dept_id.is_root()) {
@@ -102,6 +102,7 @@ fn directory(depts: &[StagedDept], users: &[StagedUser]) -> anyhow::Result<Direc
         };
         view.add_mapped_account(u.userid.clone(), &account);
     }
+    view.seal();
     Ok(view)
 }
 
@@ -169,7 +170,7 @@ pub fn run(rows: usize) -> anyhow::Result<serde_json::Value> {
     Ok(serde_json::json!({
         "rows": snapshot.users.len(),
         "departments": snapshot.depts.len(),
-        "directory_accounts": view.accounts.len(),
+        "directory_accounts": view.mapped_count(),
         "rounds": ROUNDS,
         "validate_ms_median": v_ms,
         "plan_ms_median": p_ms,

@@ -1,6 +1,8 @@
 //! The full pull's pure core: the staged snapshot (departments and merged users), each row's
 //! verdict, the plan (snapshot vs directory → changes) and the mass-delete guard. No I/O: the
-//! caller loads a [`DirectoryView`] once and every function here is a plain computation over it.
+//! caller loads a compact [`DirectoryView`] once, and every function here is a plain computation
+//! over it — on a whole snapshot (`validate`, `plan`) or a page of rows at a time (a
+//! [`SnapshotIndex`] of the users first, then `validate_user` and `plan_user` per row).
 
 mod guard;
 mod plan;
@@ -11,10 +13,14 @@ mod view;
 
 pub use guard::guard;
 pub use plan::{
-    DeptPlan, FieldChange, Leaver, Plan, PlanTotals, RemovedUnit, RowAction, UserPlan, plan,
+    DeptPlan, FieldChange, Leaver, Plan, PlanTotals, RemovedUnit, RowAction, UserPlan, blocking,
+    leaver_candidates, old_fields_wanted, plan, plan_depts, plan_user, removed_units,
 };
-pub use validate::{Validation, Verdict, default_password_problems, validate};
-pub use view::{DirectoryView, MappedAccount, MappedUnit};
+pub use validate::{
+    SnapshotIndex, UnitVerdicts, Validation, Verdict, default_password_problems, index_of,
+    validate, validate_depts, validate_user,
+};
+pub use view::{AccountFields, DirectoryView, MappedAccount, MappedUnit, ValueKind};
 
 use serde::{Deserialize, Serialize};
 

@@ -6,12 +6,13 @@ use serde::{Deserialize, Serialize};
 use std::collections::HashSet;
 
 use super::validate::{parent_of, parents_first};
+use super::view::{AccountFields, FieldsRef, MappedAccount};
 use super::{DirectoryView, PullRules, Snapshot, StagedDept, StagedUser, Validation, Verdict};
 use crate::dingtalk::{DeptId, DingUserId};
 use crate::domain::connector::LeaverPolicy;
 use crate::domain::ids::{AccountId, OrgUnitId};
 use crate::domain::values::check_unit_name;
-use crate::sync::rules::desired_account;
+use crate::sync::rules::{DesiredAccount, desired_account};
 
 /// What applying does with one row; also the staging row's review filter.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -140,114 +141,177 @@ pub struct Plan {
     pub blocking: Vec<String>,
 }
 
+impl PlanTotals {
+    /// Counts one planned department.
+    pub fn count_dept(&mut self, p: &DeptPlan) {
+        match p.action {
+            RowAction::Invalid => self.units_invalid += 1,
+            RowAction::Create => self.unit_creates += 1,
+            RowAction::Update => {
+                self.unit_updates += 1;
+                self.unit_moves += u64::from(p.moved);
+            }
+            RowAction::Disable => self.unit_removals += 1,
+            RowAction::Unchanged => self.units_unchanged += 1,
+        }
+    }
+
+    /// Counts one planned user.
+    pub fn count_user(&mut self, p: &UserPlan) {
+        match p.action {
+            RowAction::Invalid => self.invalid += 1,
+            RowAction::Create => self.creates += 1,
+            RowAction::Update => {
+                self.updates += 1;
+                self.moves += u64::from(p.moved);
+                self.membership_changes += u64::from(p.membership_changed);
+            }
+            RowAction::Disable => self.disables += 1,
+            RowAction::Unchanged => self.unchanged += 1,
+        }
+    }
+}
+
 /// Compares the snapshot with the directory. Invalid rows are planned as [`RowAction::Invalid`]
 /// and skipped, but still count as present: refusing or removing a row never makes a leaver.
-/// Leavers and unit removals are planned only from a complete snapshot.
+/// Leavers and unit removals are planned only from a complete snapshot. (The full pull runs the
+/// same steps a page of rows at a time: `plan_depts`, `plan_user`, `leaver_candidates`,
+/// `removed_units`.)
 pub fn plan(
     snapshot: &Snapshot,
     validation: &Validation,
     view: &DirectoryView,
     rules: &PullRules,
 ) -> Plan {
-    let mut totals = PlanTotals {
-        existing_accounts: view.accounts.len() as u64,
-        existing_units: view.units.len() as u64,
-        ..PlanTotals::default()
-    };
-    let valid_depts: HashSet<DeptId> = snapshot
-        .depts
-        .iter()
-        .zip(&validation.depts)
-        .filter(|(_, v)| v.is_valid())
-        .map(|(d, _)| d.dept_id)
-        .collect();
-
-    let mut depts = Vec::with_capacity(snapshot.depts.len());
-    for i in parents_first(&snapshot.depts) {
-        let Some(d) = snapshot.depts.get(i) else {
-            continue;
-        };
-        let valid = validation.depts.get(i).is_some_and(Verdict::is_valid);
-        let p = plan_dept(i, d, valid, view);
-        match p.action {
-            RowAction::Invalid => totals.units_invalid += 1,
-            RowAction::Create => totals.unit_creates += 1,
-            RowAction::Update => {
-                totals.unit_updates += 1;
-                totals.unit_moves += u64::from(p.moved);
-            }
-            RowAction::Disable => totals.unit_removals += 1,
-            RowAction::Unchanged => totals.units_unchanged += 1,
-        }
-        depts.push(p);
-    }
-
+    let mut totals = PlanTotals::for_view(view);
+    let depts = plan_depts(&snapshot.depts, &validation.depts, view, &mut totals);
+    let valid_depts =
+        super::validate::UnitVerdicts::new(&snapshot.depts, &validation.depts).valid_depts();
     let mut users = Vec::with_capacity(snapshot.users.len());
     for (i, u) in snapshot.users.iter().enumerate() {
         let valid = validation.users.get(i).is_some_and(Verdict::is_valid);
         let p = plan_user(i, u, valid, view, &valid_depts, rules);
-        match p.action {
-            RowAction::Invalid => totals.invalid += 1,
-            RowAction::Create => totals.creates += 1,
-            RowAction::Update => {
-                totals.updates += 1;
-                totals.moves += u64::from(p.moved);
-                totals.membership_changes += u64::from(p.membership_changed);
-            }
-            RowAction::Disable => totals.disables += 1,
-            RowAction::Unchanged => totals.unchanged += 1,
-        }
+        totals.count_user(&p);
         users.push(p);
     }
 
-    let (mut leavers, mut removed_units) = (Vec::new(), Vec::new());
+    let (mut leavers, mut removed) = (Vec::new(), Vec::new());
     if snapshot.complete {
         let present: HashSet<&DingUserId> = snapshot.users.iter().map(|u| &u.userid).collect();
-        for (userid, a) in &view.accounts {
-            let already_gone = !a.enabled && a.units.is_empty();
-            if present.contains(userid)
-                || (already_gone && rules.leaver_policy == LeaverPolicy::Disable)
-            {
-                continue;
-            }
-            leavers.push(Leaver {
-                userid: userid.clone(),
-                account_id: a.id.clone(),
-                username: a.username.clone(),
-                display_name: a.display_name.clone(),
-            });
-        }
-        leavers.sort_by(|a, b| a.userid.cmp(&b.userid));
+        leavers = leaver_candidates(view, |u| present.contains(u), rules)
+            .into_iter()
+            .filter_map(|m| Leaver::of(view, m, view.fields_of(m)))
+            .collect();
         let staged: HashSet<DeptId> = snapshot.depts.iter().map(|d| d.dept_id).collect();
-        for (dept, u) in &view.units {
-            if !staged.contains(dept) && !dept.is_root() {
-                removed_units.push(RemovedUnit {
-                    dept_id: *dept,
-                    unit_id: u.id.clone(),
-                    name: u.name.clone(),
-                });
-            }
-        }
-        removed_units.sort_by_key(|r| r.dept_id);
+        removed = removed_units(view, &staged);
     }
     totals.disables += leavers.len() as u64;
-    totals.unit_removals += removed_units.len() as u64;
-
-    let blocking = if totals.creates > 0 {
-        validation.blocking.clone()
-    } else {
-        Vec::new()
-    };
+    totals.unit_removals += removed.len() as u64;
+    let blocking = blocking(&totals, &validation.blocking);
     Plan {
         depts,
         users,
         leavers,
-        removed_units,
+        removed_units: removed,
         totals,
         blocking,
     }
 }
 
+impl PlanTotals {
+    /// Zero counts with the guard's denominators of `view`.
+    pub fn for_view(view: &DirectoryView) -> Self {
+        Self {
+            existing_accounts: view.mapped_count() as u64,
+            existing_units: view.units.len() as u64,
+            ..Self::default()
+        }
+    }
+}
+
+/// The run-level blocking reasons that stand: they matter only when the plan creates accounts.
+pub fn blocking(totals: &PlanTotals, reasons: &[String]) -> Vec<String> {
+    if totals.creates > 0 {
+        reasons.to_vec()
+    } else {
+        Vec::new()
+    }
+}
+
+/// Plans every department, parents before children (the order apply must follow).
+pub fn plan_depts(
+    depts: &[StagedDept],
+    verdicts: &[Verdict],
+    view: &DirectoryView,
+    totals: &mut PlanTotals,
+) -> Vec<DeptPlan> {
+    let mut out = Vec::with_capacity(depts.len());
+    for i in parents_first(depts) {
+        let Some(d) = depts.get(i) else {
+            continue;
+        };
+        let valid = verdicts.get(i).is_some_and(Verdict::is_valid);
+        let p = plan_dept(i, d, valid, view);
+        totals.count_dept(&p);
+        out.push(p);
+    }
+    out
+}
+
+/// The mapped accounts whose DingTalk user is absent from a complete snapshot (`present` says who
+/// is in it), sorted by userid. An account already disabled and out of every unit is not a
+/// leaver again under the disable policy.
+pub fn leaver_candidates<'a>(
+    view: &'a DirectoryView,
+    present: impl Fn(&DingUserId) -> bool,
+    rules: &PullRules,
+) -> Vec<&'a MappedAccount> {
+    let mut out: Vec<&MappedAccount> = view
+        .mapped_accounts()
+        .filter(|a| {
+            let already_gone = !a.enabled && !a.has_units();
+            let kept = already_gone && rules.leaver_policy == LeaverPolicy::Disable;
+            !(present(&a.userid) || kept)
+        })
+        .collect();
+    out.sort_by(|a, b| a.userid.cmp(&b.userid));
+    out
+}
+
+/// The mapped units whose department is absent from a complete snapshot, by department id.
+pub fn removed_units(view: &DirectoryView, staged: &HashSet<DeptId>) -> Vec<RemovedUnit> {
+    let mut out: Vec<RemovedUnit> = view
+        .units
+        .iter()
+        .filter(|(dept, _)| !staged.contains(dept) && !dept.is_root())
+        .map(|(dept, u)| RemovedUnit {
+            dept_id: *dept,
+            unit_id: u.id.clone(),
+            name: u.name.clone(),
+        })
+        .collect();
+    out.sort_by_key(|r| r.dept_id);
+    out
+}
+
+impl Leaver {
+    /// The leaver row of a mapped account, named from its fields (loaded by the caller; without
+    /// them the row shows the userid).
+    pub fn of(
+        view: &DirectoryView,
+        m: &MappedAccount,
+        fields: Option<&AccountFields>,
+    ) -> Option<Self> {
+        Some(Self {
+            userid: m.userid.clone(),
+            account_id: view.account_id(m)?.clone(),
+            username: fields.map_or_else(|| m.userid.to_string(), |f| f.username.clone()),
+            display_name: fields.map_or_else(|| m.userid.to_string(), |f| f.display_name.clone()),
+        })
+    }
+}
+
+/// Plans one department.
 fn plan_dept(index: usize, d: &StagedDept, valid: bool, view: &DirectoryView) -> DeptPlan {
     let mut p = DeptPlan {
         index,
@@ -310,7 +374,10 @@ enum UnitRef<'a> {
     New(DeptId),
 }
 
-fn plan_user(
+/// Plans one staged user (`index` into the snapshot, or any ordinal the caller keeps). A mapped
+/// account whose compared fields changed needs its old fields at hand
+/// ([`DirectoryView::remember_fields`]) to show the diff.
+pub fn plan_user(
     index: usize,
     u: &StagedUser,
     valid: bool,
@@ -329,7 +396,7 @@ fn plan_user(
     if !valid {
         return p;
     }
-    let Some(old) = view.accounts.get(&u.userid) else {
+    let Some(old) = view.mapped(&u.userid) else {
         p.action = RowAction::Create;
         return p;
     };
@@ -337,38 +404,25 @@ fn plan_user(
     let Ok(d) = desired_account(&u.to_ding(), rules.email_field) else {
         return p;
     };
-    p.account_id = Some(old.id.clone());
+    p.account_id = view.account_id(old).cloned();
     // The username is kept: it was chosen at creation and people sign in with it.
-    diff(
-        &mut p.changes,
-        "display_name",
-        Some(&old.display_name),
-        Some(d.display_name.as_str()),
-    );
-    diff(
-        &mut p.changes,
-        "email",
-        old.email.as_deref(),
-        d.email.as_ref().map(|e| e.as_str()),
-    );
-    diff(
-        &mut p.changes,
-        "mobile",
-        old.mobile.as_deref(),
-        Some(d.mobile.as_str()),
-    );
-    diff(
-        &mut p.changes,
-        "job_number",
-        old.job_number.as_deref(),
-        d.job_number.as_deref(),
-    );
-    diff(
-        &mut p.changes,
-        "title",
-        old.title.as_deref(),
-        d.title.as_deref(),
-    );
+    let new = compared(&d);
+    if view.keys().fields(new) != old.fields {
+        match view.fields_of(old) {
+            Some(f) => {
+                let was = f.compared();
+                diff(&mut p.changes, "display_name", Some(was.0), Some(new.0));
+                diff(&mut p.changes, "email", was.1, new.1);
+                diff(&mut p.changes, "mobile", was.2, new.2);
+                diff(&mut p.changes, "job_number", was.3, new.3);
+                diff(&mut p.changes, "title", was.4, new.4);
+            }
+            // The caller did not load the account: the change is real, its old values unknown.
+            None => p
+                .changes
+                .push(change("fields", None, Some("changed in DingTalk"))),
+        }
+    }
     if !old.enabled {
         // Present in DingTalk means employed: a rehire is enabled again.
         p.changes
@@ -388,22 +442,21 @@ fn plan_user(
             units.push(unit);
         }
     }
+    let old_units: Vec<&OrgUnitId> = view.units_of(old).collect();
     // A move is a change of primary unit; gaining a first unit (a rehire) is a membership change.
-    p.moved = old
-        .units
+    p.moved = old_units
         .first()
-        .is_some_and(|o| units.first().and_then(known) != Some(o));
-    p.membership_changed = units.len() != old.units.len()
+        .is_some_and(|o| units.first().and_then(known) != Some(*o));
+    p.membership_changed = units.len() != old_units.len()
         || units
             .iter()
-            .any(|r| known(r).is_none_or(|id| !old.units.contains(id)));
+            .any(|r| known(r).is_none_or(|id| !old_units.contains(&id)));
     if p.membership_changed || p.moved {
         let text = |r: &UnitRef<'_>| match r {
             UnitRef::Known(id) => id.to_string(),
             UnitRef::New(dept) => format!("(new unit of department {dept})"),
         };
-        let old_text = old
-            .units
+        let old_text = old_units
             .iter()
             .map(ToString::to_string)
             .collect::<Vec<_>>();
@@ -421,6 +474,32 @@ fn plan_user(
         RowAction::Update
     };
     p
+}
+
+/// The fields of a desired account the plan compares, in [`FieldsRef`] order.
+fn compared(d: &DesiredAccount) -> FieldsRef<'_> {
+    (
+        d.display_name.as_str(),
+        d.email.as_ref().map(|e| e.as_str()),
+        Some(d.mobile.as_str()),
+        d.job_number.as_deref(),
+        d.title.as_deref(),
+    )
+}
+
+/// The DingTalk user whose account's old fields `plan_user` will show for this row (a mapped
+/// account whose compared fields changed): the caller loads them first. `None` for everyone else.
+pub fn old_fields_wanted<'a>(
+    u: &'a StagedUser,
+    view: &DirectoryView,
+    rules: &PullRules,
+) -> Option<(&'a DingUserId, AccountId)> {
+    let old = view.mapped(&u.userid)?;
+    let d = desired_account(&u.to_ding(), rules.email_field).ok()?;
+    if view.keys().fields(compared(&d)) == old.fields {
+        return None;
+    }
+    Some((&u.userid, view.account_id(old)?.clone()))
 }
 
 fn known<'a>(r: &UnitRef<'a>) -> Option<&'a OrgUnitId> {

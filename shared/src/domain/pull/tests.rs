@@ -66,11 +66,20 @@ fn org() -> Snapshot {
 }
 
 fn empty_view() -> DirectoryView {
-    DirectoryView::new(OrgUnitId::generate())
+    DirectoryView::new(OrgUnitId::generate()).keeping_fields()
 }
 
 /// The directory as it is after applying `s` to `view` (what the reconciler would write).
-fn applied(s: &Snapshot, mut view: DirectoryView) -> DirectoryView {
+fn applied(s: &Snapshot, view: DirectoryView) -> DirectoryView {
+    applied_with(s, view, |_, _| {})
+}
+
+/// As [`applied`], with each account passed through `tweak` before it lands.
+fn applied_with(
+    s: &Snapshot,
+    mut view: DirectoryView,
+    tweak: impl Fn(&DingUserId, &mut Account),
+) -> DirectoryView {
     let mut units: HashMap<DeptId, OrgUnitId> = HashMap::new();
     for i in super::validate::parents_first(&s.depts) {
         let d = &s.depts[i];
@@ -98,7 +107,7 @@ fn applied(s: &Snapshot, mut view: DirectoryView) -> DirectoryView {
     for u in &s.users {
         let d = desired_account(&u.to_ding(), EmailField::Email).unwrap();
         let ids: Vec<OrgUnitId> = u.dept_ids.iter().map(|d| units[d].clone()).collect();
-        let a = Account {
+        let mut a = Account {
             id: AccountId::generate(),
             username: d.username,
             display_name: d.display_name,
@@ -115,8 +124,10 @@ fn applied(s: &Snapshot, mut view: DirectoryView) -> DirectoryView {
             created_ms: 0,
             updated_ms: 0,
         };
+        tweak(&u.userid, &mut a);
         view.add_mapped_account(u.userid.clone(), &a);
     }
+    view.seal();
     view
 }
 
@@ -374,8 +385,12 @@ fn an_unchanged_second_pull_plans_zero_changes() {
 #[test]
 fn updates_carry_a_field_diff_and_a_rehire_is_enabled() {
     let s = org();
-    let mut view = applied(&s, empty_view());
-    view.accounts.get_mut(&s.users[1].userid).unwrap().enabled = false;
+    let bob = s.users[1].userid.clone();
+    let view = applied_with(&s, empty_view(), |u, a| {
+        if *u == bob {
+            a.status = AccountStatus::Disabled;
+        }
+    });
     let mut next = s.clone();
     next.users[0].name = "Alice Liddell".into();
     next.users[0].title = Some("CEO".into());
@@ -438,10 +453,13 @@ fn a_partial_snapshot_plans_no_leaver_and_no_unit_removal() {
 #[test]
 fn an_already_disabled_leaver_is_not_planned_again_under_the_disable_policy() {
     let s = org();
-    let mut view = applied(&s, empty_view());
-    let bob = view.accounts.get_mut(&s.users[1].userid).unwrap();
-    bob.enabled = false;
-    bob.units.clear();
+    let bob = s.users[1].userid.clone();
+    let view = applied_with(&s, empty_view(), |u, a| {
+        if *u == bob {
+            a.status = AccountStatus::Disabled;
+            a.memberships.clear();
+        }
+    });
     let mut next = s.clone();
     next.users.remove(1);
     let (_, p) = run(&next, &view);
@@ -502,4 +520,72 @@ fn the_guard_trips_on_share_or_count_of_accounts_or_units() {
         None,
         "nothing removed never trips"
     );
+}
+
+// --- the compact indexes -------------------------------------------------------------------
+
+#[test]
+fn a_key_index_answers_the_same_before_and_after_sealing() {
+    let keys = view::Keys::default();
+    let k = |s: &str| keys.of(ValueKind::Email, s);
+    let mut index = view::KeyIndex::default();
+    for (i, v) in ["b", "a", "b", "c", "b"].iter().enumerate() {
+        index.push(k(v), i as u32);
+    }
+    let answers = |x: &view::KeyIndex| {
+        ["a", "b", "c", "d"]
+            .map(|v| (x.values(k(v)).collect::<Vec<_>>(), x.first(k(v))))
+            .to_vec()
+    };
+    let before = answers(&index);
+    index.seal();
+    assert_eq!(before, answers(&index));
+    assert_eq!(before[1], (vec![0, 2, 4], Some(0)));
+    assert_eq!(before[3], (vec![], None));
+}
+
+#[test]
+fn keys_tell_kinds_and_values_apart() {
+    let keys = view::Keys::default();
+    assert_eq!(
+        keys.of(ValueKind::Email, "a@x.cn"),
+        keys.of(ValueKind::Email, "a@x.cn")
+    );
+    assert_ne!(
+        keys.of(ValueKind::Email, "a@x.cn"),
+        keys.of(ValueKind::Username, "a@x.cn")
+    );
+    assert_ne!(
+        keys.of(ValueKind::Mobile, "13800000001"),
+        keys.of(ValueKind::Mobile, "13800000002")
+    );
+    // Fields that differ only in where a value sits are different field sets.
+    assert_ne!(
+        keys.fields(("A", Some("x"), None, None, None)),
+        keys.fields(("A", None, Some("x"), None, None))
+    );
+}
+
+#[test]
+fn a_sealed_key_index_finds_every_value_of_a_large_set() {
+    let keys = view::Keys::default();
+    let mut index = view::KeyIndex::with_capacity(30_000);
+    let mut expected: HashMap<String, Vec<u32>> = HashMap::new();
+    for i in 0..30_000u32 {
+        // Every seventh value is shared by several ordinals.
+        let value = if i % 7 == 0 {
+            format!("shared-{}", i % 70)
+        } else {
+            format!("v{i}")
+        };
+        index.push(keys.of(ValueKind::Mobile, &value), i);
+        expected.entry(value).or_default().push(i);
+    }
+    index.seal();
+    for (value, ordinals) in &expected {
+        let found: Vec<u32> = index.values(keys.of(ValueKind::Mobile, value)).collect();
+        assert_eq!(&found, ordinals, "{value}");
+    }
+    assert_eq!(index.first(keys.of(ValueKind::Mobile, "absent")), None);
+    assert_eq!(index.first(keys.of(ValueKind::Email, "v1")), None);
 }

@@ -6,7 +6,8 @@ use std::collections::{HashMap, HashSet};
 
 use serde::{Deserialize, Serialize};
 
-use super::{DirectoryView, PullRules, Snapshot, StagedDept, StagedUser};
+use super::view::{Key, KeyIndex, ValueKind};
+use super::{DirectoryView, MappedAccount, PullRules, Snapshot, StagedDept, StagedUser};
 use crate::dingtalk::{DeptId, DingUserId};
 use crate::domain::connector::EmailField;
 use crate::domain::ids::AccountId;
@@ -88,12 +89,32 @@ pub fn default_password_problems(rules: &PullRules) -> Vec<String> {
 /// Validates every row of the snapshot against itself and the directory.
 pub fn validate(snapshot: &Snapshot, view: &DirectoryView, rules: &PullRules) -> Validation {
     let depts = validate_depts(&snapshot.depts, view);
-    let users = validate_users(snapshot, &depts, view, rules.email_field);
+    let index = index_of(&snapshot.users, view, rules.email_field);
+    let units = UnitVerdicts::new(&snapshot.depts, &depts);
+    let users = snapshot
+        .users
+        .iter()
+        .map(|u| validate_user(u, view, &index, &units, rules.email_field))
+        .collect();
     Validation {
         depts,
         users,
         blocking: default_password_problems(rules),
     }
+}
+
+/// The index of users held in memory.
+pub fn index_of(
+    users: &[StagedUser],
+    view: &DirectoryView,
+    email_field: EmailField,
+) -> SnapshotIndex {
+    let mut index = SnapshotIndex::with_capacity(users.len());
+    for u in users {
+        index.add(u, view, email_field);
+    }
+    index.seal();
+    index
 }
 
 /// The parent a department hangs under: DingTalk's root for the root's children and for a
@@ -134,7 +155,9 @@ pub(super) fn parents_first(depts: &[StagedDept]) -> Vec<usize> {
     order
 }
 
-fn validate_depts(depts: &[StagedDept], view: &DirectoryView) -> Vec<Verdict> {
+/// Validates the departments (all of them at once: an org has thousands, not hundreds of
+/// thousands, and names and parents are checked across the whole tree).
+pub fn validate_depts(depts: &[StagedDept], view: &DirectoryView) -> Vec<Verdict> {
     let index: HashMap<DeptId, usize> = depts
         .iter()
         .enumerate()
@@ -253,94 +276,267 @@ fn name_list(others: impl Iterator<Item = String>) -> String {
     }
 }
 
-/// One kind of unique value, normalised per user (`None` when absent or unparseable: those rows
-/// are already refused by `desired_account`).
-struct Unique<'a> {
-    kind: &'static str,
-    values: Vec<Option<String>>,
-    owners: &'a HashMap<String, AccountId>,
-    /// Usernames of mapped accounts never change, so only creates are checked against owners.
-    creates_only: bool,
+/// The unique values a user must not share, in the order their reasons are given.
+const KINDS: [(ValueKind, &str); 3] = [
+    (ValueKind::Username, "username"),
+    (ValueKind::Email, "email"),
+    (ValueKind::Mobile, "mobile"),
+];
+
+/// What validating one user needs to know about the whole snapshot: which rows hold which
+/// unique value. Built in one pass over the staged users, which it does not keep (about 100 bytes
+/// a user), so a 100,000-user snapshot can be validated a page at a time. Add every user, then
+/// `seal` it.
+#[derive(Clone, Debug, Default)]
+pub struct SnapshotIndex {
+    /// Key of a userid → ordinal.
+    users: KeyIndex,
+    /// Ordinal → userid (to name the other holders of a value).
+    userids: Vec<DingUserId>,
+    /// Key of a unique value → its holders' ordinals.
+    values: KeyIndex,
+    /// Ordinal → which kinds of `KINDS` the user holds a value of (one bit each).
+    held: Vec<u8>,
 }
 
-fn validate_users(
-    snapshot: &Snapshot,
-    dept_verdicts: &[Verdict],
-    view: &DirectoryView,
-    email_field: EmailField,
-) -> Vec<Verdict> {
-    let users = &snapshot.users;
-    let dept_index: HashMap<DeptId, usize> = snapshot
-        .depts
-        .iter()
-        .enumerate()
-        .map(|(i, d)| (d.dept_id, i))
-        .collect();
-    let user_index: HashMap<&DingUserId, usize> = users
-        .iter()
-        .enumerate()
-        .map(|(i, u)| (&u.userid, i))
-        .collect();
-    // Which DingTalk user of this connector each mapped account belongs to.
-    let linked: HashMap<&AccountId, &DingUserId> =
-        view.accounts.iter().map(|(u, a)| (&a.id, u)).collect();
+impl SnapshotIndex {
+    /// An index sized for `users` users.
+    pub fn with_capacity(users: usize) -> Self {
+        Self {
+            users: KeyIndex::with_capacity(users),
+            userids: Vec::with_capacity(users),
+            values: KeyIndex::with_capacity(users.saturating_mul(KINDS.len())),
+            held: Vec::with_capacity(users),
+        }
+    }
 
-    let mut reasons: Vec<Vec<String>> = Vec::with_capacity(users.len());
-    for u in users {
-        let mut r: Vec<String> = match desired_account(&u.to_ding(), email_field) {
-            Ok(_) => Vec::new(),
-            Err(problems) => problems.iter().map(ToString::to_string).collect(),
-        };
-        for d in &u.dept_ids {
-            if let Some(&i) = dept_index.get(d)
-                && dept_verdicts.get(i).is_some_and(|v| !v.is_valid())
-            {
-                let name = snapshot.depts.get(i).map(|d| d.name.as_str()).unwrap_or("");
-                r.push(format!("its department {d} ({name}) cannot be imported"));
+    /// Adds a staged user (one row per userid, as the stager writes them).
+    pub fn add(&mut self, u: &StagedUser, view: &DirectoryView, email_field: EmailField) {
+        let ordinal = self.userids.len() as u32;
+        self.users.push(
+            view.keys().of(ValueKind::UserId, u.userid.as_str()),
+            ordinal,
+        );
+        self.userids.push(u.userid.clone());
+        let mut held = 0u8;
+        let mapped = view.mapped(&u.userid);
+        for (bit, v) in unique_values(u, mapped, view, email_field)
+            .iter()
+            .enumerate()
+        {
+            if let Some(k) = v.key {
+                held |= 1 << bit;
+                self.values.push(k, ordinal);
             }
         }
-        reasons.push(r);
+        self.held.push(held);
     }
 
-    let uniques = [
-        Unique {
-            kind: "username",
-            values: users
-                .iter()
-                .map(|u| match view.accounts.get(&u.userid) {
-                    Some(a) => Some(a.username.clone()),
-                    None => username_for(&u.userid).ok().map(String::from),
-                })
-                .collect(),
-            owners: &view.usernames,
-            creates_only: true,
-        },
-        Unique {
-            kind: "email",
-            values: users.iter().map(|u| email_of(u, email_field)).collect(),
-            owners: &view.emails,
-            creates_only: false,
-        },
-        Unique {
-            kind: "mobile",
-            values: users
-                .iter()
-                .map(|u| {
-                    u.mobile
-                        .as_deref()
-                        .and_then(|m| Mobile::parse(m).ok())
-                        .map(String::from)
-                })
-                .collect(),
-            owners: &view.mobiles,
-            creates_only: false,
-        },
-    ];
-    for unique in &uniques {
-        flag_duplicates(users, unique, view, &mut reasons);
-        flag_owned(users, unique, view, &user_index, &linked, &mut reasons);
+    /// Sorts the index once every user is in.
+    pub fn seal(&mut self) {
+        self.users.seal();
+        self.values.seal();
+        self.userids.shrink_to_fit();
+        self.held.shrink_to_fit();
     }
-    reasons.into_iter().map(Verdict::of).collect()
+
+    pub fn len(&self) -> usize {
+        self.userids.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.userids.is_empty()
+    }
+
+    /// True when the snapshot has a row for this DingTalk user.
+    pub fn contains(&self, view: &DirectoryView, userid: &DingUserId) -> bool {
+        self.ordinal(view, userid).is_some()
+    }
+
+    fn ordinal(&self, view: &DirectoryView, userid: &DingUserId) -> Option<u32> {
+        self.users
+            .first(view.keys().of(ValueKind::UserId, userid.as_str()))
+    }
+
+    fn holds(&self, ordinal: u32, kind: usize) -> bool {
+        self.held
+            .get(ordinal as usize)
+            .is_some_and(|h| h & (1 << kind) != 0)
+    }
+}
+
+/// One unique value of a user: its key, and its text when a reason may have to show it.
+struct UniqueValue {
+    key: Option<Key>,
+    text: Option<String>,
+}
+
+impl UniqueValue {
+    fn of(view: &DirectoryView, kind: ValueKind, text: Option<String>) -> Self {
+        Self {
+            key: text.as_deref().map(|t| view.keys().of(kind, t)),
+            text,
+        }
+    }
+}
+
+/// A user's unique values in `KINDS` order, normalised (`None` when absent or unparseable: those
+/// rows are refused by `desired_account` already). A mapped account keeps the username it has.
+fn unique_values(
+    u: &StagedUser,
+    mapped: Option<&MappedAccount>,
+    view: &DirectoryView,
+    email_field: EmailField,
+) -> [UniqueValue; 3] {
+    let username = match mapped {
+        Some(m) => UniqueValue {
+            key: Some(m.username),
+            text: None,
+        },
+        None => UniqueValue::of(
+            view,
+            ValueKind::Username,
+            username_for(&u.userid).ok().map(String::from),
+        ),
+    };
+    let mobile = u
+        .mobile
+        .as_deref()
+        .and_then(|m| Mobile::parse(m).ok())
+        .map(String::from);
+    [
+        username,
+        UniqueValue::of(view, ValueKind::Email, email_of(u, email_field)),
+        UniqueValue::of(view, ValueKind::Mobile, mobile),
+    ]
+}
+
+/// The departments' verdicts as the users' validation reads them.
+pub struct UnitVerdicts<'a> {
+    depts: &'a [StagedDept],
+    verdicts: &'a [Verdict],
+    index: HashMap<DeptId, usize>,
+}
+
+impl<'a> UnitVerdicts<'a> {
+    pub fn new(depts: &'a [StagedDept], verdicts: &'a [Verdict]) -> Self {
+        let index = depts
+            .iter()
+            .enumerate()
+            .map(|(i, d)| (d.dept_id, i))
+            .collect();
+        Self {
+            depts,
+            verdicts,
+            index,
+        }
+    }
+
+    /// The departments that can be imported (their units exist or are created by the run).
+    pub fn valid_depts(&self) -> HashSet<DeptId> {
+        self.depts
+            .iter()
+            .zip(self.verdicts)
+            .filter(|(_, v)| v.is_valid())
+            .map(|(d, _)| d.dept_id)
+            .collect()
+    }
+}
+
+/// Validates one staged user against the snapshot (through its index) and the directory.
+pub fn validate_user(
+    u: &StagedUser,
+    view: &DirectoryView,
+    index: &SnapshotIndex,
+    units: &UnitVerdicts<'_>,
+    email_field: EmailField,
+) -> Verdict {
+    let mut r: Vec<String> = match desired_account(&u.to_ding(), email_field) {
+        Ok(_) => Vec::new(),
+        Err(problems) => problems.iter().map(ToString::to_string).collect(),
+    };
+    for d in &u.dept_ids {
+        if let Some(&i) = units.index.get(d)
+            && units.verdicts.get(i).is_some_and(|v| !v.is_valid())
+        {
+            let name = units.depts.get(i).map(|d| d.name.as_str()).unwrap_or("");
+            r.push(format!("its department {d} ({name}) cannot be imported"));
+        }
+    }
+    let me = index.ordinal(view, &u.userid);
+    let mine = view.mapped(&u.userid);
+    let mine_id = mine.and_then(|m| view.account_id(m));
+    for (kind, (v, (_, name))) in unique_values(u, mine, view, email_field)
+        .iter()
+        .zip(KINDS)
+        .enumerate()
+    {
+        let Some(key) = v.key else { continue };
+        let text = v.text.as_deref().unwrap_or("");
+        // Usernames of mapped accounts never change, so only creates are checked.
+        let creates_only = kind == 0;
+        if creates_only && mine.is_some() {
+            continue;
+        }
+        // Every holder of a value that several staged users share gets a reason naming the
+        // others.
+        if index.values.values(key).nth(1).is_some() {
+            let others = index
+                .values
+                .values(key)
+                .filter(|&j| Some(j) != me)
+                .filter_map(|j| index.userids.get(j as usize).map(ToString::to_string));
+            r.push(format!(
+                "{name} {text} is also used by DingTalk user {}",
+                name_list(others)
+            ));
+        }
+        if let Some(reason) = owned(view, index, key, kind, mine_id, (name, text)) {
+            r.push(reason);
+        }
+    }
+    Verdict::of(r)
+}
+
+/// A value held in the directory by another account refuses the row, unless that account is
+/// linked to another DingTalk user of this connector who gives the value up in this very pull
+/// (a mobile moved from one person to another: the reconciler updates the holder first).
+fn owned(
+    view: &DirectoryView,
+    index: &SnapshotIndex,
+    key: Key,
+    kind: usize,
+    mine: Option<&AccountId>,
+    (name, v): (&str, &str),
+) -> Option<String> {
+    let (owner, linked) = view.owner(key)?;
+    if mine == Some(owner) {
+        return None;
+    }
+    Some(match linked {
+        Some(other) => match index.ordinal(view, other) {
+            Some(j) => {
+                // Both hold it in the snapshot: already reported as a duplicate.
+                if index.values.values(key).any(|h| h == j) {
+                    return None;
+                }
+                // The other user gives the value up in this pull. Usernames are kept for life,
+                // so they are never given up.
+                if index.holds(j, kind) && kind != 0 {
+                    return None;
+                }
+                format!("{name} {v} belongs to the directory account of DingTalk user {other}")
+            }
+            None => format!(
+                "{name} {v} belongs to the directory account of DingTalk user {other}, who is \
+                 not in this pull (a leaver keeps its values)"
+            ),
+        },
+        None => format!(
+            "{name} {v} belongs to directory account {owner}, which is not linked to this \
+             DingTalk user (change it there, or link that account)"
+        ),
+    })
 }
 
 /// The chosen email field, normalised.
@@ -353,104 +549,4 @@ pub(super) fn email_of(u: &StagedUser, field: EmailField) -> Option<String> {
         .filter(|s| !s.is_empty())
         .and_then(|s| Email::parse(s).ok())
         .map(String::from)
-}
-
-/// Every holder of a value that several staged users share gets a reason naming the others.
-fn flag_duplicates(
-    users: &[StagedUser],
-    unique: &Unique<'_>,
-    view: &DirectoryView,
-    reasons: &mut [Vec<String>],
-) {
-    let mut first: HashMap<&str, usize> = HashMap::with_capacity(users.len());
-    let mut shared: HashMap<&str, Vec<usize>> = HashMap::new();
-    for (i, v) in unique.values.iter().enumerate() {
-        let Some(v) = v.as_deref() else { continue };
-        match first.get(v) {
-            Some(&j) => shared.entry(v).or_insert_with(|| vec![j]).push(i),
-            None => {
-                first.insert(v, i);
-            }
-        }
-    }
-    for (value, holders) in shared {
-        for &i in &holders {
-            // An existing account keeps its username; only the newcomer cannot have it.
-            if unique.creates_only
-                && users
-                    .get(i)
-                    .is_some_and(|u| view.accounts.contains_key(&u.userid))
-            {
-                continue;
-            }
-            let others = holders
-                .iter()
-                .filter(|&&j| j != i)
-                .filter_map(|&j| users.get(j).map(|u| u.userid.to_string()));
-            if let Some(r) = reasons.get_mut(i) {
-                r.push(format!(
-                    "{} {value} is also used by DingTalk user {}",
-                    unique.kind,
-                    name_list(others)
-                ));
-            }
-        }
-    }
-}
-
-/// A value held in the directory by another account refuses the row, unless that account is
-/// linked to another DingTalk user of this connector who gives the value up in this very pull
-/// (a mobile moved from one person to another: the reconciler updates the holder first).
-fn flag_owned(
-    users: &[StagedUser],
-    unique: &Unique<'_>,
-    view: &DirectoryView,
-    user_index: &HashMap<&DingUserId, usize>,
-    linked: &HashMap<&AccountId, &DingUserId>,
-    reasons: &mut [Vec<String>],
-) {
-    for (i, (u, v)) in users.iter().zip(&unique.values).enumerate() {
-        let Some(v) = v.as_deref() else { continue };
-        let Some(owner) = unique.owners.get(v) else {
-            continue;
-        };
-        let mine = view.accounts.get(&u.userid).map(|a| &a.id);
-        if mine == Some(owner) || (unique.creates_only && mine.is_some()) {
-            continue;
-        }
-        let reason = match linked.get(owner) {
-            Some(other) => match user_index.get(other) {
-                Some(&j) => {
-                    let theirs = unique.values.get(j).and_then(|x| x.as_deref());
-                    // Both hold it in the snapshot: already reported as a duplicate.
-                    if theirs == Some(v) {
-                        continue;
-                    }
-                    // The other user gives the value up in this pull (a mobile moved from one
-                    // person to another): the reconciler updates the holder first. Usernames
-                    // are kept for life, so they are never given up.
-                    if theirs.is_some() && !unique.creates_only {
-                        continue;
-                    }
-                    format!(
-                        "{} {v} belongs to the directory account of DingTalk user {other}",
-                        unique.kind
-                    )
-                }
-                None => format!(
-                    "{} {v} belongs to the directory account of DingTalk user {other}, who is \
-                     not in this pull (a leaver keeps its values)",
-                    unique.kind
-                ),
-            },
-            None => format!(
-                "{} {v} belongs to directory account {owner}, which is not linked to this \
-                 DingTalk user (change it there, or link that account)",
-                unique.kind
-            ),
-        };
-        if let Some(r) = reasons.get_mut(i) {
-            r.push(reason);
-        }
-    }
 }

@@ -74,5 +74,6 @@ pub async fn load_view(
             None => break,
         }
     }
+    view.seal();
     Ok(view)
 }
