@@ -61,21 +61,7 @@ enum What {
     /// One full pull through to review against the simulator at `qps` per API and `latency_ms`
     /// per call: wall time against the rate-limit lower bound, and (with `--naive true`) against a
     /// naive sequential pull measured in the same run.
-    Pull {
-        #[arg(long, default_value_t = 10_000)]
-        users: usize,
-        #[arg(long, default_value_t = 500)]
-        depts: usize,
-        #[arg(long, default_value_t = 20)]
-        qps: u32,
-        #[arg(long, default_value_t = 30)]
-        latency_ms: u64,
-        #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
-        naive: bool,
-        /// Use a running `dingtalk-sim` (its settings then come from its own command line).
-        #[arg(long)]
-        sim_url: Option<String>,
-    },
+    Pull(pull::Args),
     /// The simulator's own throughput with every limit off.
     Simulator {
         #[arg(long, default_value_t = 10)]
@@ -110,15 +96,8 @@ async fn main() -> anyhow::Result<()> {
             println!("{}", serde_json::to_string_pretty(&report)?);
             Ok(())
         }
-        What::Pull {
-            users,
-            depts,
-            qps,
-            latency_ms,
-            naive,
-            sim_url,
-        } => {
-            let report = pull::run(users, depts, qps, latency_ms, naive, sim_url).await?;
+        What::Pull(args) => {
+            let report = pull::run(args).await?;
             println!("{}", serde_json::to_string_pretty(&report)?);
             Ok(())
         }

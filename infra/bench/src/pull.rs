@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, anyhow};
-use dingbridge::adapters::embedded::{EmbeddedQueue, EmbeddedStore, QueueSettings};
+use dingbridge::adapters::embedded::{EmbeddedStore, QueueSettings};
 use dingbridge::dingtalk::{
     ClientConfig, DeptId, DingApp, DingTalk, DingUser, Endpoints, HttpDingTalk, Rate, RateLimiter,
     SecretString,
@@ -17,11 +17,12 @@ use dingbridge::dingtalk::{
 use dingbridge::domain::connector::{ConnectorInput, PullMode, check_input};
 use dingbridge::domain::directory::Origin;
 use dingbridge::domain::password::PasswordPolicy;
-use dingbridge::ports::{Clock, QueueConsumer, SystemClock, Table};
+use dingbridge::domain::sync::{ApplyScope, PullMessage};
+use dingbridge::ports::{Clock, Queue, QueueConsumer, SystemClock, Table};
 use dingbridge::secrets::SecretBox;
 use dingbridge::store::Actor;
 use dingbridge::store::directory::Directory;
-use dingbridge::store::runs::RunState;
+use dingbridge::store::runs::{RunId, RunState, SyncRun, pull_lock_name};
 use dingbridge::worker::BatchHandler;
 use dingtalk_sim::SimConfig;
 use full_pull::{Deps, PullSettings};
@@ -32,14 +33,43 @@ const USER_LIST: &str = "/topapi/v2/user/list";
 /// The naive pull's page size (`user/list` allows at most 100).
 const PAGE: u32 = 100;
 
-pub async fn run(
-    users: usize,
-    depts: usize,
-    qps: u32,
-    latency_ms: u64,
-    naive: bool,
-    sim_url: Option<String>,
-) -> anyhow::Result<Value> {
+/// `bench pull`'s options.
+#[derive(clap::Args, Debug)]
+pub struct Args {
+    /// The simulated org (ignored with `--sim-url`).
+    #[arg(long, default_value_t = 10_000)]
+    pub users: usize,
+    #[arg(long, default_value_t = 500)]
+    pub depts: usize,
+    #[arg(long, default_value_t = 20)]
+    pub qps: u32,
+    #[arg(long, default_value_t = 30)]
+    pub latency_ms: u64,
+    #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
+    pub naive: bool,
+    /// Use a running `dingtalk-sim` (its settings then come from its own command line).
+    #[arg(long)]
+    pub sim_url: Option<String>,
+    /// The table and queue: `embedded` (redb) or `aws` (DynamoDB/SQS at AWS_ENDPOINT_URL).
+    #[arg(long, value_enum, default_value_t = Engine::Embedded)]
+    pub engine: Engine,
+    /// Then confirm the run (apply it) and measure a second pull of the same org against the
+    /// populated directory — the daily case — with its own peak RSS.
+    #[arg(long, default_value_t = false, action = clap::ArgAction::Set)]
+    pub second: bool,
+}
+
+pub async fn run(args: Args) -> anyhow::Result<Value> {
+    let Args {
+        users,
+        depts,
+        qps,
+        latency_ms,
+        naive,
+        sim_url,
+        engine,
+        second,
+    } = args;
     // An external simulator (`--sim-url`) keeps its memory out of this process's peak RSS.
     let (_sim, base, sim_app) = match sim_url {
         Some(url) => {
@@ -78,10 +108,8 @@ pub async fn run(
     };
 
     let dir = tempfile::tempdir()?;
-    let store = EmbeddedStore::open(dir.path())?;
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
-    let table: Arc<dyn Table> = Arc::new(store.table(clock.clone()));
-    let queue = Arc::new(store.queue("pull", QueueSettings::default(), clock.clone()));
+    let (table, queue, consumer) = engines(engine, dir.path(), clock.clone()).await?;
     let secrets = SecretBox::from_base64(&SecretBox::generate_key())?;
 
     // Production client settings; the limiter at the simulator's limit (DingTalk's is 20/s).
@@ -133,23 +161,8 @@ pub async fn run(
     let run = full_pull::start_pull(&deps, &connector.id)
         .await
         .map_err(|e| anyhow!("start pull: {e:?}"))?;
-    let state = loop {
-        drain(&deps, queue.as_ref()).await?;
-        let current = deps
-            .runs
-            .get(&run.id)
-            .await
-            .map_err(|e| anyhow!("read run: {e:?}"))?
-            .ok_or_else(|| anyhow!("the run vanished"))?;
-        if current.state != RunState::Pulling {
-            break current;
-        }
-        if started.elapsed() > Duration::from_secs(3600) {
-            anyhow::bail!("the pull did not finish within an hour");
-        }
-        // A continuation may be scheduled with a delay.
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    };
+    let state = settle(&deps, consumer.as_ref(), &run.id, RunState::Pulling).await?;
+    let first_peak_kib = peak_rss_kib();
     let pull_secs = started.elapsed().as_secs_f64();
     if state.state != RunState::AwaitingReview {
         anyhow::bail!(
@@ -165,6 +178,7 @@ pub async fn run(
     let ratio = pull_secs / bound_secs;
     let mut report = json!({
         "sim": { "users": users, "depts": depts, "qps_per_api": qps, "latency_ms": latency_ms },
+        "engine": format!("{engine:?}"),
         "pull": {
             "state": state.state.as_str(),
             "partial": state.partial,
@@ -183,6 +197,54 @@ pub async fn run(
             "throttled": throttled(&counters),
         },
     });
+
+    report["pull"]["peak_rss_mib_so_far"] = json!(first_peak_kib.map(|k| k as f64 / 1024.0));
+
+    // --- confirm, apply, then the daily case: a second pull against a populated directory ---
+    if second {
+        deps.locks
+            .acquire(&pull_lock_name(&connector.id), run.id.as_str(), 3600)
+            .await
+            .map_err(|e| anyhow!("lock: {e:?}"))?;
+        deps.runs
+            .confirm(&run.id, "bench")
+            .await
+            .map_err(|e| anyhow!("confirm: {e:?}"))?;
+        let message = PullMessage::out(&connector.id, run.id.as_str(), ApplyScope::All, 1)?;
+        deps.queue
+            .send(message)
+            .await
+            .map_err(|e| anyhow!("enqueue the apply: {e:?}"))?;
+        let t = Instant::now();
+        let applied = settle(&deps, consumer.as_ref(), &run.id, RunState::Applying).await?;
+        let apply_secs = t.elapsed().as_secs_f64();
+        if applied.state != RunState::Done {
+            anyhow::bail!(
+                "the apply ended in {} ({:?})",
+                applied.state.as_str(),
+                applied.errors
+            );
+        }
+        // Only the second pull's own peak from here on.
+        let reset = reset_peak_rss();
+        let rss_before = status_kib("VmRSS");
+        let t = Instant::now();
+        let again = full_pull::start_pull(&deps, &connector.id)
+            .await
+            .map_err(|e| anyhow!("start the second pull: {e:?}"))?;
+        let second_state = settle(&deps, consumer.as_ref(), &again.id, RunState::Pulling).await?;
+        report["second_pull"] = json!({
+            "apply_secs_of_first": apply_secs,
+            "state": second_state.state.as_str(),
+            "users": second_state.counters.users,
+            "planned_creates": second_state.counters.planned_creates,
+            "planned_updates": second_state.counters.planned_updates,
+            "planned_disables": second_state.counters.planned_disables,
+            "wall_secs": t.elapsed().as_secs_f64(),
+            "rss_at_start_mib": rss_before.map(|k| k as f64 / 1024.0),
+            "peak_rss_mib": if reset { peak_rss_kib().map(|k| k as f64 / 1024.0) } else { None },
+        });
+    }
 
     // --- the naive sequential pull, same simulator, same client and limiter ---
     if naive {
@@ -248,8 +310,99 @@ async fn naive_pull(client: &HttpDingTalk, app: &DingApp) -> anyhow::Result<(usi
     Ok((all.len(), users.len()))
 }
 
+/// Drains the pull queue until run `id` leaves state `from`.
+async fn settle(
+    deps: &Deps,
+    consumer: &dyn QueueConsumer,
+    id: &RunId,
+    from: RunState,
+) -> anyhow::Result<SyncRun> {
+    let started = Instant::now();
+    loop {
+        drain(deps, consumer).await?;
+        let current = deps
+            .runs
+            .get(id)
+            .await
+            .map_err(|e| anyhow!("read run: {e:?}"))?
+            .ok_or_else(|| anyhow!("the run vanished"))?;
+        if current.state != from {
+            return Ok(current);
+        }
+        if started.elapsed() > Duration::from_secs(3600) {
+            anyhow::bail!("the run stayed {} for an hour", from.as_str());
+        }
+        // A continuation may be scheduled with a delay.
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// A size line of `/proc/self/status` (`VmHWM`, `VmRSS`), in KiB.
+fn status_kib(field: &str) -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix(field)?.strip_prefix(':'))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+}
+
+/// This process's peak resident set, in KiB.
+fn peak_rss_kib() -> Option<u64> {
+    status_kib("VmHWM")
+}
+
+/// Resets the peak resident set to the current one (Linux ≥ 4.0); false where that is refused.
+fn reset_peak_rss() -> bool {
+    std::fs::write("/proc/self/clear_refs", "5").is_ok()
+}
+
+/// Where the pull's table and queue live.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum Engine {
+    /// redb in a tempdir (what `cargo run` uses).
+    Embedded,
+    /// DynamoDB and SQS at `AWS_ENDPOINT_URL` (moto): the Lambda's engines, so the process holds
+    /// what the Lambda would.
+    Aws,
+}
+
+type Engines = (Arc<dyn Table>, Arc<dyn Queue>, Arc<dyn QueueConsumer>);
+
+async fn engines(
+    engine: Engine,
+    dir: &std::path::Path,
+    clock: Arc<dyn Clock>,
+) -> anyhow::Result<Engines> {
+    match engine {
+        Engine::Embedded => {
+            let store = EmbeddedStore::open(dir)?;
+            let table: Arc<dyn Table> = Arc::new(store.table(clock.clone()));
+            let queue = Arc::new(store.queue("pull", QueueSettings::default(), clock));
+            Ok((table, queue.clone(), queue))
+        }
+        #[cfg(feature = "aws")]
+        Engine::Aws => {
+            use dingbridge::adapters::{dynamodb, sqs};
+            if std::env::var("AWS_ENDPOINT_URL").is_err() {
+                anyhow::bail!("--engine aws needs AWS_ENDPOINT_URL (a moto server)");
+            }
+            let config = dynamodb::load_aws_config().await;
+            let name = format!("bench-pull-{}", std::process::id());
+            let ddb = dynamodb::sdk::Client::new(&config);
+            dynamodb::create_table(&ddb, &name).await?;
+            let sqs_client = sqs::sdk::Client::new(&config);
+            let (url, dlq) = sqs::create_fifo_queue_with_dlq(&sqs_client, &name, 5, 900).await?;
+            let table: Arc<dyn Table> = Arc::new(dynamodb::DynamoTable::new(ddb, name, clock));
+            let queue = Arc::new(sqs::SqsQueue::new(sqs_client, url).with_dead_letter_queue(dlq));
+            Ok((table, queue.clone(), queue))
+        }
+        #[cfg(not(feature = "aws"))]
+        Engine::Aws => anyhow::bail!("built without --features aws"),
+    }
+}
+
 /// Runs the pull queue's consumer until the queue is empty.
-async fn drain(deps: &Deps, queue: &EmbeddedQueue) -> anyhow::Result<()> {
+async fn drain(deps: &Deps, queue: &dyn QueueConsumer) -> anyhow::Result<()> {
     loop {
         let batch = queue
             .receive(1, Duration::from_secs(3600))
