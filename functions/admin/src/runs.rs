@@ -398,7 +398,8 @@ async fn missing_units(admin: &Admin, run: &SyncRun) -> Result<Vec<String>, ApiE
 
 /// `POST /runs/{id}/confirm?scope=org_units|accounts|all` (default `all`): 202, the apply runs
 /// in `full-pull`. `org_units` applies the staged tree and leaves the run awaiting review for its
-/// accounts; `accounts` is refused while any of their org units is not in the directory.
+/// accounts; `accounts` is refused while any of their org units is not in the directory. On a run
+/// that failed while applying, `accounts` or `all` resumes the apply.
 async fn confirm(
     State(admin): State<Admin>,
     Extension(actor): Extension<Actor>,
@@ -412,12 +413,24 @@ async fn confirm(
             .ok_or_else(|| ApiError::invalid("scope", "must be org_units, accounts or all"))?,
     };
     let run = load(&admin, &id).await?;
-    reviewing(&run).map_err(|_| {
-        ApiError::Conflict(format!(
-            "run {} is {}; only a run awaiting review can be confirmed",
-            run.id, run.state
-        ))
-    })?;
+    // A run that failed while applying is resumed by a confirm: the apply is idempotent and
+    // continues from its checkpoint (the same scope continues where it stopped).
+    if run.resumable() {
+        if scope == ApplyScope::OrgUnits {
+            return Err(ApiError::Conflict(format!(
+                "run {} failed while applying; resume it with scope=accounts or all",
+                run.id
+            )));
+        }
+    } else {
+        reviewing(&run).map_err(|_| {
+            ApiError::Conflict(format!(
+                "run {} is {}; only a run awaiting review, or one that failed while applying, \
+                 can be confirmed",
+                run.id, run.state
+            ))
+        })?;
+    }
     // Applying a snapshot older than the connector's latest pull would undo newer changes.
     let latest = runs(&admin)
         .list(Some(&run.connector_id), 1, None)

@@ -57,14 +57,15 @@ pub async fn apply(
 ) -> Result<ApplyEnd, StepError> {
     let state = &mut checkpoint.data.apply;
     if state.scope != Some(scope) {
-        // A new confirm (e.g. accounts after org units): its own phases, counters kept.
+        // A new confirm (e.g. accounts after org units): its own phases; the tallies of phases
+        // outside it are kept.
         state.scope = Some(scope);
-        state.phase = phases(scope)
-            .first()
-            .copied()
-            .unwrap_or(ApplyPhase::Finished);
-        state.done_in_phase = 0;
-        state.cursor = None;
+        state.enter(
+            phases(scope)
+                .first()
+                .copied()
+                .unwrap_or(ApplyPhase::Finished),
+        );
     }
     loop {
         let phase = checkpoint.data.apply.phase;
@@ -86,10 +87,7 @@ pub async fn apply(
             }
         };
         if finished_phase {
-            let state = &mut checkpoint.data.apply;
-            state.phase = next_phase(scope, phase);
-            state.done_in_phase = 0;
-            state.cursor = None;
+            checkpoint.data.apply.enter(next_phase(scope, phase));
         }
         save(deps, run, checkpoint).await?;
         if Instant::now() >= deadline && checkpoint.data.apply.phase != ApplyPhase::Finished {
@@ -98,19 +96,16 @@ pub async fn apply(
     }
 }
 
-/// Checkpoint first, then the run's applied counters copied from it (so they never count a
-/// redone page twice), then the lock's lease.
+/// Checkpoint first (position and tallies in one write), then the run's applied counters copied
+/// from it, then the lock's lease. A crash between the two writes leaves the run's counters one
+/// save behind; the next save, or the failure that ends the run, copies them again.
 async fn save(deps: &Deps, run: &SyncRun, checkpoint: &mut Stored) -> Result<(), StepError> {
     checkpoint.save(&deps.runs, &run.id).await?;
     let errors = std::mem::take(&mut checkpoint.data.apply.errors);
-    let a = checkpoint.data.apply.clone();
+    let tally = checkpoint.data.apply.tally.clone();
     deps.runs
         .update(&run.id, None, move |r| {
-            r.counters.applied_creates = a.creates;
-            r.counters.applied_updates = a.updates;
-            r.counters.applied_disables = a.disables;
-            r.counters.applied_units = a.units;
-            r.counters.apply_failures = a.failures;
+            tally.copy_to(&mut r.counters);
             for e in errors {
                 r.push_error(e);
             }
@@ -191,7 +186,7 @@ async fn units(
         // Within a chunk, rows run one depth level at a time so parents exist first.
         for level in chunk.chunk_by(|a, b| a.0 == b.0) {
             let rows: Vec<StagingRow> = level.iter().map(|(_, r)| r.clone()).collect();
-            let results = apply_rows(deps, t, &rows, actor).await;
+            let results = settle(apply_rows(deps, t, &rows, actor).await)?;
             tally(state, results);
         }
         state.done_in_phase += chunk.len() as u64;
@@ -238,10 +233,42 @@ async fn rows_page(
             }
     };
     let items: Vec<StagingRow> = page.items.into_iter().filter(wanted).collect();
-    let results = apply_rows(deps, t, &items, actor).await;
+    let results = settle(apply_rows(deps, t, &items, actor).await)?;
     tally(state, results);
     state.cursor.clone_from(&page.next);
     Ok(page.next.is_none())
+}
+
+/// A row that still failed after its attempts.
+#[derive(Debug)]
+struct RowError {
+    /// Storage or DingTalk unavailable, throttling, a version race: worth the step's retry.
+    transient: bool,
+    /// The row id and the reason, as the run's error list shows it.
+    text: String,
+}
+
+/// A batch's results as the tally takes them. A row still failing transiently stops the step
+/// before anything of the batch is counted or the position moves: the queue delivers the step
+/// again, it redoes the batch (rows already written are found unchanged and counted then), and on
+/// its last delivery the run fails with the reason (a confirm resumes it). Only permanent row
+/// failures — a value another account holds, say — are recorded on the run and skipped.
+fn settle(
+    results: Vec<Result<Outcome, RowError>>,
+) -> Result<Vec<Result<Outcome, String>>, StepError> {
+    let transient: Vec<&RowError> = results
+        .iter()
+        .filter_map(|r| r.as_ref().err())
+        .filter(|e| e.transient)
+        .collect();
+    if let Some(first) = transient.first() {
+        return Err(StepError(format!(
+            "{} row(s) still failing after {ROW_ATTEMPTS} attempts, e.g. {}",
+            transient.len(),
+            first.text
+        )));
+    }
+    Ok(results.into_iter().map(|r| r.map_err(|e| e.text)).collect())
 }
 
 /// Applies rows concurrently; each result names its row for the error list.
@@ -250,7 +277,7 @@ async fn apply_rows(
     t: &SyncTarget,
     rows: &[StagingRow],
     actor: &Actor,
-) -> Vec<Result<Outcome, String>> {
+) -> Vec<Result<Outcome, RowError>> {
     // Futures built up front over owned rows: a closure over borrowed rows would make the
     // stream's lifetimes higher-ranked, which the Send bound of the handler cannot prove.
     let futures: Vec<_> = rows
@@ -269,7 +296,7 @@ async fn apply_with_retries(
     t: &SyncTarget,
     r: StagingRow,
     actor: &Actor,
-) -> Result<Outcome, String> {
+) -> Result<Outcome, RowError> {
     let mut tries = 0;
     loop {
         tries += 1;
@@ -277,7 +304,12 @@ async fn apply_with_retries(
             Err(e) if e.is_transient() && tries < ROW_ATTEMPTS => {
                 tokio::time::sleep(Duration::from_millis(200 * u64::from(tries))).await;
             }
-            other => return other.map_err(|e| format!("{}: {}", r.row_id(), e.reason())),
+            other => {
+                return other.map_err(|e| RowError {
+                    transient: e.is_transient(),
+                    text: format!("{}: {}", r.row_id(), e.reason()),
+                });
+            }
         }
     }
 }
@@ -299,21 +331,100 @@ async fn apply_row(
     }
 }
 
+/// Counts a batch of results into the current phase's tally, by the plan: a row counts as
+/// applied when the directory now holds its change, whether this attempt wrote it or an earlier
+/// one cut short by a crash did (then the redo finds it `Unchanged`, `Absent`).
 fn tally(state: &mut ApplyState, results: Vec<Result<Outcome, String>>) {
+    let phase = state.phase;
     for r in results {
+        let Some(t) = state.tally.of(phase) else {
+            return;
+        };
         match r {
-            Ok(Outcome::Created) if state.phase == ApplyPhase::Units => state.units += 1,
-            Ok(Outcome::Updated) if state.phase == ApplyPhase::Units => state.units += 1,
-            Ok(Outcome::Created) => state.creates += 1,
-            Ok(Outcome::Updated) => state.updates += 1,
-            Ok(Outcome::Disabled | Outcome::Deleted) => state.disables += 1,
-            Ok(Outcome::Removed) => state.units += 1,
-            Ok(Outcome::Unchanged | Outcome::Absent) => {}
+            Ok(outcome) if carried_out(phase, outcome) => t.applied += 1,
+            Ok(outcome) => {
+                tracing::info!(
+                    ?outcome,
+                    "removed department still in DingTalk; its unit stays"
+                );
+            }
             Err(e) => {
                 tracing::warn!(error = %e, "row not applied");
-                state.failures += 1;
+                t.failed += 1;
                 state.errors.push(e);
             }
         }
+    }
+}
+
+/// Whether a row's outcome means its phase's change holds. A removed department re-read from
+/// DingTalk and found there (created, updated, unchanged) keeps its unit: not a removal.
+fn carried_out(phase: ApplyPhase, outcome: Outcome) -> bool {
+    match phase {
+        ApplyPhase::RemovedUnits => matches!(outcome, Outcome::Removed | Outcome::Absent),
+        _ => true,
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_row_redone_after_a_crash_counts_as_applied_once() {
+        let mut state = ApplyState::default();
+        state.enter(ApplyPhase::Creates);
+        // First attempt: two rows created, then the crash (nothing saved); the redo finds
+        // them in the directory and creates the third.
+        let redo = vec![
+            Ok(Outcome::Unchanged),
+            Ok(Outcome::Unchanged),
+            Ok(Outcome::Created),
+            Err("U:x: mobile taken".to_owned()),
+        ];
+        tally(&mut state, redo);
+        assert_eq!(
+            (state.tally.creates.applied, state.tally.creates.failed),
+            (3, 1)
+        );
+        assert_eq!(state.errors, ["U:x: mobile taken"]);
+    }
+
+    #[test]
+    fn a_row_still_failing_transiently_stops_the_step_and_a_permanent_one_is_recorded() {
+        let row = |transient, text: &str| {
+            Err(RowError {
+                transient,
+                text: text.to_owned(),
+            })
+        };
+        let err = settle(vec![
+            Ok(Outcome::Created),
+            row(false, "U:a: mobile taken"),
+            row(true, "U:b: throttled"),
+        ])
+        .unwrap_err();
+        assert!(
+            err.0.contains("1 row(s)") && err.0.contains("U:b: throttled"),
+            "{err}"
+        );
+        let ok = settle(vec![Ok(Outcome::Created), row(false, "U:a: mobile taken")]).unwrap();
+        assert_eq!(ok[1], Err("U:a: mobile taken".to_owned()));
+    }
+
+    #[test]
+    fn a_removed_unit_counts_only_when_it_is_gone() {
+        let mut state = ApplyState::default();
+        state.enter(ApplyPhase::RemovedUnits);
+        let results = vec![
+            Ok(Outcome::Removed),
+            Ok(Outcome::Absent),
+            Ok(Outcome::Unchanged),
+            Ok(Outcome::Created),
+        ];
+        tally(&mut state, results);
+        assert_eq!(state.tally.removed_units.applied, 2);
+        assert_eq!(state.tally.creates.applied, 0, "a unit is not an account");
     }
 }

@@ -69,7 +69,7 @@ pub async fn renew_lock(deps: &Deps, connector: &ConnectorId, run: &RunId) -> Re
     }
 }
 
-async fn release_lock(deps: &Deps, connector: &ConnectorId, run: &RunId) {
+pub async fn release_lock(deps: &Deps, connector: &ConnectorId, run: &RunId) {
     if let Err(e) = deps
         .locks
         .release(&pull_lock_name(connector), run.as_str())
@@ -82,7 +82,11 @@ async fn release_lock(deps: &Deps, connector: &ConnectorId, run: &RunId) {
 
 async fn fail(deps: &Deps, run: &SyncRun, reason: String) -> Result<Progress, StepError> {
     tracing::warn!(run_id = %run.id, connector_id = %run.connector_id, %reason, "pull failed");
-    let r = reason.clone();
+    let r = if run.state == RunState::Applying {
+        format!("{reason}; once fixed, confirm the run again to resume the apply where it stopped")
+    } else {
+        reason.clone()
+    };
     deps.runs
         .transition(&run.id, RunState::Failed, move |x| x.push_error(r))
         .await?;

@@ -1,5 +1,6 @@
 //! The function's two triggers: pull-queue batches (a run's next step) and the EventBridge tick
-//! (start the pulls whose schedule is due). One Lambda, dispatched on the event's shape.
+//! (fail the runs that stopped moving, start the pulls whose schedule is due). One Lambda,
+//! dispatched on the event's shape.
 
 use async_trait::async_trait;
 use dingbridge::domain::sync::PullMessage;
@@ -12,7 +13,8 @@ use tokio::time::Instant;
 
 use crate::Deps;
 use crate::drive::{Progress, run_once};
-use crate::schedule::start_due_pulls;
+use crate::schedule::tick;
+use crate::stuck::give_up;
 
 #[async_trait]
 impl BatchHandler for Deps {
@@ -44,6 +46,22 @@ impl BatchHandler for Deps {
                         tracing::warn!(run_id = %run_id, %reason, "pull run failed");
                     }
                 }
+                Err(e) if m.receive_count >= self.settings.max_receives => {
+                    // The queue would dead-letter the message next: the run is failed with the
+                    // reason instead, where the admin sees it.
+                    match give_up(self, &run_id, scope, m.receive_count, &e.0).await {
+                        Ok(()) => {
+                            tracing::warn!(run_id = %run_id, error = %e, receive_count = m.receive_count,
+                                "pull step failed on its last delivery; the run is failed");
+                        }
+                        Err(g) => {
+                            // Left to the dead-letter queue; the schedule's sweep fails the run.
+                            tracing::error!(run_id = %run_id, error = %e, give_up_error = %g,
+                                "pull step failed on its last delivery and the run could not be failed");
+                            failed.push(m.id);
+                        }
+                    }
+                }
                 Err(e) => {
                     // Retried after the visibility timeout: the step resumes from its checkpoint.
                     tracing::warn!(run_id = %run_id, error = %e, receive_count = m.receive_count,
@@ -65,7 +83,7 @@ pub enum InvokeError {
 }
 
 /// One Lambda invocation: SQS records → the batch handler (answered with the batch item
-/// failures); an EventBridge schedule → `start_due_pulls`.
+/// failures); an EventBridge schedule → [`tick`] (the stale sweep, then the due pulls).
 pub async fn invoke(
     deps: &Deps,
     payload: serde_json::Value,
@@ -73,11 +91,16 @@ pub async fn invoke(
     match parse_invocation(payload)? {
         Invocation::Batch(batch) => Ok(answer_batch(deps, batch).await?),
         Invocation::Schedule => {
-            let started = start_due_pulls(deps, deps.clock.now_millis())
+            let done = tick(deps, deps.clock.now_millis())
                 .await
                 .map_err(|e| InvokeError::Schedule(e.to_string()))?;
-            let ids: Vec<String> = started.iter().map(|r| r.id.to_string()).collect();
-            Ok(serde_json::json!({ "started": ids }))
+            let ids = |runs: &[dingbridge::store::runs::SyncRun]| -> Vec<String> {
+                runs.iter().map(|r| r.id.to_string()).collect()
+            };
+            Ok(serde_json::json!({
+                "started": ids(&done.started),
+                "failed_stale": ids(&done.failed_stale),
+            }))
         }
     }
 }

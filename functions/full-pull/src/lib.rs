@@ -9,6 +9,7 @@ mod handler;
 mod review;
 pub mod schedule;
 mod stage;
+mod stuck;
 pub mod walk;
 
 use std::sync::Arc;
@@ -27,7 +28,8 @@ use dingbridge::sync::Reconciler;
 
 pub use drive::{Progress, run_once};
 pub use handler::{InvokeError, invoke};
-pub use schedule::{StartError, start_due_pulls, start_pull};
+pub use schedule::{StartError, Tick, start_due_pulls, start_pull, tick};
+pub use stuck::sweep_stale_runs;
 pub use walk::WalkLimits;
 
 /// Tunables of a pull.
@@ -45,6 +47,23 @@ pub struct PullSettings {
     /// The lease of the per-connector pull lock; renewed at every checkpoint, so it only needs
     /// to outlive one invocation plus the queue's redelivery delay.
     pub lease: Duration,
+    /// The pull queue's `maxReceiveCount` (its redrive policy): the delivery on which a step that
+    /// still fails marks its run failed, instead of the message going to the dead-letter queue.
+    pub max_receives: u32,
+    /// The pull queue's visibility timeout: how long a delivered step stays hidden before the
+    /// queue delivers it again (longer than the function's timeout).
+    pub queue_visibility: Duration,
+}
+
+impl PullSettings {
+    /// How long a `pulling` or `applying` run may go without a write before the schedule's sweep
+    /// fails it (if its lease is gone too). A live step writes at every checkpoint and renews the
+    /// lease; after its last write the lease lasts `lease`, and the queue may still hold the step
+    /// for `max_receives` deliveries of `queue_visibility` each before it gives up on it. Past
+    /// both, nothing is left that could move the run on. 20 min + 5 × 16 min = 100 min on Lambda.
+    pub fn stale_after(&self) -> Duration {
+        self.lease + self.queue_visibility * self.max_receives.max(1)
+    }
 }
 
 impl Default for PullSettings {
@@ -55,6 +74,8 @@ impl Default for PullSettings {
             apply_concurrency: 8,
             apply_page: 500,
             lease: Duration::from_secs(20 * 60),
+            max_receives: 5,
+            queue_visibility: Duration::from_secs(960),
         }
     }
 }
@@ -112,7 +133,8 @@ pub struct Config {
     pub pull_queue_url: String,
     /// `DINGBRIDGE_DATA_KEY`: opens the connectors' sealed secrets.
     pub secrets: SecretBox,
-    /// `PULL_BUDGET_SECS` (default 780 = 13 minutes).
+    /// `PULL_BUDGET_SECS` (default 780 = 13 minutes), `PULL_MAX_RECEIVES` (default 5) and
+    /// `PULL_VISIBILITY_TIMEOUT_SECS` (default 960): the last two as the pull queue has them.
     pub settings: PullSettings,
 }
 
@@ -130,6 +152,20 @@ impl Config {
                 "must be from 10 to 840 (Lambda stops at 900 seconds)",
             );
         }
+        let max_receives: u32 = env.parse_or("PULL_MAX_RECEIVES", defaults.max_receives);
+        if max_receives == 0 {
+            env.problem("PULL_MAX_RECEIVES", "must be at least 1");
+        }
+        let visibility: u64 = env.parse_or(
+            "PULL_VISIBILITY_TIMEOUT_SECS",
+            defaults.queue_visibility.as_secs(),
+        );
+        if visibility <= budget {
+            env.problem(
+                "PULL_VISIBILITY_TIMEOUT_SECS",
+                "must be longer than PULL_BUDGET_SECS (a step must not be delivered twice at once)",
+            );
+        }
         env.finish()?;
         let secrets = secrets.ok_or_else(ConfigError::no_data_key)?;
         Ok(Self {
@@ -138,6 +174,8 @@ impl Config {
             secrets,
             settings: PullSettings {
                 budget: Duration::from_secs(budget),
+                max_receives,
+                queue_visibility: Duration::from_secs(visibility),
                 ..defaults
             },
         })
@@ -154,6 +192,8 @@ mod tests {
         let err = Config::from_env(EnvReader::from_pairs([
             ("DINGBRIDGE_DATA_KEY", "c2hvcnQ="),
             ("PULL_BUDGET_SECS", "900"),
+            ("PULL_MAX_RECEIVES", "0"),
+            ("PULL_VISIBILITY_TIMEOUT_SECS", "600"),
         ]))
         .err()
         .unwrap();
@@ -164,8 +204,32 @@ mod tests {
                 "TABLE_NAME",
                 "PULL_QUEUE_URL",
                 "DINGBRIDGE_DATA_KEY",
-                "PULL_BUDGET_SECS"
+                "PULL_BUDGET_SECS",
+                "PULL_MAX_RECEIVES",
+                "PULL_VISIBILITY_TIMEOUT_SECS"
             ]
+        );
+    }
+
+    #[test]
+    fn the_queue_settings_come_from_the_environment_and_set_the_stale_threshold() {
+        let key = SecretBox::generate_key();
+        let config = Config::from_env(EnvReader::from_pairs([
+            ("TABLE_NAME", "t"),
+            ("PULL_QUEUE_URL", "https://sqs.example/1/pull.fifo"),
+            ("DINGBRIDGE_DATA_KEY", key.as_str()),
+            ("PULL_MAX_RECEIVES", "3"),
+            ("PULL_VISIBILITY_TIMEOUT_SECS", "900"),
+        ]))
+        .unwrap();
+        let s = config.settings;
+        assert_eq!((s.max_receives, s.queue_visibility.as_secs()), (3, 900));
+        // The lease (20 min), then three deliveries of 15 min each.
+        assert_eq!(s.stale_after(), Duration::from_secs(20 * 60 + 3 * 900));
+        assert_eq!(
+            PullSettings::default().stale_after(),
+            Duration::from_secs(100 * 60),
+            "the template's queue: 5 receives × 960 s"
         );
     }
 }

@@ -1,5 +1,6 @@
-//! When a connector's scheduled pull is due: its `pull_schedule` (cron) evaluated at UTC+8, the
-//! clock of DingTalk's customers, counted from its last run (or from its creation).
+//! The schedule's tick: runs that stopped moving are failed, then every connector whose
+//! `pull_schedule` (cron, evaluated at UTC+8, the clock of DingTalk's customers) came due since
+//! its last run (or its creation) gets a pull.
 
 use std::str::FromStr;
 
@@ -9,6 +10,7 @@ use dingbridge::domain::sync::{ApplyScope, PullMessage};
 use dingbridge::store::runs::{RunError, RunKind, RunState, SyncRun, pull_lock_name};
 
 use crate::Deps;
+use crate::stuck::sweep_stale_runs;
 
 /// Why a pull did not start.
 #[derive(Debug, thiserror::Error)]
@@ -74,6 +76,29 @@ pub async fn start_pull(deps: &Deps, connector: &ConnectorId) -> Result<SyncRun,
     }
     tracing::info!(connector_id = %connector, run_id = %run.id, "pull started");
     Ok(run)
+}
+
+/// What one tick did.
+#[derive(Debug)]
+pub struct Tick {
+    /// Runs failed by the sweep (no progress, no lease).
+    pub failed_stale: Vec<SyncRun>,
+    pub started: Vec<SyncRun>,
+}
+
+/// The EventBridge tick at `now_ms`: the sweep of stale runs first, so a connector freed from a
+/// stale run is not skipped as busy, then the due pulls. A failed sweep is logged and does not
+/// hold up the schedule (the next tick sweeps again).
+pub async fn tick(deps: &Deps, now_ms: i64) -> Result<Tick, StartError> {
+    let failed_stale = sweep_stale_runs(deps, now_ms).await.unwrap_or_else(|e| {
+        tracing::warn!(error = %e, "sweeping stale pulls failed; the next tick retries");
+        Vec::new()
+    });
+    let started = start_due_pulls(deps, now_ms).await?;
+    Ok(Tick {
+        failed_stale,
+        started,
+    })
 }
 
 /// Starts the pull of every enabled connector whose schedule is due at `now_ms` (the

@@ -230,7 +230,8 @@ pub fn sync_worker(engines: &Engines) -> sync_worker::Deps {
 }
 
 /// The full pull as the embedded pull queue's consumer sees it. Its steps are shorter than on
-/// Lambda (25 s instead of 13 minutes), so each stays inside the local visibility timeout.
+/// Lambda (25 s instead of 13 minutes), so each stays inside the local visibility timeout; the
+/// queue's redrive and visibility are the local pump's.
 pub fn full_pull(engines: &Engines) -> full_pull::Deps {
     full_pull::Deps::new(
         engines.table.clone(),
@@ -240,6 +241,8 @@ pub fn full_pull(engines: &Engines) -> full_pull::Deps {
         engines.secrets.clone(),
         full_pull::PullSettings {
             budget: Duration::from_secs(25),
+            max_receives: MAX_RECEIVES,
+            queue_visibility: PumpSettings::default().visibility,
             ..full_pull::PullSettings::default()
         },
     )
@@ -321,7 +324,7 @@ pub async fn start(options: Options) -> anyhow::Result<Running> {
             move || {
                 let (pulls, now) = (pulls.clone(), clock.now_millis());
                 async move {
-                    if let Err(e) = full_pull::start_due_pulls(&pulls, now).await {
+                    if let Err(e) = full_pull::tick(&pulls, now).await {
                         tracing::warn!(error = %e, "starting the due full pulls failed; next tick retries");
                     }
                 }

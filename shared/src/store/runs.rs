@@ -1,13 +1,15 @@
 //! Sync runs: the run record (state, counters, errors, who confirmed), its staging rows, its
-//! checkpoint, and the lease lock that keeps two pulls of one connector apart.
+//! checkpoint, the lease lock that keeps two pulls of one connector apart, and the index of the
+//! runs still in progress.
 
+mod active;
 mod lock;
 mod rows;
 #[cfg(test)]
 mod tests;
 mod view;
 
-pub use lock::{Locks, pull_lock_name};
+pub use lock::{LockHolder, Locks, pull_lock_name};
 pub use rows::{Checkpoint, RowBody, RowFilter, RowKind, RowRef, StagingRow};
 pub use view::load_view;
 
@@ -20,7 +22,7 @@ use super::{DirectoryError, PageOf, decode, encode, keys};
 use crate::domain::ids::ConnectorId;
 use crate::domain::pull::{PlanTotals, RowAction};
 use crate::domain::values::{InvalidField, text_newtype_impls};
-use crate::ports::{Clock, Cond, Index, IndexKey, Item, Key, Query, Table, TableError};
+use crate::ports::{Clock, Cond, Index, IndexKey, Item, Key, Query, Table, TableError, TxOp};
 
 /// At most this many errors are kept on a run; later ones are counted in `errors_dropped`.
 pub const MAX_RUN_ERRORS: usize = 100;
@@ -53,7 +55,7 @@ pub enum RunKind {
     Pull,
 }
 
-/// Where a run is. Transitions are checked by [`RunState::can_become`].
+/// Where a run is. Transitions are checked by [`SyncRun::can_become`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum RunState {
@@ -77,13 +79,15 @@ impl RunState {
         }
     }
 
-    /// Done, failed and discarded runs never change state again.
+    /// Done, failed and discarded runs are finished. They never change state again, except a run
+    /// that failed while applying, which a confirm resumes (see [`SyncRun::resumable`]).
     pub fn is_final(self) -> bool {
         matches!(self, Self::Done | Self::Failed | Self::Discarded)
     }
 
     /// The state machine: pulling → awaiting review | applying (auto) | failed | discarded;
-    /// awaiting review → applying (confirm) | discarded | failed; applying → done | failed.
+    /// awaiting review → applying (confirm) | discarded | failed; applying → done | failed. The
+    /// resume of a run that failed while applying is [`SyncRun::can_become`]'s addition.
     pub fn can_become(self, next: Self) -> bool {
         use RunState::*;
         matches!(
@@ -189,6 +193,13 @@ pub struct SyncRun {
     /// Run-level problems that refuse confirm (e.g. the default password breaks the policy).
     #[serde(default)]
     pub blocking: Vec<String>,
+    /// When the run was last written. A run in progress is written at every checkpoint, so
+    /// this is its last progress (the schedule's sweep fails runs that stopped moving).
+    #[serde(default)]
+    pub updated_ms: Option<i64>,
+    /// The state a failed run failed in (`pulling`, `awaiting_review` or `applying`).
+    #[serde(default)]
+    pub failed_during: Option<RunState>,
     #[serde(default)]
     pub version: u64,
 }
@@ -206,6 +217,22 @@ impl SyncRun {
 
     pub fn duration_ms(&self) -> Option<i64> {
         self.finished_ms.map(|f| f - self.started_ms)
+    }
+
+    /// A run that failed while applying: the apply is idempotent and resumes from its
+    /// checkpoint, so confirming the run again takes it back to `applying`.
+    pub fn resumable(&self) -> bool {
+        self.state == RunState::Failed && self.failed_during == Some(RunState::Applying)
+    }
+
+    /// [`RunState::can_become`], plus the resume of a [`SyncRun::resumable`] run.
+    pub fn can_become(&self, next: RunState) -> bool {
+        self.state.can_become(next) || (next == RunState::Applying && self.resumable())
+    }
+
+    /// The run's last write (its start, for a record written before `updated_ms` existed).
+    pub fn last_progress_ms(&self) -> i64 {
+        self.updated_ms.unwrap_or(self.started_ms)
     }
 }
 
@@ -283,6 +310,7 @@ impl Runs {
         connector_id: &ConnectorId,
         kind: RunKind,
     ) -> Result<SyncRun, RunError> {
+        let now = self.clock.now_millis();
         let run = SyncRun {
             id: RunId::generate(),
             connector_id: connector_id.clone(),
@@ -291,16 +319,23 @@ impl Runs {
             partial: false,
             partial_reasons: Vec::new(),
             counters: RunCounters::default(),
-            started_ms: self.clock.now_millis(),
+            started_ms: now,
             finished_ms: None,
             errors: Vec::new(),
             errors_dropped: 0,
             confirmed_by: None,
             review_reason: None,
             blocking: Vec::new(),
+            updated_ms: Some(now),
+            failed_during: None,
             version: 1,
         };
-        self.table.put(run_item(&run)?, Cond::Absent).await?;
+        let mut ops = vec![TxOp::Put {
+            item: run_item(&run)?,
+            cond: Cond::Absent,
+        }];
+        ops.extend(active::marker_op(None, &run)?);
+        self.table.transact(ops).await?;
         Ok(run)
     }
 
@@ -354,7 +389,7 @@ impl Runs {
     }
 
     /// Moves the run to `to` (checked against the state machine) and applies `edit` in the same
-    /// write. Reaching a final state sets `finished_ms`.
+    /// write. Reaching a final state sets `finished_ms`; failing records the state failed in.
     pub async fn transition<F>(
         &self,
         id: &RunId,
@@ -364,8 +399,23 @@ impl Runs {
     where
         F: FnOnce(&mut SyncRun),
     {
-        let run = self.read(id, None).await?;
-        if !run.state.can_become(to) {
+        self.transition_at(id, None, to, edit).await
+    }
+
+    /// [`Runs::transition`], conditional on the version the caller judged the run by
+    /// ([`RunError::Stale`] when it moved since).
+    pub async fn transition_at<F>(
+        &self,
+        id: &RunId,
+        expected_version: Option<u64>,
+        to: RunState,
+        edit: F,
+    ) -> Result<SyncRun, RunError>
+    where
+        F: FnOnce(&mut SyncRun),
+    {
+        let run = self.read(id, expected_version).await?;
+        if !run.can_become(to) {
             return Err(RunError::InvalidTransition {
                 id: id.clone(),
                 from: run.state,
@@ -375,18 +425,17 @@ impl Runs {
         let mut new = run.clone();
         edit(&mut new);
         new.state = to;
-        if to.is_final() {
-            new.finished_ms = Some(self.clock.now_millis());
-        }
+        new.finished_ms = to.is_final().then(|| self.clock.now_millis());
+        new.failed_during = (to == RunState::Failed).then_some(run.state);
         self.write(run, new).await
     }
 
-    /// The admin's confirm: `awaiting_review` → `applying`, recording who confirmed. Refused
-    /// while the run has blocking problems.
+    /// The admin's confirm: `awaiting_review` → `applying`, recording who confirmed; also the
+    /// resume of a run that failed while applying. Refused while the run has blocking problems.
     pub async fn confirm(&self, id: &RunId, by: &str) -> Result<SyncRun, RunError> {
         let run = self.read(id, None).await?;
         // Only a reviewed run is confirmed: a run still pulling has no complete plan yet.
-        if run.state != RunState::AwaitingReview {
+        if run.state != RunState::AwaitingReview && !run.resumable() {
             return Err(RunError::InvalidTransition {
                 id: id.clone(),
                 from: run.state,
@@ -400,8 +449,10 @@ impl Runs {
             }));
         }
         let by = by.to_owned();
-        self.transition(id, RunState::Applying, move |r| r.confirmed_by = Some(by))
-            .await
+        self.transition_at(id, Some(run.version), RunState::Applying, move |r| {
+            r.confirmed_by = Some(by);
+        })
+        .await
     }
 
     /// The admin's discard: the run becomes `discarded` and its rows and checkpoint are dropped.
@@ -423,16 +474,32 @@ impl Runs {
         }
     }
 
+    /// Writes `new` over `old` (conditional on its version), stamping `updated_ms`; a change
+    /// into or out of the active states moves the run's marker in the same transaction.
     async fn write(&self, old: SyncRun, mut new: SyncRun) -> Result<SyncRun, RunError> {
         new.id = old.id.clone();
         new.connector_id = old.connector_id.clone();
         new.started_ms = old.started_ms;
         new.version = old.version + 1;
-        match self
-            .table
-            .put(run_item(&new)?, Cond::Version(old.version))
-            .await
-        {
+        new.updated_ms = Some(self.clock.now_millis());
+        let item = run_item(&new)?;
+        let cond = Cond::Version(old.version);
+        let written = match active::marker_op(Some(old.state), &new)? {
+            None => self.table.put(item, cond).await,
+            Some(marker) => {
+                match self
+                    .table
+                    .transact(vec![TxOp::Put { item, cond }, marker])
+                    .await
+                {
+                    Err(TableError::TransactionCancelled { failed }) if failed.contains(&0) => {
+                        Err(TableError::ConditionFailed)
+                    }
+                    other => other,
+                }
+            }
+        };
+        match written {
             Ok(()) => Ok(new),
             Err(TableError::ConditionFailed) => Err(RunError::Stale),
             Err(e) => Err(e.into()),

@@ -14,10 +14,11 @@ pub fn pull_lock_name(connector: &ConnectorId) -> String {
     format!("pull:{connector}")
 }
 
-#[derive(Serialize, Deserialize)]
-struct Holder {
-    owner: String,
-    until_ms: i64,
+/// Who holds a lock, and until when (epoch ms) unless renewed.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LockHolder {
+    pub owner: String,
+    pub until_ms: i64,
 }
 
 fn lock_key(name: &str) -> Key {
@@ -39,7 +40,7 @@ impl Locks {
         let now = self.clock.now_millis();
         let lease = i64::try_from(lease_secs).unwrap_or(i64::MAX / 2_000);
         let until_ms = now.saturating_add(lease.saturating_mul(1000));
-        let data = serde_json::json!(Holder {
+        let data = serde_json::json!(LockHolder {
             owner: owner.to_owned(),
             until_ms
         });
@@ -47,12 +48,18 @@ impl Locks {
         Item::new(lock_key(name), version, data).with_ttl((until_ms + 999).div_euclid(1000))
     }
 
-    async fn holder(&self, name: &str) -> Result<Option<(Holder, u64)>, TableError> {
+    async fn read_holder(&self, name: &str) -> Result<Option<(LockHolder, u64)>, TableError> {
         Ok(self.table.get(&lock_key(name)).await?.and_then(|item| {
-            serde_json::from_value::<Holder>(item.data)
+            serde_json::from_value::<LockHolder>(item.data)
                 .ok()
                 .map(|h| (h, item.version))
         }))
+    }
+
+    /// The lock's holder, `None` when free (an expired lease reads as free once the table hides
+    /// it; compare `until_ms` to judge a lease at another moment).
+    pub async fn holder(&self, name: &str) -> Result<Option<LockHolder>, TableError> {
+        Ok(self.read_holder(name).await?.map(|(h, _)| h))
     }
 
     /// Takes the lock for `lease_secs`. True when `owner` holds it now (taken, or already held
@@ -81,7 +88,7 @@ impl Locks {
         owner: &str,
         lease_secs: u64,
     ) -> Result<bool, TableError> {
-        let Some((holder, version)) = self.holder(name).await? else {
+        let Some((holder, version)) = self.read_holder(name).await? else {
             return Ok(false);
         };
         if holder.owner != owner {
@@ -103,7 +110,7 @@ impl Locks {
 
     /// Gives the lock up if `owner` holds it; releasing a lock one does not hold does nothing.
     pub async fn release(&self, name: &str, owner: &str) -> Result<(), TableError> {
-        let Some((holder, version)) = self.holder(name).await? else {
+        let Some((holder, version)) = self.read_holder(name).await? else {
             return Ok(());
         };
         if holder.owner != owner {

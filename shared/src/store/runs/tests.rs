@@ -10,7 +10,7 @@ use super::*;
 use crate::adapters::embedded::EmbeddedStore;
 use crate::dingtalk::{DeptId, DingUserId};
 use crate::domain::ids::AccountId;
-use crate::domain::pull::{DeptPlan, Leaver, StagedDept, StagedUser, UserPlan, Verdict};
+use crate::domain::pull::{DeptPlan, Leaver, StagedDept, StagedUser, UserPlan, ValueKind, Verdict};
 
 /// A clock the lock tests can move forward.
 struct TestClock(AtomicI64);
@@ -395,11 +395,152 @@ async fn checkpoints_are_versioned_so_a_stale_invocation_stops() {
     assert_eq!((c.version, c.data), (v2, serde_json::json!({"n": 2})));
 }
 
+async fn active_ids(runs: &Runs) -> Vec<RunId> {
+    let mut out = Vec::new();
+    let mut cursor = None;
+    loop {
+        let page = runs.active(1, cursor).await.unwrap();
+        out.extend(page.items.into_iter().map(|r| r.id));
+        cursor = page.next;
+        if cursor.is_none() {
+            return out;
+        }
+    }
+}
+
+#[tokio::test]
+async fn only_runs_pulling_or_applying_are_listed_as_active() {
+    let f = fixture();
+    let reviewed = f
+        .runs
+        .create(&ConnectorId::generate(), RunKind::Pull)
+        .await
+        .unwrap()
+        .id;
+    let pulling = f
+        .runs
+        .create(&ConnectorId::generate(), RunKind::Pull)
+        .await
+        .unwrap()
+        .id;
+    let mut both = vec![reviewed.clone(), pulling.clone()];
+    both.sort();
+    assert_eq!(active_ids(&f.runs).await, both);
+
+    f.runs
+        .transition(&reviewed, RunState::AwaitingReview, |_| {})
+        .await
+        .unwrap();
+    assert_eq!(active_ids(&f.runs).await, std::slice::from_ref(&pulling));
+    f.runs.confirm(&reviewed, "ops").await.unwrap();
+    assert_eq!(active_ids(&f.runs).await, both, "applying is active again");
+    f.runs
+        .transition(&reviewed, RunState::Done, |_| {})
+        .await
+        .unwrap();
+    f.runs
+        .transition(&pulling, RunState::Failed, |_| {})
+        .await
+        .unwrap();
+    assert!(active_ids(&f.runs).await.is_empty());
+}
+
+#[tokio::test]
+async fn every_write_stamps_the_runs_last_progress() {
+    let f = fixture();
+    let run = f
+        .runs
+        .create(&ConnectorId::generate(), RunKind::Pull)
+        .await
+        .unwrap();
+    assert_eq!(run.updated_ms, Some(run.started_ms));
+    f.clock.0.fetch_add(5_000, Ordering::SeqCst);
+    let r = f
+        .runs
+        .update(&run.id, None, |r| r.counters.users = 7)
+        .await
+        .unwrap();
+    assert_eq!(r.last_progress_ms(), run.started_ms + 5_000);
+    assert_eq!(
+        f.runs.get(&run.id).await.unwrap().unwrap().updated_ms,
+        Some(run.started_ms + 5_000)
+    );
+}
+
+#[tokio::test]
+async fn a_run_that_failed_while_applying_is_resumed_by_confirm_but_not_one_that_failed_pulling() {
+    let f = fixture();
+    let connector = ConnectorId::generate();
+    let pulled = f.runs.create(&connector, RunKind::Pull).await.unwrap().id;
+    let failed = f
+        .runs
+        .transition(&pulled, RunState::Failed, |r| r.push_error("walk broke"))
+        .await
+        .unwrap();
+    assert_eq!(failed.failed_during, Some(RunState::Pulling));
+    assert!(!failed.resumable());
+    let err = f.runs.confirm(&pulled, "ops").await.unwrap_err();
+    assert!(matches!(err, RunError::InvalidTransition { .. }), "{err}");
+
+    let applied = f.runs.create(&connector, RunKind::Pull).await.unwrap().id;
+    f.runs
+        .transition(&applied, RunState::AwaitingReview, |_| {})
+        .await
+        .unwrap();
+    f.runs.confirm(&applied, "ops").await.unwrap();
+    let failed = f
+        .runs
+        .transition(&applied, RunState::Failed, |r| r.push_error("apply broke"))
+        .await
+        .unwrap();
+    assert!(failed.resumable() && failed.finished_ms.is_some());
+    assert!(active_ids(&f.runs).await.is_empty());
+    let resumed = f.runs.confirm(&applied, "lead").await.unwrap();
+    assert_eq!(resumed.state, RunState::Applying);
+    assert_eq!(resumed.confirmed_by.as_deref(), Some("lead"));
+    assert_eq!((resumed.finished_ms, resumed.failed_during), (None, None));
+    assert_eq!(
+        resumed.errors,
+        ["apply broke"],
+        "the history of errors stays"
+    );
+    assert_eq!(active_ids(&f.runs).await, [applied]);
+}
+
+#[tokio::test]
+async fn a_transition_pinned_to_a_version_is_stale_once_the_run_moved() {
+    let f = fixture();
+    let run = f
+        .runs
+        .create(&ConnectorId::generate(), RunKind::Pull)
+        .await
+        .unwrap();
+    f.runs
+        .update(&run.id, None, |r| r.counters.users = 1)
+        .await
+        .unwrap();
+    let stale = f
+        .runs
+        .transition_at(&run.id, Some(run.version), RunState::Failed, |_| {})
+        .await
+        .unwrap_err();
+    assert!(matches!(stale, RunError::Stale));
+    let r = f.runs.get(&run.id).await.unwrap().unwrap();
+    assert_eq!(r.state, RunState::Pulling);
+    assert_eq!(active_ids(&f.runs).await, [run.id], "the marker stays too");
+}
+
 #[tokio::test]
 async fn a_lease_lock_admits_one_owner_until_released_or_expired() {
     let f = fixture();
     let name = pull_lock_name(&ConnectorId::generate());
+    assert_eq!(f.locks.holder(&name).await.unwrap(), None);
     assert!(f.locks.acquire(&name, "a", 60).await.unwrap());
+    let held = f.locks.holder(&name).await.unwrap().unwrap();
+    assert_eq!(
+        (held.owner.as_str(), held.until_ms),
+        ("a", f.clock.now_millis() + 60_000)
+    );
     assert!(!f.locks.acquire(&name, "b", 60).await.unwrap(), "held by a");
     assert!(
         f.locks.acquire(&name, "a", 60).await.unwrap(),
@@ -508,16 +649,30 @@ async fn the_plan_view_holds_the_connectors_mappings_and_every_owner() {
 
     let view = load_view(&dir, &mappings, &connector).await.unwrap();
     assert_eq!(view.root_unit, root.id);
-    let alice = &view.accounts[&DingUserId::parse("Alice").unwrap()];
+    let alice = view.mapped(&DingUserId::parse("Alice").unwrap()).unwrap();
     assert_eq!(
-        (alice.id.clone(), alice.units.clone()),
-        (linked.id.clone(), vec![sales.id.clone()])
+        (
+            view.account_id(alice).cloned(),
+            view.units_of(alice).cloned().collect::<Vec<_>>()
+        ),
+        (Some(linked.id.clone()), vec![sales.id.clone()])
     );
-    assert_eq!(view.accounts.len(), 1);
+    assert_eq!(view.mapped_count(), 1);
     assert_eq!(view.units[&DeptId::new(2).unwrap()].name, "Sales");
     assert_eq!(view.units.len(), 1);
-    assert_eq!(view.mobiles["13800000002"], other.id);
-    assert_eq!(view.usernames["alice"], linked.id);
+    let owner = |kind, value| {
+        view.owner(view.keys().of(kind, value))
+            .map(|(id, linked)| (id.clone(), linked.map(|u| u.to_string())))
+    };
+    assert_eq!(
+        owner(ValueKind::Mobile, "13800000002"),
+        Some((other.id.clone(), None))
+    );
+    assert_eq!(
+        owner(ValueKind::Username, "alice"),
+        Some((linked.id.clone(), Some("Alice".to_owned())))
+    );
+    assert_eq!(owner(ValueKind::Mobile, "13900000000"), None);
     assert_eq!(
         view.unit_names[&(root.id.clone(), "manual".to_owned())],
         manual.id
