@@ -20,6 +20,9 @@ pub struct OrgSpec {
     pub dirty_share: f64,
     /// Also allow missing and duplicate mobiles among dirty rows (DingTalk itself requires them).
     pub dirty_mobiles: bool,
+    /// Departments given `120 + users / 20` direct members each (while users last), so that
+    /// listing them pages; `None`: 3 when there are at least 400 users, else none.
+    pub big_depts: Option<usize>,
 }
 
 const SURNAMES: &[(&str, &str)] = &[
@@ -322,9 +325,13 @@ fn build_users(org: &mut Org, rng: &mut StdRng, spec: &OrgSpec, depts: &[i64], d
     } else {
         depts.to_vec()
     };
-    // A few departments with more than 100 direct members, to exercise paging.
-    let big: Vec<i64> = if spec.users >= 400 {
-        pool.choose_multiple(rng, 3.min(pool.len()))
+    // A few departments with more than 100 direct members, to exercise paging. No draw when
+    // there are none, so that existing seeds keep their orgs.
+    let big_count = spec
+        .big_depts
+        .unwrap_or(if spec.users >= 400 { 3 } else { 0 });
+    let big: Vec<i64> = if big_count > 0 {
+        pool.choose_multiple(rng, big_count.min(pool.len()))
             .copied()
             .collect()
     } else {
@@ -476,6 +483,7 @@ mod tests {
             depts: 300,
             dirty_share: 0.05,
             dirty_mobiles: false,
+            big_depts: None,
         }
     }
 
@@ -498,5 +506,26 @@ mod tests {
         assert!(org.depts.values().any(|d| d.members.len() > 100));
         assert!(org.users.values().any(|u| u.dept_id_list.len() > 1));
         assert!(org.users.values().all(|u| u.mobile.is_some()));
+    }
+
+    #[test]
+    fn a_small_org_can_still_have_a_department_that_needs_paging() {
+        let org = generate(&OrgSpec {
+            users: 150,
+            depts: 12,
+            big_depts: Some(1),
+            ..spec(5)
+        });
+        let deepest = org.depts.keys().map(|d| org.depth(*d)).max().unwrap();
+        assert!(deepest >= 7, "depth {deepest}");
+        assert!(org.depts.values().any(|d| d.members.len() > 100));
+        assert!(org.users.values().any(|u| u.dept_id_list.len() > 1));
+        // Without the knob an org this small has none.
+        let plain = generate(&OrgSpec {
+            users: 150,
+            depts: 12,
+            ..spec(5)
+        });
+        assert!(plain.depts.values().all(|d| d.members.len() <= 100));
     }
 }

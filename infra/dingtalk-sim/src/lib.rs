@@ -43,6 +43,9 @@ pub struct SimConfig {
     pub dirty_share: f64,
     /// Dirty rows may also lack a mobile or share one.
     pub dirty_mobiles: bool,
+    /// Departments with more than 100 direct members (DingTalk pages users 100 at a time);
+    /// `None`: 3 when there are at least 400 users, else none.
+    pub big_depts: Option<usize>,
     pub corp_id: Option<String>,
     pub app_key: Option<String>,
     pub app_secret: Option<String>,
@@ -71,6 +74,7 @@ impl Default for SimConfig {
             callback_time_scale: 1.0,
             dirty_share: 0.0,
             dirty_mobiles: false,
+            big_depts: None,
             corp_id: None,
             app_key: None,
             app_secret: None,
@@ -183,6 +187,7 @@ pub fn build_state(
             depts: config.depts,
             dirty_share: config.dirty_share,
             dirty_mobiles: config.dirty_mobiles,
+            big_depts: config.big_depts,
         };
         let org = generator::generate(&spec);
         let mut apps = Vec::new();

@@ -3,12 +3,14 @@
 use axum::http::StatusCode;
 use dingbridge::domain::connector::PullMode;
 
-use crate::support::{Options, org, world};
+use crate::support::{Engine, Options, world};
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_auto_pull_applies_at_once_and_the_guard_holds_a_mass_disable() {
+on_engines!(an_auto_pull_applies_at_once_and_the_guard_holds_a_mass_disable);
+
+async fn an_auto_pull_applies_at_once_and_the_guard_holds_a_mass_disable(engine: Engine) {
     let w = world(
-        org(0.0),
+        engine,
+        engine.org(0.0),
         Options {
             pull_mode: PullMode::Auto,
             default_password: Some("Welcome-2026-Dingbridge!".into()),
@@ -20,13 +22,12 @@ async fn an_auto_pull_applies_at_once_and_the_guard_holds_a_mass_disable() {
     let run = w.run(&id).await;
     assert_eq!(run["state"], "done", "{run}");
     assert_eq!(run["confirmed_by"], "auto");
-    assert_eq!(w.directory_state().await.accounts.len(), 1500);
+    let sim = w.sim_org().await;
+    let users = sim.users.len();
+    assert_eq!(w.directory_state().await.accounts.len(), users);
     // Imported accounts carry the connector's default password (hashed) and, by the default
     // policy, must change it at first sign-in.
-    let userid = w.sim_org().await.users[0]["userid"]
-        .as_str()
-        .unwrap()
-        .to_lowercase();
+    let userid = sim.users[0]["userid"].as_str().unwrap().to_lowercase();
     let account = w
         .directory
         .find_account("username", &userid)
@@ -41,12 +42,13 @@ async fn an_auto_pull_applies_at_once_and_the_guard_holds_a_mass_disable() {
     );
     assert!(account.must_change_password);
 
-    // 200 leave DingTalk: more than 10% (and 100) of the connector's accounts.
-    let sim = w.sim_org().await;
+    // An eighth leave DingTalk: more than the guard's 10% of the connector's accounts, and on
+    // the large org more than its 100 too.
+    let leavers = users / 8;
     let gone: Vec<String> = sim
         .users
         .iter()
-        .take(200)
+        .take(leavers)
         .map(|u| u["userid"].as_str().unwrap().to_owned())
         .collect();
     for userid in &gone {
@@ -64,17 +66,20 @@ async fn an_auto_pull_applies_at_once_and_the_guard_holds_a_mass_disable() {
         run["review_reason"].as_str().is_some_and(|r| !r.is_empty()),
         "{run}"
     );
-    assert_eq!(run["counters"]["planned_disables"], 200);
+    assert_eq!(run["counters"]["planned_disables"], leavers as u64);
     let dir = w.directory_state().await;
-    assert_eq!(dir.accounts.values().filter(|a| a.enabled).count(), 1500);
+    assert_eq!(dir.accounts.values().filter(|a| a.enabled).count(), users);
 
     // The admin confirms: the leavers are disabled, not deleted.
     let (status, _) = w.confirm(&held, "all").await;
     assert_eq!(status, StatusCode::ACCEPTED);
     assert_eq!(w.run(&held).await["state"], "done");
     let dir = w.directory_state().await;
-    assert_eq!(dir.accounts.len(), 1500);
-    assert_eq!(dir.accounts.values().filter(|a| !a.enabled).count(), 200);
+    assert_eq!(dir.accounts.len(), users);
+    assert_eq!(
+        dir.accounts.values().filter(|a| !a.enabled).count(),
+        leavers
+    );
     for userid in &gone {
         assert!(!dir.accounts[&userid.to_lowercase()].enabled);
     }

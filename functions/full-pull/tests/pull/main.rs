@@ -1,11 +1,33 @@
-//! Full pull against the simulator over HTTP, on the embedded engines: pull, review, confirm,
-//! auto mode and its guard, partial snapshots, and resumes after a kill.
+//! Full pull against the simulator over HTTP, on the embedded engines and on DynamoDB + SQS
+//! (moto): pull, review, confirm, auto mode and its guard, partial snapshots, resumes after a kill,
+//! and the schedule.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+/// One test per engine for each case (an `async fn(Engine)` of the calling module):
+/// `embedded::<case>`, and `aws::<case>` with the `aws` feature.
+macro_rules! on_engines {
+    ($($case:ident),+ $(,)?) => {
+        on_engines!(@mod embedded, Embedded, $($case),+);
+        #[cfg(feature = "aws")]
+        on_engines!(@mod aws, Aws, $($case),+);
+    };
+    (@mod $module:ident, $engine:ident, $($case:ident),+) => {
+        mod $module {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $case() {
+                    super::$case(crate::support::Engine::$engine).await;
+                }
+            )+
+        }
+    };
+}
 
 mod auto;
 mod partial;
 mod resume;
 mod review;
 mod schedule;
+mod stuck;
 mod support;

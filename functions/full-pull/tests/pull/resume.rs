@@ -1,28 +1,37 @@
 //! Kills: a pull that runs out of time continues from its checkpoint, a step killed mid-walk or
 //! mid-apply is redelivered and resumes; either way the directory converges, with no duplicates.
 
+use std::future::Future;
 use std::time::Duration;
 
 use axum::http::{Method, StatusCode};
-use dingbridge::ports::QueueConsumer;
 use dingbridge::store::mappings::MappedKind;
 use dingbridge::worker::BatchHandler;
+use full_pull::{Deps, PullSettings};
 
-use crate::support::{Options, World, org, world};
+use crate::support::{Engine, Options, World, world};
 
-/// Delivers one message and kills its handler after `after` (the future is dropped, as a
-/// crashed Lambda would be); the message becomes visible again, as after a visibility timeout.
-async fn kill_one_step(w: &World, after: Duration) -> bool {
-    let batch = w.queue.receive(1, Duration::from_secs(600)).await.unwrap();
-    let Some(m) = batch.into_iter().next() else {
-        return false;
-    };
-    let receipt = m.receipt.clone();
-    let finished = tokio::time::timeout(after, w.deps.handle(vec![m]))
-        .await
-        .is_ok();
+on_engines!(a_pull_killed_mid_walk_and_mid_apply_converges_without_duplicates);
+
+/// Delivers one step and kills its handler once `progressed` completes (the future is dropped,
+/// as a crashed Lambda would be); the message is released, as after its visibility timeout. A
+/// kill by progress, not by time: it lands mid-step on any engine.
+async fn kill_one_step(w: &World, progressed: impl Future<Output = ()>) {
+    let step = w.queue.receive(1, Duration::from_secs(600)).await.unwrap();
+    assert_eq!(step.len(), 1, "a step to kill");
+    let receipt = step[0].receipt.clone();
+    tokio::select! {
+        _ = w.deps.handle(step) => panic!("the step finished before the kill"),
+        () = progressed => {}
+    }
     w.queue.release(&receipt, Duration::ZERO).await.unwrap();
-    !finished
+}
+
+/// Completes once `check` holds, polling.
+async fn until<F: Future<Output = bool>>(mut check: impl FnMut() -> F) {
+    while !check().await {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
 }
 
 async fn user_mappings(w: &World) -> usize {
@@ -42,17 +51,18 @@ async fn user_mappings(w: &World) -> usize {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_pull_killed_mid_walk_and_mid_apply_converges_without_duplicates() {
+async fn a_pull_killed_mid_walk_and_mid_apply_converges_without_duplicates(engine: Engine) {
     let w = world(
-        org(0.0),
+        engine,
+        engine.org(0.0),
         Options {
-            budget: Duration::from_millis(300),
             checkpoint_every: 10,
             ..Options::default()
         },
     )
     .await;
+    let sim = w.sim_org().await;
+    let users = sim.users.len();
     let (status, body) = w
         .api(
             Method::POST,
@@ -70,33 +80,48 @@ async fn a_pull_killed_mid_walk_and_mid_apply_converges_without_duplicates() {
         .await;
     assert_eq!(status, StatusCode::CONFLICT);
 
-    assert!(
-        kill_one_step(&w, Duration::from_millis(150)).await,
-        "the first step was killed"
-    );
-    let steps = w.drain(10_000).await;
+    // Killed mid-walk, once a checkpoint has saved some users.
+    kill_one_step(
+        &w,
+        until(|| async { w.run(&id).await["counters"]["users"].as_u64() > Some(0) }),
+    )
+    .await;
+    // The rest under a tiny budget: every step checkpoints and hands over to a continuation.
+    let hurried = Deps {
+        settings: PullSettings {
+            budget: Duration::from_millis(1),
+            ..w.deps.settings.clone()
+        },
+        ..(*w.deps).clone()
+    };
+    let steps = w.drain_with(&hurried, 10_000).await;
     assert!(
         steps > 2,
         "the tiny budget made the walk continue ({steps} steps)"
     );
     let run = w.run(&id).await;
     assert_eq!(run["state"], "awaiting_review", "{run}");
-    assert_eq!(run["counters"]["users"], 1500);
+    assert_eq!(run["counters"]["users"], users as u64);
     let rows = w.all(&format!("/runs/{id}/rows")).await;
-    assert_eq!(rows.len(), 1500, "one row per user");
+    assert_eq!(rows.len(), users, "one row per user");
 
+    // Killed mid-apply, once a third of the accounts exist.
     let (status, _) = w.api(Method::POST, &format!("/runs/{id}/confirm")).await;
     assert_eq!(status, StatusCode::ACCEPTED);
-    assert!(
-        kill_one_step(&w, Duration::from_millis(200)).await,
-        "the apply was killed"
-    );
+    kill_one_step(
+        &w,
+        until(|| async {
+            let page = w.directory.accounts(1000, None).await.unwrap();
+            page.items.len() >= users / 3
+        }),
+    )
+    .await;
     w.drain(10_000).await;
     let run = w.run(&id).await;
     assert_eq!(run["state"], "done", "{run}");
 
     let dir = w.directory_state().await;
-    assert_eq!(dir.accounts.len(), 1500);
-    assert_eq!(dir.unit_paths.len(), w.sim_org().await.dept_paths.len());
-    assert_eq!(user_mappings(&w).await, 1500);
+    assert_eq!(dir.accounts.len(), users);
+    assert_eq!(dir.unit_paths.len(), sim.dept_paths.len());
+    assert_eq!(user_mappings(&w).await, users);
 }

@@ -1,15 +1,17 @@
 //! The EventBridge tick: a connector whose schedule came due since its last run gets one pull;
-//! a connector whose pull is still running is skipped.
+//! a connector whose pull is still running is skipped. On both engines: beside the cron timing,
+//! the pull lock is a conditional write in the table and the tick enqueues on the pull queue.
 
 use serde_json::json;
 
-use crate::support::{Options, org, world};
+use crate::support::{Engine, Options, world};
+
+on_engines!(a_due_schedule_starts_one_pull_and_a_running_one_is_not_doubled);
 
 const DAY_MS: i64 = 86_400_000;
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_due_schedule_starts_one_pull_and_a_running_one_is_not_doubled() {
-    let w = world(org(0.0), Options::default()).await;
+async fn a_due_schedule_starts_one_pull_and_a_running_one_is_not_doubled(engine: Engine) {
+    let w = world(engine, engine.org(0.0), Options::default()).await;
     let now = w.connector.created_ms;
     // The default schedule (02:00 Beijing, daily) is not due within the hour of creation…
     assert!(

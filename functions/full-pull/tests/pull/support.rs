@@ -1,5 +1,6 @@
-//! One world per test: a simulator over HTTP, the embedded engines in a tempdir, a connector, the
-//! admin router (the review API) and the full pull fed by the embedded pull queue.
+//! One world per test: a simulator over HTTP, one engine pair (embedded in a tempdir, or a fresh
+//! DynamoDB table and SQS FIFO queues on moto), a connector, the admin router (the review API) and
+//! the full pull fed from the pull queue through the `QueueConsumer` port.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::net::SocketAddr;
@@ -9,13 +10,13 @@ use std::time::Duration;
 use axum::Router;
 use axum::body::Body;
 use axum::http::{Method, Request, StatusCode};
-use dingbridge::adapters::embedded::{EmbeddedQueue, EmbeddedStore, QueueSettings};
+use dingbridge::adapters::embedded::{EmbeddedStore, QueueSettings};
 use dingbridge::dingtalk::{ClientConfig, DingUserId, HttpDingTalk, Rate, RateLimiter};
 use dingbridge::domain::connector::{Connector, ConnectorInput, PullMode, check_input};
 use dingbridge::domain::directory::{AccountStatus, Origin};
 use dingbridge::domain::ids::OrgUnitId;
 use dingbridge::domain::password::PasswordPolicy;
-use dingbridge::ports::{Clock, QueueConsumer, SystemClock, Table};
+use dingbridge::ports::{Clock, Queue, QueueConsumer, SystemClock, Table};
 use dingbridge::secrets::SecretBox;
 use dingbridge::store::Actor;
 use dingbridge::store::connectors::Connectors;
@@ -49,13 +50,115 @@ impl Default for Options {
     }
 }
 
+/// Which engines a world runs on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Engine {
+    Embedded,
+    /// DynamoDB and SQS on the moto endpoint that `infra/test.sh` starts.
+    #[cfg(feature = "aws")]
+    Aws,
+}
+
+/// The table, the pull queue (both sides) and the sync queue.
+type Engines = (
+    Arc<dyn Table>,
+    Arc<dyn Queue>,
+    Arc<dyn QueueConsumer>,
+    Arc<dyn Queue>,
+);
+
+impl Engine {
+    /// The simulated org of most tests: deeper than 6 levels, users in several departments, and a
+    /// department with more than 100 direct members (paging). Unthrottled: pacing is the
+    /// benchmarks' subject, not these tests'. Embedded: 1500 users in 120 departments. On moto,
+    /// 110 in 10 with one big department (`big_depts`): every user's first department is that
+    /// one, the others hold second memberships. moto deep-copies the whole table for every item
+    /// of a TransactWriteItems (and never frees the copies), so an import costs time and memory
+    /// that grow with the square of its size.
+    pub fn org(self, dirty_share: f64) -> SimConfig {
+        let (users, depts, big_depts) = match self {
+            Engine::Embedded => (1500, 120, None),
+            #[cfg(feature = "aws")]
+            Engine::Aws => (110, 10, Some(1)),
+        };
+        SimConfig {
+            users,
+            depts,
+            big_depts,
+            qps_per_api: 0,
+            dirty_share,
+            ..SimConfig::default()
+        }
+    }
+
+    /// moto's TransactWriteItems deep-copies the table with no lock held: a write landing
+    /// meanwhile makes it answer 500 ("dictionary changed size during iteration"), and a
+    /// cancelled transaction restores its copy over writes made since. DynamoDB has neither
+    /// problem; on moto the rows are applied one at a time.
+    fn apply_concurrency(self) -> usize {
+        match self {
+            Engine::Embedded => PullSettings::default().apply_concurrency,
+            #[cfg(feature = "aws")]
+            Engine::Aws => 1,
+        }
+    }
+
+    async fn engines(self, dir: &std::path::Path, clock: Arc<dyn Clock>) -> Engines {
+        match self {
+            Engine::Embedded => {
+                let store = EmbeddedStore::open(dir).unwrap();
+                let pull = Arc::new(store.queue("pull", QueueSettings::default(), clock.clone()));
+                let sync = Arc::new(store.queue("sync", QueueSettings::default(), clock.clone()));
+                (Arc::new(store.table(clock)), pull.clone(), pull, sync)
+            }
+            #[cfg(feature = "aws")]
+            Engine::Aws => aws::engines(clock).await,
+        }
+    }
+}
+
+/// A fresh table and fresh FIFO queue pairs per world. A missing endpoint fails the test, never
+/// skips it.
+#[cfg(feature = "aws")]
+mod aws {
+    use std::sync::Arc;
+
+    use dingbridge::adapters::sqs::{SqsQueue, create_fifo_queue_with_dlq};
+    use dingbridge::adapters::{dynamodb, sqs};
+    use dingbridge::ports::Clock;
+
+    pub async fn engines(clock: Arc<dyn Clock>) -> super::Engines {
+        assert!(
+            std::env::var("DINGBRIDGE_TEST_AWS_ENDPOINT").is_ok(),
+            "DINGBRIDGE_TEST_AWS_ENDPOINT is not set: run infra/test.sh, which starts moto"
+        );
+        let config = dynamodb::load_aws_config().await;
+        let name = format!("pull-{}", uuid::Uuid::new_v4().simple());
+        let ddb = dynamodb::sdk::Client::new(&config);
+        dynamodb::create_table(&ddb, &name).await.unwrap();
+        let client = sqs::sdk::Client::new(&config);
+        let queue = |what: &str| {
+            let (client, name) = (client.clone(), format!("{name}-{what}"));
+            async move {
+                let (url, dlq) = create_fifo_queue_with_dlq(&client, &name, 5, 30)
+                    .await
+                    .unwrap();
+                Arc::new(SqsQueue::new(client, url).with_dead_letter_queue(dlq))
+            }
+        };
+        let pull = queue("pull").await;
+        let sync = queue("sync").await;
+        let table = Arc::new(dynamodb::DynamoTable::new(ddb, name, clock));
+        (table, pull.clone(), pull, sync)
+    }
+}
+
 pub struct World {
     pub _sim: SimHandle,
     pub base: String,
     pub http: reqwest::Client,
     pub _dir: tempfile::TempDir,
-    pub _table: Arc<dyn Table>,
-    pub queue: Arc<EmbeddedQueue>,
+    pub queue: Arc<dyn QueueConsumer>,
     pub deps: Arc<Deps>,
     pub app: Router,
     pub token: String,
@@ -64,28 +167,13 @@ pub struct World {
     pub mappings: Mappings,
 }
 
-/// The simulated org of most tests: 1500 users in 120 departments (depth ≥ 6, a few departments
-/// with more than 100 direct members, users in several departments). Unthrottled: pacing is the
-/// benchmarks' subject, not these tests'.
-pub fn org(dirty_share: f64) -> SimConfig {
-    SimConfig {
-        users: 1500,
-        depts: 120,
-        qps_per_api: 0,
-        dirty_share,
-        ..SimConfig::default()
-    }
-}
-
-pub async fn world(sim_config: SimConfig, options: Options) -> World {
+pub async fn world(engine: Engine, sim_config: SimConfig, options: Options) -> World {
     let addr: SocketAddr = "127.0.0.1:0".parse().unwrap();
     let sim = dingtalk_sim::start(addr, sim_config).await.unwrap();
     let base = sim.base_url();
     let dir = tempfile::tempdir().unwrap();
-    let store = EmbeddedStore::open(dir.path()).unwrap();
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
-    let table: Arc<dyn Table> = Arc::new(store.table(clock.clone()));
-    let queue = Arc::new(store.queue("pull", QueueSettings::default(), clock.clone()));
+    let (table, pull_queue, queue, sync_queue) = engine.engines(dir.path(), clock.clone()).await;
     let secrets = SecretBox::from_base64(&SecretBox::generate_key()).unwrap();
     let app = sim.apps().into_iter().next().unwrap();
     let input = ConnectorInput {
@@ -122,7 +210,7 @@ pub async fn world(sim_config: SimConfig, options: Options) -> World {
     let dingtalk = Arc::new(HttpDingTalk::with_limiter(client, limiter).unwrap());
     let deps = Arc::new(Deps::new(
         table.clone(),
-        queue.clone(),
+        pull_queue.clone(),
         dingtalk.clone(),
         clock.clone(),
         secrets.clone(),
@@ -133,6 +221,7 @@ pub async fn world(sim_config: SimConfig, options: Options) -> World {
                 retry_delay: Duration::from_millis(10),
                 ..WalkLimits::default()
             },
+            apply_concurrency: engine.apply_concurrency(),
             ..PullSettings::default()
         },
     ));
@@ -142,8 +231,8 @@ pub async fn world(sim_config: SimConfig, options: Options) -> World {
         .unwrap();
     let router = admin::router(admin::Deps {
         table: table.clone(),
-        sync_queue: Arc::new(store.queue("sync", QueueSettings::default(), clock.clone())),
-        pull_queue: queue.clone(),
+        sync_queue,
+        pull_queue,
         dingtalk,
         clock: clock.clone(),
         secrets,
@@ -155,8 +244,7 @@ pub async fn world(sim_config: SimConfig, options: Options) -> World {
         http: reqwest::Client::new(),
         _dir: dir,
         directory: Directory::new(table.clone(), clock),
-        mappings: Mappings::new(table.clone()),
-        _table: table,
+        mappings: Mappings::new(table),
         queue,
         deps,
         app: router,
@@ -188,6 +276,11 @@ impl World {
     /// Runs the pull queue's consumer until the queue is empty; returns the messages handled.
     /// `max` bounds the deliveries (a "kill" between steps is simply not draining further).
     pub async fn drain(&self, max: usize) -> usize {
+        self.drain_with(&self.deps, max).await
+    }
+
+    /// `drain` with other deps (other settings) handling the steps.
+    pub async fn drain_with(&self, deps: &Deps, max: usize) -> usize {
         let mut handled = 0;
         while handled < max {
             let batch = self
@@ -199,7 +292,7 @@ impl World {
                 break;
             };
             let receipt = m.receipt.clone();
-            let failed = self.deps.handle(vec![m]).await;
+            let failed = deps.handle(vec![m]).await;
             if failed.is_empty() {
                 self.queue.ack(&receipt).await.unwrap();
             } else {
@@ -230,15 +323,16 @@ impl World {
         body
     }
 
-    /// Every row of a listing, following `next_cursor`.
+    /// Every row of a listing, following `next_cursor`; pages of 100, so that the small org's
+    /// listings page too.
     pub async fn all(&self, path: &str) -> Vec<Value> {
         let mut out = Vec::new();
         let mut cursor: Option<String> = None;
         loop {
             let sep = if path.contains('?') { '&' } else { '?' };
             let url = match &cursor {
-                Some(c) => format!("{path}{sep}limit=300&cursor={c}"),
-                None => format!("{path}{sep}limit=300"),
+                Some(c) => format!("{path}{sep}limit=100&cursor={c}"),
+                None => format!("{path}{sep}limit=100"),
             };
             let (status, body) = self.api(Method::GET, &url).await;
             assert_eq!(status, StatusCode::OK, "{body}");
