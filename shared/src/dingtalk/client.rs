@@ -5,7 +5,7 @@
 use super::error::{self, DingTalkError, ErrorCode, ErrorKind};
 use super::limiter::RateLimiter;
 use super::port::DingTalk;
-use super::token::{DEFAULT_MARGIN, TokenCache};
+use super::token::{CredentialKey, DEFAULT_MARGIN, TokenCache};
 use super::types::{DingApp, SecretString, TokenSource};
 use super::wire;
 use crate::ports::{Clock, SystemClock};
@@ -209,12 +209,14 @@ impl HttpDingTalk {
         &self.inner.config
     }
 
-    /// The cached app token, refreshed when near expiry (one refresh at a time per app).
+    /// The cached app token, refreshed when near expiry (one refresh at a time per credential). The
+    /// cache is keyed by the whole credential and its hosts (`CredentialKey`), never by the app key
+    /// alone: a token is only sent to the hosts configured with the secret that obtained it.
     pub async fn app_token(&self, app: &DingApp) -> Result<SecretString, DingTalkError> {
         let source = self.inner.config.token_source;
         self.inner
             .tokens
-            .get(&app.app_key, || self.fetch_app_token(app, source))
+            .get(CredentialKey::of(app), || self.fetch_app_token(app, source))
             .await
     }
 
@@ -232,13 +234,16 @@ impl HttpDingTalk {
                 Auth::User(token) => Some(token.clone()),
                 Auth::None => None,
             };
-            self.inner.limiter.acquire(&app.app_key, call.path).await;
+            // DingTalk counts calls per app × API at the host that serves them.
+            let budget = format!("{}@{}", app.app_key, base_of(app, call.family));
+            self.inner.limiter.acquire(&budget, call.path).await;
             let err = match self.attempt::<T>(app, &call, token.as_ref()).await {
                 Ok(value) => return Ok(value),
                 Err(Failure::TokenRefused(err)) => {
                     if let (false, Some(token)) = (refreshed, token.as_ref()) {
                         tracing::info!(api = call.path, app_key = %app.app_key, "token refused; refreshing once");
-                        self.inner.tokens.invalidate(&app.app_key, token).await;
+                        let key = CredentialKey::of(app);
+                        self.inner.tokens.invalidate(key, token).await;
                         refreshed = true;
                         continue;
                     }
@@ -280,10 +285,7 @@ impl HttpDingTalk {
         call: &Call<'_>,
         token: Option<&SecretString>,
     ) -> Result<T, Failure> {
-        let base = match call.family {
-            Family::Oapi => &app.endpoints.oapi,
-            Family::Api => &app.endpoints.api,
-        };
+        let base = base_of(app, call.family);
         let mut url =
             Url::parse(&format!("{}{}", base.trim_end_matches('/'), call.path)).map_err(|e| {
                 Failure::Error(DingTalkError::new(
@@ -329,6 +331,13 @@ impl HttpDingTalk {
 
     pub(super) fn now_millis(&self) -> i64 {
         self.inner.clock.now_millis()
+    }
+}
+
+fn base_of(app: &DingApp, family: Family) -> &str {
+    match family {
+        Family::Oapi => &app.endpoints.oapi,
+        Family::Api => &app.endpoints.api,
     }
 }
 

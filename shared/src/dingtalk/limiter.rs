@@ -41,7 +41,7 @@ impl Rate {
 pub struct RateLimiter {
     default: Rate,
     overrides: HashMap<String, Rate>,
-    /// (app_key, api path) → theoretical arrival time of the next call.
+    /// (app budget — the app key at one host —, api path) → theoretical arrival time of the next call.
     slots: Mutex<HashMap<(String, String), Instant>>,
 }
 

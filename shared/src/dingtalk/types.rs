@@ -189,7 +189,8 @@ impl Endpoints {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct DingApp {
     pub corp_id: String,
-    /// AppKey (ClientID): also the key of the rate limiter and of the token cache.
+    /// AppKey (ClientID): with the hosts, the key of the rate limiter; with the corp, the hosts and
+    /// the secret, the key of the token cache.
     pub app_key: String,
     pub app_secret: SecretString,
     pub agent_id: Option<String>,
