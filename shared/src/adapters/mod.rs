@@ -4,6 +4,8 @@
 pub mod embedded;
 
 #[cfg(feature = "aws")]
+pub mod aws;
+#[cfg(feature = "aws")]
 pub mod dynamodb;
 #[cfg(feature = "aws")]
 pub mod sqs;
