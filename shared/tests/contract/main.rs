@@ -83,13 +83,3 @@ mod embedded {
 
 #[cfg(feature = "aws")]
 mod aws;
-
-#[cfg(not(feature = "aws"))]
-#[test]
-fn dynamodb_and_sqs_contract_tests_need_infra_test_sh() {
-    // Not a skip in disguise: this build has no AWS engines to test. `infra/test.sh` builds with
-    // `--all-features` and provides the endpoint, and there the AWS cases fail loudly without it.
-    eprintln!(
-        "note: only the embedded engines were tested; run infra/test.sh for DynamoDB and SQS (moto)"
-    );
-}

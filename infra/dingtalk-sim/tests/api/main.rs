@@ -7,5 +7,4 @@ mod contacts;
 mod limits;
 mod login;
 mod support;
-mod throughput;
 mod tokens;

@@ -11,7 +11,6 @@ use serde_json::json;
 use std::future::Future;
 use std::pin::Pin;
 use std::task::Poll;
-use std::time::Instant;
 
 const T0: i64 = 1_700_000_000_000;
 const SCRATCH: TableDefinition<&str, u64> = TableDefinition::new("test.scratch");
@@ -237,103 +236,4 @@ async fn an_uncontended_write_commits_alone_and_a_write_that_changes_nothing_cos
         Err(TableError::ConditionFailed)
     ));
     assert_eq!(store.commits() - before, 2);
-}
-
-/// Throwaway measurement, not a check:
-/// `cargo test -p dingbridge --lib -- --ignored group_commit_throughput --nocapture`.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "a measurement; run by hand"]
-async fn group_commit_throughput() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = EmbeddedStore::open(dir.path()).unwrap();
-    let table = store.table(TestClock::at(T0));
-
-    let n = 2000;
-    let start = Instant::now();
-    for i in 0..n {
-        table
-            .put(item("seq", &format!("{i}"), 1), Cond::Absent)
-            .await
-            .unwrap();
-    }
-    let secs = start.elapsed().as_secs_f64();
-    println!(
-        "sequential: {n} conditional puts in {secs:.2}s = {:.0}/s",
-        f64::from(n) / secs
-    );
-
-    // The same one-key write through the old path (a blocking task with its own transaction and
-    // commit) and through the writer, interleaved so that machine load hits both alike.
-    let bump = |txn: &WriteTransaction| -> Result<(bool, ()), TableError> {
-        let mut t = txn
-            .open_table(SCRATCH)
-            .map_err(super::super::table_storage)?;
-        let old = t
-            .get("n")
-            .map_err(super::super::table_storage)?
-            .map(|v| v.value());
-        t.insert("n", old.unwrap_or(0) + 1)
-            .map_err(super::super::table_storage)?;
-        Ok((true, ()))
-    };
-    let (mut direct, mut grouped) = (0.0, 0.0);
-    for _ in 0..5 {
-        let start = Instant::now();
-        for _ in 0..200 {
-            let db = store.inner.db.clone();
-            super::super::blocking(
-                move || {
-                    let txn = db.begin_write().map_err(super::super::table_storage)?;
-                    bump(&txn)?;
-                    txn.commit().map_err(super::super::table_storage)
-                },
-                TableError::Permanent,
-            )
-            .await
-            .unwrap();
-        }
-        direct += start.elapsed().as_secs_f64();
-        let start = Instant::now();
-        for _ in 0..200 {
-            let inner = store.inner.clone();
-            inner
-                .writer
-                .run(Cost::one(8), bump, |_| false, TableError::Permanent)
-                .await
-                .unwrap();
-        }
-        grouped += start.elapsed().as_secs_f64();
-    }
-    println!(
-        "sequential raw write: own transaction {:.0}/s, through the writer {:.0}/s",
-        1000.0 / direct,
-        1000.0 / grouped
-    );
-
-    let (tasks, each) = (64, 500);
-    let commits = store.commits();
-    let start = Instant::now();
-    let handles: Vec<_> = (0..tasks)
-        .map(|t| {
-            let table = table.clone();
-            tokio::spawn(async move {
-                for i in 0..each {
-                    table
-                        .put(item(&format!("c{t}"), &format!("{i}"), 1), Cond::Absent)
-                        .await
-                        .unwrap();
-                }
-            })
-        })
-        .collect();
-    for h in handles {
-        h.await.unwrap();
-    }
-    let secs = start.elapsed().as_secs_f64();
-    let total = f64::from(tasks * each);
-    println!(
-        "concurrent: {tasks}x{each} conditional puts in {secs:.2}s = {:.0}/s, {} commits",
-        total / secs,
-        store.commits() - commits
-    );
 }
