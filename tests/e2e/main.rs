@@ -2,7 +2,6 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-mod credentials;
 mod dingtalk_client;
 mod incremental;
 mod local;

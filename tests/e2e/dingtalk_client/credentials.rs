@@ -3,12 +3,10 @@
 //! keyed by the app key alone and sent one connector's token to another connector's host).
 
 use dingbridge::dingtalk::{
-    CallbackRegistration, ClientConfig, DeptId, DingApp, DingTalk, Endpoints, ErrorKind,
-    HttpDingTalk, SecretString,
+    CallbackRegistration, DeptId, DingApp, DingTalk, Endpoints, ErrorKind, SecretString,
 };
 use dingtalk_sim::SimConfig;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
 
@@ -76,17 +74,6 @@ async fn read_request(socket: &mut tokio::net::TcpStream) -> String {
     String::from_utf8_lossy(&data).into_owned()
 }
 
-fn quick() -> HttpDingTalk {
-    HttpDingTalk::new(ClientConfig {
-        request_timeout: Duration::from_millis(800),
-        backoff_base: Duration::from_millis(10),
-        backoff_max: Duration::from_millis(100),
-        max_retries: 1,
-        ..ClientConfig::default()
-    })
-    .unwrap()
-}
-
 #[tokio::test]
 async fn a_second_credential_with_the_same_app_key_never_receives_the_first_ones_token() {
     let sim = dingtalk_sim::start(
@@ -109,7 +96,7 @@ async fn a_second_credential_with_the_same_app_key_never_receives_the_first_ones
         agent_id: None,
         endpoints: Endpoints::single(&sim.base_url()),
     };
-    let client = quick();
+    let client = super::client();
     // The genuine connector works and its token is now cached.
     client
         .list_sub_departments(&genuine, DeptId::new(1).unwrap())
