@@ -9,7 +9,8 @@ use std::sync::Arc;
 
 use super::*;
 use crate::adapters::embedded::EmbeddedStore;
-use crate::domain::directory::normalise_memberships;
+use crate::domain::directory::{Account, AccountStatus, OrgUnit, normalise_memberships};
+use crate::domain::ids::AccountId;
 use crate::domain::values::{DisplayName, Email, Mobile, Username};
 use crate::ports::SystemClock;
 use crate::store::audit::history;

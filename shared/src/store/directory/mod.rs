@@ -1,0 +1,76 @@
+//! The directory over the `Table` port: org units (a tree; move, rename, delete only when empty) and
+//! accounts (unique username/email/mobile, memberships), each write one transaction with its
+//! uniqueness markers, membership items and audit entry, conditional on the stored version.
+
+mod accounts;
+mod org_units;
+
+use std::sync::Arc;
+
+use serde_json::json;
+
+use super::{Actor, DirectoryError, PageOf, decode};
+use crate::domain::directory::Origin;
+use crate::domain::ids::OrgUnitId;
+use crate::ports::{Clock, Item, Key, MAX_TRANSACTION_ITEMS, Table, TxOp};
+
+/// The directory root's id: fixed, so every engine and every deployment agree on it.
+pub const ROOT_ID: &str = "00000000-0000-7000-8000-000000000001";
+
+/// How many times a read-modify-write is retried after losing a version race.
+const RACE_RETRIES: usize = 8;
+
+/// What a new org unit needs.
+#[derive(Clone, Debug)]
+pub struct NewOrgUnit {
+    pub name: String,
+    pub parent_id: OrgUnitId,
+    pub order: i64,
+}
+
+/// The directory repository.
+#[derive(Clone)]
+pub struct Directory {
+    table: Arc<dyn Table>,
+    clock: Arc<dyn Clock>,
+}
+
+impl Directory {
+    pub fn new(table: Arc<dyn Table>, clock: Arc<dyn Clock>) -> Self {
+        Self { table, clock }
+    }
+}
+
+fn check_size(ops: &[TxOp]) -> Result<(), DirectoryError> {
+    if ops.len() > MAX_TRANSACTION_ITEMS {
+        return Err(DirectoryError::invalid(
+            "memberships",
+            "an account can belong to at most 45 org units",
+        ));
+    }
+    Ok(())
+}
+
+fn marker(key: Key, owner: &str) -> Item {
+    Item::new(key, 1, json!({ "owner": owner }))
+}
+
+fn page_of<T: serde::de::DeserializeOwned>(
+    page: crate::ports::Page,
+) -> Result<PageOf<T>, DirectoryError> {
+    let items = page.items.iter().map(decode).collect::<Result<_, _>>()?;
+    Ok(PageOf {
+        items,
+        next: page.next,
+    })
+}
+
+/// Who changed something, for the audit entries; `origin` says through which path.
+impl Actor {
+    pub fn origin(&self) -> Origin {
+        self.origin
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,354 @@
+//! Org units: the root, create, rename, move (never under its own subtree), delete only when empty,
+//! children and the list of all units.
+
+use std::collections::HashSet;
+
+use serde_json::json;
+
+use super::super::audit::{AuditEntry, audit_op};
+use super::super::keys;
+use super::super::{Actor, DirectoryError, PageOf, decode, encode};
+use super::{Directory, NewOrgUnit, RACE_RETRIES, ROOT_ID, marker, page_of};
+use crate::domain::directory::OrgUnit;
+use crate::domain::ids::OrgUnitId;
+use crate::domain::values::check_unit_name;
+use crate::ports::{Cond, Index, Item, Query, TableError, TxOp};
+
+impl Directory {
+    pub fn root_id() -> OrgUnitId {
+        // ROOT_ID is a valid UUID literal; the fallback is unreachable but keeps this panic-free.
+        OrgUnitId::parse(ROOT_ID).unwrap_or_else(|_| OrgUnitId::generate())
+    }
+
+    /// The root org unit, created on first use.
+    pub async fn ensure_root(&self) -> Result<OrgUnit, DirectoryError> {
+        let id = Self::root_id();
+        if let Some(root) = self.org_unit(&id).await? {
+            return Ok(root);
+        }
+        let now = self.clock.now_millis();
+        let root = OrgUnit {
+            id: id.clone(),
+            name: "root".to_owned(),
+            parent_id: None,
+            order: 0,
+            version: 1,
+            created_ms: now,
+            updated_ms: now,
+        };
+        match self.table.put(unit_item(&root)?, Cond::Absent).await {
+            Ok(()) | Err(TableError::ConditionFailed) => {}
+            Err(e) => return Err(e.into()),
+        }
+        self.org_unit(&id)
+            .await?
+            .ok_or_else(|| DirectoryError::NotFound("root org unit".to_owned()))
+    }
+
+    pub async fn org_unit(&self, id: &OrgUnitId) -> Result<Option<OrgUnit>, DirectoryError> {
+        match self.table.get(&keys::org_unit(id)).await? {
+            Some(item) => Ok(Some(decode(&item)?)),
+            None => Ok(None),
+        }
+    }
+
+    /// Create a unit under an existing parent; its name must be unique under that parent.
+    pub async fn create_org_unit(
+        &self,
+        new: NewOrgUnit,
+        actor: &Actor,
+    ) -> Result<OrgUnit, DirectoryError> {
+        self.create_org_unit_with(new, actor, Vec::new()).await
+    }
+
+    /// Create a unit together with `extra` writes (its DingTalk mapping) in one transaction.
+    pub async fn create_org_unit_with(
+        &self,
+        new: NewOrgUnit,
+        actor: &Actor,
+        extra: Vec<TxOp>,
+    ) -> Result<OrgUnit, DirectoryError> {
+        self.create_org_unit_as(OrgUnitId::generate(), new, actor, extra)
+            .await
+    }
+
+    /// Like `create_org_unit_with`, under an id the caller chose, so that `extra` can name the
+    /// unit (a mapping needs the id in the same transaction).
+    pub async fn create_org_unit_as(
+        &self,
+        id: OrgUnitId,
+        new: NewOrgUnit,
+        actor: &Actor,
+        extra: Vec<TxOp>,
+    ) -> Result<OrgUnit, DirectoryError> {
+        let name = check_unit_name(&new.name)?;
+        let now = self.clock.now_millis();
+        let unit = OrgUnit {
+            id,
+            name,
+            parent_id: Some(new.parent_id.clone()),
+            order: new.order,
+            version: 1,
+            created_ms: now,
+            updated_ms: now,
+        };
+        let mut ops = vec![
+            TxOp::Check {
+                key: keys::org_unit(&new.parent_id),
+                cond: Cond::Exists,
+            },
+            TxOp::Put {
+                item: unit_item(&unit)?,
+                cond: Cond::Absent,
+            },
+            TxOp::Put {
+                item: marker(
+                    keys::unit_name_marker(&new.parent_id, &unit.name),
+                    unit.id.as_str(),
+                ),
+                cond: Cond::Absent,
+            },
+            audit_op(AuditEntry::new(
+                actor,
+                now,
+                "org_unit",
+                unit.id.as_str(),
+                "create",
+                None,
+                Some(json!(unit)),
+            )),
+        ];
+        ops.extend(extra);
+        match self.table.transact(ops).await {
+            Ok(()) => Ok(unit),
+            Err(TableError::TransactionCancelled { failed }) if failed.contains(&0) => Err(
+                DirectoryError::NotFound(format!("parent org unit {}", new.parent_id)),
+            ),
+            Err(TableError::TransactionCancelled { .. }) => Err(DirectoryError::Conflict {
+                attr: "name",
+                detail: format!(
+                    "an org unit named {:?} already exists under this parent",
+                    unit.name
+                ),
+            }),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Rename, move or re-order a unit. A move must not put a unit under itself or a descendant.
+    pub async fn update_org_unit(
+        &self,
+        id: &OrgUnitId,
+        expected_version: Option<u64>,
+        name: Option<String>,
+        parent_id: Option<OrgUnitId>,
+        order: Option<i64>,
+        actor: &Actor,
+    ) -> Result<OrgUnit, DirectoryError> {
+        let name = name.map(|n| check_unit_name(&n)).transpose()?;
+        for _ in 0..RACE_RETRIES {
+            let old = self
+                .org_unit(id)
+                .await?
+                .ok_or_else(|| DirectoryError::NotFound(format!("org unit {id}")))?;
+            if expected_version.is_some_and(|v| v != old.version) {
+                return Err(DirectoryError::Stale);
+            }
+            let Some(old_parent) = old.parent_id.clone() else {
+                return Err(DirectoryError::invalid(
+                    "org_unit_id",
+                    "the root cannot be renamed or moved",
+                ));
+            };
+            let mut new = old.clone();
+            if let Some(n) = &name {
+                new.name.clone_from(n);
+            }
+            if let Some(p) = &parent_id {
+                if p == id || self.is_descendant(p, id).await? {
+                    return Err(DirectoryError::invalid(
+                        "parent_id",
+                        "a unit cannot be moved under itself or one of its descendants",
+                    ));
+                }
+                new.parent_id = Some(p.clone());
+            }
+            if let Some(o) = order {
+                new.order = o;
+            }
+            if new == old {
+                return Ok(old);
+            }
+            let now = self.clock.now_millis();
+            new.version = old.version + 1;
+            new.updated_ms = now;
+            let new_parent = new.parent_id.clone().unwrap_or_else(|| old_parent.clone());
+            let mut ops = vec![TxOp::Put {
+                item: unit_item(&new)?,
+                cond: Cond::Version(old.version),
+            }];
+            let name_key_changed =
+                new_parent != old_parent || new.name.to_lowercase() != old.name.to_lowercase();
+            if name_key_changed {
+                ops.push(TxOp::Check {
+                    key: keys::org_unit(&new_parent),
+                    cond: Cond::Exists,
+                });
+                ops.push(TxOp::Delete {
+                    key: keys::unit_name_marker(&old_parent, &old.name),
+                    cond: Cond::None,
+                });
+                ops.push(TxOp::Put {
+                    item: marker(keys::unit_name_marker(&new_parent, &new.name), id.as_str()),
+                    cond: Cond::Absent,
+                });
+            }
+            ops.push(audit_op(AuditEntry::new(
+                actor,
+                now,
+                "org_unit",
+                id.as_str(),
+                "update",
+                Some(json!(old)),
+                Some(json!(new)),
+            )));
+            match self.table.transact(ops).await {
+                Ok(()) => return Ok(new),
+                Err(TableError::TransactionCancelled { failed }) => {
+                    if failed.contains(&0) {
+                        if expected_version.is_some() {
+                            return Err(DirectoryError::Stale);
+                        }
+                        continue;
+                    }
+                    if failed.contains(&1) {
+                        return Err(DirectoryError::NotFound(format!(
+                            "parent org unit {new_parent}"
+                        )));
+                    }
+                    return Err(DirectoryError::Conflict {
+                        attr: "name",
+                        detail: format!(
+                            "an org unit named {:?} already exists under this parent",
+                            new.name
+                        ),
+                    });
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Err(DirectoryError::Stale)
+    }
+
+    /// True when `candidate` lies below `ancestor` in the tree.
+    async fn is_descendant(
+        &self,
+        candidate: &OrgUnitId,
+        ancestor: &OrgUnitId,
+    ) -> Result<bool, DirectoryError> {
+        let mut seen = HashSet::new();
+        let mut current = self.org_unit(candidate).await?;
+        while let Some(unit) = current {
+            if !seen.insert(unit.id.clone()) {
+                return Ok(false);
+            }
+            match unit.parent_id {
+                Some(p) if &p == ancestor => return Ok(true),
+                Some(p) => current = self.org_unit(&p).await?,
+                None => return Ok(false),
+            }
+        }
+        Ok(false)
+    }
+
+    /// Delete a unit that has no child units and no members.
+    pub async fn delete_org_unit(
+        &self,
+        id: &OrgUnitId,
+        actor: &Actor,
+    ) -> Result<(), DirectoryError> {
+        let unit = self
+            .org_unit(id)
+            .await?
+            .ok_or_else(|| DirectoryError::NotFound(format!("org unit {id}")))?;
+        let Some(parent) = unit.parent_id.clone() else {
+            return Err(DirectoryError::invalid(
+                "org_unit_id",
+                "the root cannot be deleted",
+            ));
+        };
+        let children = self
+            .table
+            .query(&Query::partition(Index::Gsi1, keys::org_unit_children(id)).limit(1))
+            .await?;
+        let members = self
+            .table
+            .query(&Query::partition(Index::Gsi1, keys::unit_members(id)).limit(1))
+            .await?;
+        if !children.items.is_empty() || !members.items.is_empty() {
+            return Err(DirectoryError::NotEmpty {
+                children: !children.items.is_empty(),
+                members: !members.items.is_empty(),
+            });
+        }
+        let now = self.clock.now_millis();
+        let ops = vec![
+            TxOp::Delete {
+                key: keys::org_unit(id),
+                cond: Cond::Version(unit.version),
+            },
+            TxOp::Delete {
+                key: keys::unit_name_marker(&parent, &unit.name),
+                cond: Cond::None,
+            },
+            audit_op(AuditEntry::new(
+                actor,
+                now,
+                "org_unit",
+                id.as_str(),
+                "delete",
+                Some(json!(unit)),
+                None,
+            )),
+        ];
+        match self.table.transact(ops).await {
+            Ok(()) => Ok(()),
+            Err(TableError::TransactionCancelled { .. }) => Err(DirectoryError::Stale),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// The child units of a unit, by name.
+    pub async fn children(
+        &self,
+        id: &OrgUnitId,
+        limit: usize,
+        cursor: Option<String>,
+    ) -> Result<PageOf<OrgUnit>, DirectoryError> {
+        let q = Query::partition(Index::Gsi1, keys::org_unit_children(id))
+            .limit(limit)
+            .after(cursor);
+        page_of(self.table.query(&q).await?)
+    }
+
+    /// Every org unit, oldest first.
+    pub async fn org_units(
+        &self,
+        limit: usize,
+        cursor: Option<String>,
+    ) -> Result<PageOf<OrgUnit>, DirectoryError> {
+        let q = Query::partition(Index::Gsi2, keys::ALL_ORG_UNITS)
+            .limit(limit)
+            .after(cursor);
+        page_of(self.table.query(&q).await?)
+    }
+}
+
+fn unit_item(unit: &OrgUnit) -> Result<Item, DirectoryError> {
+    let mut item = Item::new(keys::org_unit(&unit.id), unit.version, encode(unit)?)
+        .with_gsi2(keys::all_org_units_entry(&unit.id));
+    if let Some(parent) = &unit.parent_id {
+        item = item.with_gsi1(keys::org_unit_child_entry(parent, &unit.name, &unit.id));
+    }
+    Ok(item)
+}
