@@ -6,13 +6,35 @@ use rand::Rng;
 use rand::distr::Alphanumeric;
 use serde_json::{Value, json};
 
+/// The simulated org the demo starts with, and whether to forget a saved one.
+#[derive(Clone, Debug)]
+pub struct DemoOptions {
+    /// Seed of a new simulated org (a saved org keeps the seed it was made with).
+    pub seed: u64,
+    pub users: usize,
+    pub depts: usize,
+    /// Forget the saved org and the store (connectors, directory, runs) and start over.
+    pub reset: bool,
+}
+
+impl Default for DemoOptions {
+    fn default() -> Self {
+        Self {
+            seed: 7,
+            users: 300,
+            depts: 40,
+            reset: false,
+        }
+    }
+}
+
 /// What the demo set up, to print for the person running it.
 pub struct Demo {
     pub sim: dingtalk_sim::SimHandle,
     pub connector_id: String,
     pub callback: Value,
     /// The first full pull (review mode), as `GET /admin/api/runs/{id}` last showed it.
-    pub first_pull: Option<Value>,
+    pub run: Option<Value>,
 }
 
 fn random_text(len: usize) -> String {
@@ -97,7 +119,7 @@ pub async fn start(server: &str, admin_token: &str, seed: u64) -> anyhow::Result
         sim,
         connector_id,
         callback: created["callback"].clone(),
-        first_pull,
+        run: first_pull,
     })
 }
 

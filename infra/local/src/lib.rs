@@ -1,6 +1,7 @@
 //! The whole system in one process: every HTTP function's router on one axum server, queue-triggered
 //! handlers fed by the embedded queues, scheduled jobs on timers, all on the embedded engines.
 
+pub mod banner;
 pub mod demo;
 
 use std::net::SocketAddr;
@@ -33,6 +34,12 @@ pub struct Options {
     pub pull_check_every: Duration,
     /// Run the queue consumers and timers (off only to measure the HTTP side alone).
     pub run_workers: bool,
+    /// How long a client may take to send a request's headers before the connection is closed.
+    pub header_read_timeout: Duration,
+    /// How long a client may take to send a request's body before it is answered 408 and closed.
+    pub body_read_timeout: Duration,
+    /// The simulated DingTalk and its demo connector (`cargo run` without `--no-demo`).
+    pub demo: Option<demo::DemoOptions>,
 }
 
 impl Options {
@@ -45,6 +52,9 @@ impl Options {
             drain_every: Duration::from_secs(300),
             pull_check_every: Duration::from_secs(60),
             run_workers: true,
+            header_read_timeout: Duration::from_secs(10),
+            body_read_timeout: Duration::from_secs(10),
+            demo: None,
         }
     }
 }
@@ -136,6 +146,12 @@ pub struct Running {
     pub engines: Engines,
     /// The admin token generated at this start, to be shown once (none when one already existed).
     pub new_admin_token: Option<String>,
+    /// The admin token this process knows (the environment's, or the one in `token_file`).
+    pub admin_token: Option<String>,
+    /// Where the local admin token is kept.
+    pub token_file: PathBuf,
+    /// The demo, when `Options::demo` asked for it and it started.
+    pub demo: Option<demo::Demo>,
     shutdown: watch::Sender<bool>,
     tasks: JoinSet<anyhow::Result<()>>,
 }
@@ -336,6 +352,9 @@ pub async fn start(options: Options) -> anyhow::Result<Running> {
         addr,
         public_url,
         engines,
+        admin_token: new_admin_token.clone().or(options.admin_token.clone()),
+        token_file: options.data_dir.join("admin.token"),
+        demo: None,
         new_admin_token,
         shutdown,
         tasks,

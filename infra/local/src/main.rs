@@ -115,7 +115,7 @@ async fn main() -> anyhow::Result<()> {
                     println!(
                         "      -d '{{\"name\":\"王小明\",\"mobile\":\"13912345678\",\"email\":\"xiaoming@example.com\",\"dept_id_list\":[1]}}'"
                     );
-                    if let Some(run) = &demo.first_pull {
+                    if let Some(run) = &demo.run {
                         print_first_pull(run, &base, &token);
                     }
                     Some(demo)
