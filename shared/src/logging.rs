@@ -11,7 +11,8 @@ pub fn init_lambda() {
     lambda_runtime::tracing::init_default_subscriber();
 }
 
-/// Locally: human-readable lines, `RUST_LOG` for the level (default `info`). Safe to call twice.
+/// Locally: human-readable lines on stderr (stdout is the local binary's banner), `RUST_LOG` for
+/// the level (default `info`). Safe to call twice.
 pub fn init_local() {
     let filter = EnvFilter::builder()
         .with_default_directive(LevelFilter::INFO.into())
@@ -19,5 +20,6 @@ pub fn init_local() {
     let _ = subscriber::fmt()
         .with_target(false)
         .with_env_filter(filter)
+        .with_writer(std::io::stderr)
         .try_init();
 }

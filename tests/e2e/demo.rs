@@ -25,7 +25,7 @@ fn options(dir: &std::path::Path) -> Options {
 }
 
 fn token_of(running: &Running) -> String {
-    std::fs::read_to_string(&running.token_file)
+    std::fs::read_to_string(&running.token.file)
         .unwrap()
         .trim()
         .to_owned()
@@ -99,15 +99,27 @@ async fn a_second_start_continues_the_demo_with_the_same_token_connector_and_org
     let demo = second.demo.as_ref().expect("the second start has a demo");
     assert_eq!(demo.connector_id, connector);
     let shown = demo.run.clone().expect("the waiting review is shown again");
-    assert_eq!((shown["id"].as_str(), &shown["state"]), (Some(run_id.as_str()), &json!("awaiting_review")));
-    assert_eq!(org_ids(&second).await, ids_before, "the simulated org continues");
+    assert_eq!(
+        (shown["id"].as_str(), &shown["state"]),
+        (Some(run_id.as_str()), &json!("awaiting_review"))
+    );
+    assert_eq!(
+        org_ids(&second).await,
+        ids_before,
+        "the simulated org continues"
+    );
     let (status, listed) = admin(&second, reqwest::Method::GET, "/admin/api/connectors").await;
     assert_eq!(status, 200, "the token in the file works: {listed}");
     assert_eq!(listed["items"].as_array().unwrap().len(), 1, "{listed}");
 
     // Confirm the review: the directory holds the org the simulator serves.
     let runs = format!("/admin/api/runs/{run_id}");
-    let (status, _) = admin(&second, reqwest::Method::POST, &format!("{runs}/remove-invalid")).await;
+    let (status, _) = admin(
+        &second,
+        reqwest::Method::POST,
+        &format!("{runs}/remove-invalid"),
+    )
+    .await;
     assert_eq!(status, 200);
     let (status, body) = admin(&second, reqwest::Method::POST, &format!("{runs}/confirm")).await;
     assert_eq!(status, 202, "{body}");
@@ -118,7 +130,10 @@ async fn a_second_start_continues_the_demo_with_the_same_token_connector_and_org
     let (depts, users) = org_ids(&second).await;
     let accounts = directory_ids(&second, "/admin/api/accounts").await;
     assert!(!accounts.is_empty());
-    assert!(accounts.iter().all(|a| users.contains(a)), "{accounts:?} vs {users:?}");
+    assert!(
+        accounts.iter().all(|a| users.contains(a)),
+        "{accounts:?} vs {users:?}"
+    );
 
     // A department made in the simulated org reaches the directory through its callback…
     let sim = second.demo.as_ref().unwrap().sim.base_url();
@@ -133,11 +148,15 @@ async fn a_second_start_continues_the_demo_with_the_same_token_connector_and_org
         .unwrap();
     let new_dept = made["dept_id"].as_i64().unwrap();
     assert!(!depts.contains(&new_dept));
-    eventually(PATIENCE, "the new department reaches the directory", || async {
-        directory_ids(&second, "/admin/api/org-units")
-            .await
-            .contains(&new_dept.to_string())
-    })
+    eventually(
+        PATIENCE,
+        "the new department reaches the directory",
+        || async {
+            directory_ids(&second, "/admin/api/org-units")
+                .await
+                .contains(&new_dept.to_string())
+        },
+    )
     .await;
     second.shutdown().await.unwrap();
 
@@ -146,10 +165,16 @@ async fn a_second_start_continues_the_demo_with_the_same_token_connector_and_org
     let (depts, _) = org_ids(&third).await;
     assert!(depts.contains(&new_dept), "{depts:?}");
     let shown = third.demo.as_ref().unwrap().run.clone().unwrap();
-    assert_eq!((shown["id"].as_str(), &shown["state"]), (Some(run_id.as_str()), &json!("done")));
+    assert_eq!(
+        (shown["id"].as_str(), &shown["state"]),
+        (Some(run_id.as_str()), &json!("done"))
+    );
     let units = directory_ids(&third, "/admin/api/org-units").await;
     let dept_ids: BTreeSet<String> = depts.iter().map(i64::to_string).collect();
-    assert!(units.iter().all(|u| dept_ids.contains(u)), "{units:?} vs {dept_ids:?}");
+    assert!(
+        units.iter().all(|u| dept_ids.contains(u)),
+        "{units:?} vs {dept_ids:?}"
+    );
     third.shutdown().await.unwrap();
 }
 
@@ -182,7 +207,11 @@ async fn a_reset_starts_a_new_org_and_an_empty_directory_with_the_same_token() {
     assert_eq!(demo.run.as_ref().unwrap()["state"], "awaiting_review");
     let fresh = org_ids(&second).await;
     assert_ne!(fresh.0, changed.0, "the saved org's change is forgotten");
-    assert!(directory_ids(&second, "/admin/api/accounts").await.is_empty());
+    assert!(
+        directory_ids(&second, "/admin/api/accounts")
+            .await
+            .is_empty()
+    );
 
     // The home page shows the demo and the review waiting, read from the stores.
     let home: Value = reqwest::Client::new()
@@ -195,12 +224,28 @@ async fn a_reset_starts_a_new_org_and_an_empty_directory_with_the_same_token() {
         .await
         .unwrap();
     let run_id = demo.run.as_ref().unwrap()["id"].clone();
-    assert_eq!(home["demo"]["connector_id"], json!(demo.connector_id), "{home}");
-    assert_eq!(home["demo"]["simulated_org"]["users"], json!(fresh.1.len()), "{home}");
+    assert_eq!(
+        home["demo"]["connector_id"],
+        json!(demo.connector_id),
+        "{home}"
+    );
+    assert_eq!(
+        home["demo"]["simulated_org"]["users"],
+        json!(fresh.1.len()),
+        "{home}"
+    );
     assert_eq!(home["reviews"][0]["run_id"], run_id, "{home}");
-    assert!(home["reviews"][0]["counters"]["planned_creates"].as_u64().unwrap() > 0);
+    assert!(
+        home["reviews"][0]["counters"]["planned_creates"]
+            .as_u64()
+            .unwrap()
+            > 0
+    );
     let next = home["next"].to_string();
-    assert!(next.contains("/confirm") && !next.contains(&token), "{next}");
+    assert!(
+        next.contains("/confirm") && !next.contains(&token),
+        "{next}"
+    );
     second.shutdown().await.unwrap();
 }
 
@@ -214,12 +259,21 @@ async fn the_banner_shows_the_review_before_the_directory_and_names_the_token_fi
         text.find(needle)
             .unwrap_or_else(|| panic!("{needle:?} is not in the banner:\n{text}"))
     };
-    let confirm = at(&format!("/admin/api/runs/{}/confirm", run["id"].as_str().unwrap()));
+    let confirm = at(&format!(
+        "/admin/api/runs/{}/confirm",
+        run["id"].as_str().unwrap()
+    ));
     assert!(at("/remove-invalid") < confirm);
     assert!(confirm < at("/admin/api/accounts"), "{text}");
     assert!(at("/admin/api/accounts") < at("/_sim/depts"), "{text}");
-    assert!(at("unit creates") > 0, "planned_unit_creates is shown:\n{text}");
-    at(&running.token_file.display().to_string());
-    assert!(!text.contains(&token_of(&running)), "the token is not printed:\n{text}");
+    assert!(
+        at("unit creates") > 0,
+        "planned_unit_creates is shown:\n{text}"
+    );
+    at(&running.token.file.display().to_string());
+    assert!(
+        !text.contains(&token_of(&running)),
+        "the token is not printed:\n{text}"
+    );
     running.shutdown().await.unwrap();
 }

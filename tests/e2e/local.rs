@@ -168,7 +168,7 @@ async fn the_home_page_lists_what_runs_here_with_every_value_escaped() {
     let running = start(options(dir.path())).await.unwrap();
     let base = format!("http://{}", running.addr);
     let http = reqwest::Client::new();
-    let token = running.admin_token.clone().unwrap();
+    let token = running.token.value.clone();
     // Names come from DingTalk and admins: markup in one must reach the page as text.
     let created = http
         .post(format!("{base}/admin/api/connectors"))
@@ -187,12 +187,21 @@ async fn the_home_page_lists_what_runs_here_with_every_value_escaped() {
     let content_type = page.headers()["content-type"].to_str().unwrap().to_owned();
     assert!(content_type.starts_with("text/html"), "{content_type}");
     let html = page.text().await.unwrap();
-    assert!(html.contains("/healthz") && html.contains("/admin/api/"), "{html}");
-    assert!(html.contains("&lt;script&gt;alert(1)&lt;/script&gt; &amp; co"), "{html}");
+    assert!(
+        html.contains("/healthz") && html.contains("/admin/api/"),
+        "{html}"
+    );
+    assert!(
+        html.contains("&lt;script&gt;alert(1)&lt;/script&gt; &amp; co"),
+        "{html}"
+    );
     assert!(!html.contains("<script>alert"), "{html}");
-    let token_file = running.token_file.display().to_string();
+    let token_file = running.token.file.display().to_string();
     assert!(html.contains(&token_file), "{html}");
-    assert!(!html.contains(&token), "the token itself must not be on the page");
+    assert!(
+        !html.contains(&token),
+        "the token itself must not be on the page"
+    );
 
     let json: serde_json::Value = http
         .get(format!("{base}/"))
@@ -210,8 +219,14 @@ async fn the_home_page_lists_what_runs_here_with_every_value_escaped() {
         .flat_map(|f| f["paths"].as_array().unwrap())
         .map(|p| p.as_str().unwrap())
         .collect();
-    assert!(paths.contains(&"/healthz") && paths.contains(&"/admin/api/"), "{json}");
-    assert_eq!(json["connectors"][0]["name"], "<script>alert(1)</script> & co");
+    assert!(
+        paths.contains(&"/healthz") && paths.contains(&"/admin/api/"),
+        "{json}"
+    );
+    assert_eq!(
+        json["connectors"][0]["name"],
+        "<script>alert(1)</script> & co"
+    );
     assert_eq!(json["admin_token_file"], token_file);
     assert!(json["reviews"].as_array().unwrap().is_empty(), "{json}");
     assert!(json["demo"].is_null(), "{json}");

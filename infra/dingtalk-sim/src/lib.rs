@@ -10,12 +10,14 @@ pub mod generator;
 mod limits;
 mod login;
 pub mod org;
+mod persist;
 mod routes;
 mod state;
 mod tokens;
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::sync::{Arc, RwLock};
 
 use sha2::{Digest, Sha256};
@@ -60,6 +62,9 @@ pub struct SimConfig {
     /// Login redirect URIs every app accepts (by prefix).
     pub redirect_uris: Vec<String>,
     pub callback_timeout_ms: u64,
+    /// Keep the orgs in this file: a saved org is served instead of a generated one (with the
+    /// seed it was made with), and every change is saved. `None`: the orgs live in memory only.
+    pub state_file: Option<PathBuf>,
 }
 
 impl Default for SimConfig {
@@ -85,6 +90,7 @@ impl Default for SimConfig {
             key_casing: KeyCasing::Legacy,
             redirect_uris: vec!["http://127.0.0.1".into(), "http://localhost".into()],
             callback_timeout_ms: 2500,
+            state_file: None,
         }
     }
 }
@@ -104,6 +110,7 @@ pub struct SimHandle {
     state: Arc<SimState>,
     shutdown: Option<oneshot::Sender<()>>,
     tasks: Vec<JoinHandle<()>>,
+    restored: bool,
 }
 
 impl SimHandle {
@@ -133,14 +140,26 @@ impl SimHandle {
         &self.state
     }
 
-    /// Stops accepting calls and ends the callback dispatcher.
+    /// Whether the orgs were read from `SimConfig::state_file` (a restart) rather than generated.
+    pub fn restored(&self) -> bool {
+        self.restored
+    }
+
+    /// Stops accepting calls, ends the callback dispatcher and saves the orgs (with a state file).
     pub fn shutdown(&mut self) {
         if let Some(tx) = self.shutdown.take() {
             // The server may already be gone; nothing to tell then.
             let _ = tx.send(());
         }
-        for task in &self.tasks {
+        let tasks = std::mem::take(&mut self.tasks);
+        for task in &tasks {
             task.abort();
+        }
+        // Only the first call saves (`Drop` calls this again).
+        if !tasks.is_empty()
+            && let Err(e) = persist::save(&self.state)
+        {
+            tracing::warn!(error = %format!("{e:#}"), "saving the simulated org at shutdown failed");
         }
     }
 }
@@ -164,18 +183,27 @@ fn derived(seed: u64, label: &str, len: usize) -> String {
     out
 }
 
-/// Builds the platform state (orgs generated, apps derived from the seed).
-pub fn build_state(
-    config: &SimConfig,
-) -> (
+/// The state and the receiving end of its event channel.
+type Built = (
     Arc<SimState>,
     tokio::sync::mpsc::UnboundedReceiver<(usize, org::OrgEvent)>,
-) {
+);
+
+/// Builds the platform state (orgs generated, apps derived from the seed).
+pub fn build_state(config: &SimConfig) -> Built {
+    build_from(config, None)
+}
+
+/// Builds the platform state from `saved` orgs where given (a saved corp whose id no longer
+/// matches the configuration is generated afresh), with the seed they were made with.
+fn build_from(config: &SimConfig, saved: Option<persist::Snapshot>) -> Built {
     let (events, rx) = tokio::sync::mpsc::unbounded_channel();
+    let seed = saved.as_ref().map_or(config.seed, |s| s.seed);
+    let mut saved_orgs = saved.map(|s| s.corps).unwrap_or_default().into_iter();
     let mut corps = Vec::new();
     let mut app_index = HashMap::new();
     for c in 0..config.corps.max(1) {
-        let corp_seed = config.seed.wrapping_add(c as u64 * 1_000_003);
+        let corp_seed = seed.wrapping_add(c as u64 * 1_000_003);
         let corp_id = match (&config.corp_id, c) {
             (Some(id), 0) => id.clone(),
             _ => format!("ding{}", derived(corp_seed, "corp", 16)),
@@ -189,7 +217,10 @@ pub fn build_state(
             dirty_mobiles: config.dirty_mobiles,
             big_depts: config.big_depts,
         };
-        let org = generator::generate(&spec);
+        let org = match saved_orgs.next() {
+            Some(saved) if saved.corp_id == corp_id => org::Org::restore(saved),
+            _ => generator::generate(&spec),
+        };
         let mut apps = Vec::new();
         for a in 0..config.apps_per_corp.max(1) {
             let first = c == 0 && a == 0;
@@ -239,13 +270,25 @@ pub fn build_state(
         login: login::Login::default(),
         delivery: callbacks::Delivery::default(),
         events,
+        saver: config.state_file.clone().map(|path| persist::Saver {
+            path,
+            seed,
+            changed: tokio::sync::Notify::new(),
+        }),
     };
     (Arc::new(state), rx)
 }
 
 /// Starts the simulator on `addr` (port 0 picks a free port).
 pub async fn start(addr: SocketAddr, config: SimConfig) -> anyhow::Result<SimHandle> {
-    let (state, events) = build_state(&config);
+    let saved = match &config.state_file {
+        Some(path) => persist::load(path)?,
+        None => None,
+    };
+    let restored = saved.is_some();
+    let (state, events) = build_from(&config, saved);
+    // A new org is saved at once, so the seed it was made with is kept from the start.
+    persist::save(&state)?;
     let listener = TcpListener::bind(addr).await?;
     let addr = listener.local_addr()?;
     let app =
@@ -264,10 +307,12 @@ pub async fn start(addr: SocketAddr, config: SimConfig) -> anyhow::Result<SimHan
         }
     });
     let dispatcher = tokio::spawn(callbacks::dispatch(Arc::clone(&state), events));
+    let saver = tokio::spawn(persist::run(Arc::clone(&state)));
     Ok(SimHandle {
         addr,
         state,
         shutdown: Some(tx),
-        tasks: vec![server, dispatcher],
+        tasks: vec![server, dispatcher, saver],
+        restored,
     })
 }

@@ -35,6 +35,9 @@ struct Args {
     app_key: Option<String>,
     #[arg(long)]
     app_secret: Option<String>,
+    /// Keep the orgs in this file: served again at the next start, saved after every change.
+    #[arg(long)]
+    state_file: Option<std::path::PathBuf>,
     /// Login redirect URI prefixes every app accepts (repeatable).
     #[arg(long = "redirect-uri")]
     redirect_uris: Vec<String>,
@@ -55,6 +58,7 @@ async fn main() -> anyhow::Result<()> {
         corp_id: args.corp_id,
         app_key: args.app_key,
         app_secret: args.app_secret,
+        state_file: args.state_file,
         ..SimConfig::default()
     };
     if !args.redirect_uris.is_empty() {

@@ -12,6 +12,7 @@ use crate::faults::Faults;
 use crate::limits::Limits;
 use crate::login::Login;
 use crate::org::{Org, OrgEvent};
+use crate::persist::Saver;
 use crate::tokens::Tokens;
 
 /// Permission names an app may hold (protocol §3.1; the contact-info ones gate mobile and email).
@@ -124,6 +125,8 @@ pub struct SimState {
     pub login: Login,
     pub delivery: Delivery,
     pub events: UnboundedSender<(usize, OrgEvent)>,
+    /// Where the orgs are saved after each change (`SimConfig::state_file`).
+    pub saver: Option<Saver>,
 }
 
 /// Reads through a poisoned lock: the data is plain values, a panic elsewhere leaves it usable.
@@ -174,8 +177,19 @@ impl SimState {
             .unwrap_or_else(|| AppPolicy::open(Vec::new()))
     }
 
-    /// Queues contact events for delivery to the corp's registered callback.
+    /// How many departments and users the corp's org holds.
+    pub fn org_size(&self, corp: usize) -> Option<(usize, usize)> {
+        let org = read(&self.corp(corp)?.org);
+        Some((org.depts.len(), org.users.len()))
+    }
+
+    /// Queues contact events for delivery to the corp's registered callback (and the org's save).
     pub fn emit(&self, corp: usize, events: Vec<OrgEvent>) {
+        if let Some(saver) = &self.saver
+            && !events.is_empty()
+        {
+            saver.changed.notify_one();
+        }
         for event in events {
             // The receiver lives as long as the server; a closed channel means shutdown.
             let _ = self.events.send((corp, event));

@@ -1,56 +1,150 @@
-//! What `cargo run` prints on stdout once the system runs: where everything is and what to do next.
+//! What `cargo run` prints on stdout once the system runs, in the order a newcomer needs it:
+//! where things are, then the review waiting, then what follows its confirm. Logs go to stderr.
 
 use std::fmt::Write;
 
 use serde_json::Value;
 
 use crate::Running;
+use crate::home::{Command, directory_commands, org_change_commands, review_commands};
+use crate::token::TokenSource;
 
-/// The first full pull's summary and the admin calls that review and confirm it.
-fn first_pull(out: &mut String, run: &Value, base: &str, token: &str) {
-    let id = run["id"].as_str().unwrap_or("?");
+fn commands(out: &mut String, list: &[Command]) {
+    for c in list {
+        let _ = writeln!(out, "     {}:\n       {}", c.what, c.command);
+    }
+}
+
+/// The demo's run: its counters, and the calls that review and confirm it when it waits.
+fn run_summary(out: &mut String, run: &Value) {
     let c = &run["counters"];
     let _ = writeln!(
         out,
-        "\nFirst full pull (review mode): run {id}, state {}",
-        run["state"]
+        "     read: departments {} · users {} · invalid rows {}",
+        c["departments"], c["users"], c["invalid_rows"]
     );
     let _ = writeln!(
         out,
-        "  departments {} · users {} · invalid rows {} · planned: create {} update {} move {} disable {}",
-        c["departments"],
-        c["users"],
-        c["invalid_rows"],
+        "     planned: create {} · update {} · move {} · disable {} · unit creates {} · unit updates {} · unit removals {}",
         c["planned_creates"],
         c["planned_updates"],
         c["planned_moves"],
-        c["planned_disables"]
-    );
-    let auth = format!("-H 'Authorization: Bearer {token}'");
-    let _ = writeln!(out, "  review:   curl {auth} {base}/admin/api/runs/{id}/org-units");
-    let _ = writeln!(
-        out,
-        "  confirm:  curl -X POST {auth} {base}/admin/api/runs/{id}/confirm"
+        c["planned_disables"],
+        c["planned_unit_creates"],
+        c["planned_unit_updates"],
+        c["planned_unit_removals"]
     );
 }
 
-/// The banner of a started system (the old order: the directory before the review).
+/// The banner of a started system.
 pub fn banner(running: &Running) -> String {
     let mut out = String::new();
     let base = format!("http://{}", running.addr);
-    let token = running.admin_token.clone().unwrap_or_default();
+    let token = &running.token;
     let _ = writeln!(out, "dingbridge {} is running", env!("CARGO_PKG_VERSION"));
-    if let Some(demo) = &running.demo {
-        let sim = demo.sim.base_url();
-        let _ = writeln!(out, "  simulator:  {sim}");
-        let _ = writeln!(
-            out,
-            "  directory:  curl -H 'Authorization: Bearer {token}' {base}/admin/api/accounts"
-        );
-        let _ = writeln!(out, "  change the org and watch the directory follow");
-        if let Some(run) = &demo.run {
-            first_pull(&mut out, run, &base, &token);
+    let _ = writeln!(out, "  home:       {base}/  (open it in a browser)");
+    let _ = writeln!(out, "  health:     {base}/healthz");
+    let _ = writeln!(
+        out,
+        "  admin API:  {base}/admin/api/  (Authorization: Bearer <admin token>)"
+    );
+    match token.source {
+        TokenSource::Environment => {
+            let _ = writeln!(out, "  admin token: $DINGBRIDGE_ADMIN_TOKEN");
+        }
+        TokenSource::File { created } => {
+            let when = if created {
+                "made at this start"
+            } else {
+                "kept from an earlier start"
+            };
+            let _ = writeln!(
+                out,
+                "  admin token: in {} (owner-only, {when}); the commands below read it from there",
+                token.file.display()
+            );
         }
     }
+    let _ = writeln!(
+        out,
+        "  callbacks:  {}/dingtalk/callback/<connector id>",
+        running.public_url
+    );
+    let _ = writeln!(out, "  data:       {}", running.data_dir.display());
+
+    let Some(demo) = &running.demo else {
+        match &running.demo_error {
+            Some(e) => {
+                let _ = writeln!(out, "\nThe demo could not start: {e}");
+            }
+            None => {
+                let _ = writeln!(out, "\nNo demo (--no-demo).");
+            }
+        }
+        return out;
+    };
+    let sim = demo.sim.base_url();
+    let (depts, users) = demo.sim.state().org_size(0).unwrap_or_default();
+    let _ = writeln!(
+        out,
+        "\nDemo: a simulated DingTalk org and a connector syncing it"
+    );
+    let _ = writeln!(
+        out,
+        "  simulator:  {sim}  (apps: {sim}/_sim/apps, org: {sim}/_sim/org)"
+    );
+    let origin = if demo.continued {
+        "continued from"
+    } else {
+        "new, kept in"
+    };
+    let _ = writeln!(
+        out,
+        "  org:        {depts} departments, {users} users ({origin} {}; --reset-demo starts a new org and clears the store)",
+        demo.org_file.display()
+    );
+    let _ = writeln!(out, "  connector:  {}", demo.connector_id);
+    if let Some(ok) = demo.callback["ok"].as_bool() {
+        let said = if ok {
+            "registered at the simulator".to_owned()
+        } else {
+            format!("not registered: {}", demo.callback)
+        };
+        let _ = writeln!(out, "  callback:   {said}");
+    }
+
+    let run = demo.run.as_ref();
+    let state = run.and_then(|r| r["state"].as_str()).unwrap_or("none");
+    let id = run.and_then(|r| r["id"].as_str()).unwrap_or("?");
+    let step_after = match (run, state) {
+        (Some(run), "awaiting_review") => {
+            let _ = writeln!(
+                out,
+                "\n1. The first full pull waits for your review (run {id}). Nothing is in the directory until you confirm it."
+            );
+            run_summary(&mut out, run);
+            commands(&mut out, &review_commands(&base, token, id));
+            "2. After the confirm, the directory fills"
+        }
+        (Some(run), _) => {
+            let _ = writeln!(out, "\n1. The demo's latest run {id} is {state}.");
+            run_summary(&mut out, run);
+            if let Some(errors) = run["errors"].as_array().filter(|e| !e.is_empty()) {
+                let _ = writeln!(out, "     errors: {}", Value::from(errors.clone()));
+            }
+            "2. The directory"
+        }
+        (None, _) => {
+            let _ = writeln!(out, "\n1. The demo has no run yet.");
+            "2. The directory"
+        }
+    };
+    let _ = writeln!(out, "\n{step_after}:");
+    commands(&mut out, &directory_commands(&base, token));
+    let _ = writeln!(
+        out,
+        "\n3. Then change the simulated org and watch the directory follow (by callback, within seconds):"
+    );
+    commands(&mut out, &org_change_commands(&sim));
     out
 }

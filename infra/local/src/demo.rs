@@ -1,5 +1,9 @@
-//! The demo `cargo run` starts with no configuration: a simulated DingTalk org in-process, and a
-//! connector pointing at it with callbacks registered, created through the real admin API.
+//! The demo `cargo run` starts with no configuration: a simulated DingTalk org in-process (kept in
+//! the data directory, so a restart continues it), and a connector pointing at it with callbacks
+//! registered, created through the real admin API.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use anyhow::Context;
 use rand::Rng;
@@ -28,13 +32,24 @@ impl Default for DemoOptions {
     }
 }
 
+/// The simulated org's file inside the data directory.
+pub const ORG_FILE: &str = "demo-org.json";
+/// The demo connector's name: how a restart finds it again.
+const CONNECTOR_NAME: &str = "Demo (simulated DingTalk)";
+/// How long the demo waits for a pull to reach review.
+const PULL_PATIENCE: Duration = Duration::from_secs(120);
+
 /// What the demo set up, to print for the person running it.
 pub struct Demo {
     pub sim: dingtalk_sim::SimHandle,
     pub connector_id: String,
     pub callback: Value,
-    /// The first full pull (review mode), as `GET /admin/api/runs/{id}` last showed it.
+    /// The demo connector's latest run (the first full pull, in review mode, at a first start),
+    /// as `GET /admin/api/runs/{id}` last showed it.
     pub run: Option<Value>,
+    /// The simulated org was read from `org_file` (a restart), not generated.
+    pub continued: bool,
+    pub org_file: PathBuf,
 }
 
 fn random_text(len: usize) -> String {
@@ -45,15 +60,23 @@ fn random_text(len: usize) -> String {
         .collect()
 }
 
-/// Start the simulator and create the demo connector on the running server at `server`.
-pub async fn start(server: &str, admin_token: &str, seed: u64) -> anyhow::Result<Demo> {
+/// Start the simulator (its org kept in `data_dir`) and create or update the demo connector on
+/// the running server at `server`; pull for review unless the connector already has a run.
+pub async fn start(
+    server: &str,
+    admin_token: &str,
+    options: &DemoOptions,
+    data_dir: &Path,
+) -> anyhow::Result<Demo> {
+    let org_file = data_dir.join(ORG_FILE);
     let sim = dingtalk_sim::start(
         "127.0.0.1:0".parse()?,
         dingtalk_sim::SimConfig {
-            seed,
-            users: 300,
-            depts: 40,
+            seed: options.seed,
+            users: options.users,
+            depts: options.depts,
             dirty_share: 0.05,
+            state_file: Some(org_file.clone()),
             ..Default::default()
         },
     )
@@ -74,18 +97,15 @@ pub async fn start(server: &str, admin_token: &str, seed: u64) -> anyhow::Result
         .error_for_status()?
         .json()
         .await?;
-    // A restart keeps the data directory: reuse the demo connector and point it at the new simulator.
+    // A restart keeps the data directory: reuse the demo connector and point it at the new
+    // simulator (its port changes; its org and credentials do not).
     let previous = existing["items"]
         .as_array()
-        .and_then(|items| {
-            items
-                .iter()
-                .find(|c| c["name"] == "Demo (simulated DingTalk)")
-        })
+        .and_then(|items| items.iter().find(|c| c["name"] == CONNECTOR_NAME))
         .and_then(|c| c["id"].as_str())
         .map(str::to_owned);
     let body = json!({
-        "name": "Demo (simulated DingTalk)",
+        "name": CONNECTOR_NAME,
         "corp_id": app.corp_id,
         "app_key": app.app_key,
         "app_secret": app.app_secret,
@@ -110,49 +130,86 @@ pub async fn start(server: &str, admin_token: &str, seed: u64) -> anyhow::Result
         .as_str()
         .context("the admin API returned no connector id")?
         .to_owned();
-    // The first full pull, in review mode, only for a new demo connector (a restart keeps the directory).
-    let first_pull = match previous {
-        Some(_) => None,
-        None => Some(first_pull(&http, server, admin_token, &connector_id).await?),
+    let api = Api {
+        http: &http,
+        server,
+        token: admin_token,
+    };
+    let run = match api.latest_run(&connector_id).await? {
+        Some(run) => Some(api.settled(run).await?),
+        None => Some(api.first_pull(&connector_id).await?),
     };
     Ok(Demo {
+        continued: sim.restored(),
         sim,
         connector_id,
         callback: created["callback"].clone(),
-        run: first_pull,
+        run,
+        org_file,
     })
 }
 
-/// Start a pull and wait until it stops for review (or ends).
-async fn first_pull(
-    http: &reqwest::Client,
-    server: &str,
-    token: &str,
-    connector_id: &str,
-) -> anyhow::Result<Value> {
-    let started: Value = http
-        .post(format!("{server}/admin/api/connectors/{connector_id}/pull"))
-        .bearer_auth(token)
-        .send()
-        .await?
-        .json()
-        .await?;
-    let run_id = started["id"]
-        .as_str()
-        .with_context(|| format!("no run started: {started}"))?;
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
-    loop {
-        let run: Value = http
-            .get(format!("{server}/admin/api/runs/{run_id}"))
-            .bearer_auth(token)
+/// The admin API as the demo calls it.
+struct Api<'a> {
+    http: &'a reqwest::Client,
+    server: &'a str,
+    token: &'a str,
+}
+
+impl Api<'_> {
+    async fn get(&self, path: &str) -> anyhow::Result<Value> {
+        Ok(self
+            .http
+            .get(format!("{}{path}", self.server))
+            .bearer_auth(self.token)
+            .send()
+            .await?
+            .error_for_status()?
+            .json()
+            .await?)
+    }
+
+    async fn latest_run(&self, connector_id: &str) -> anyhow::Result<Option<Value>> {
+        let page = self
+            .get(&format!(
+                "/admin/api/runs?connector_id={connector_id}&limit=1"
+            ))
+            .await?;
+        Ok(page["items"].as_array().and_then(|l| l.first()).cloned())
+    }
+
+    /// Start a pull and wait until it stops for review (or ends).
+    async fn first_pull(&self, connector_id: &str) -> anyhow::Result<Value> {
+        let started: Value = self
+            .http
+            .post(format!(
+                "{}/admin/api/connectors/{connector_id}/pull",
+                self.server
+            ))
+            .bearer_auth(self.token)
             .send()
             .await?
             .json()
             .await?;
-        let pulling = matches!(run["state"].as_str(), Some("pulling" | "applying"));
-        if !pulling || std::time::Instant::now() > deadline {
-            return Ok(run);
+        anyhow::ensure!(started["id"].is_string(), "no run started: {started}");
+        self.settled(started).await
+    }
+
+    /// `run` once it no longer pulls or applies (a run a restart interrupted resumes first).
+    async fn settled(&self, run: Value) -> anyhow::Result<Value> {
+        let id = run["id"]
+            .as_str()
+            .context("a run without an id")?
+            .to_owned();
+        let deadline = std::time::Instant::now() + PULL_PATIENCE;
+        let mut run = run;
+        loop {
+            let moving = matches!(run["state"].as_str(), Some("pulling" | "applying"));
+            if !moving || std::time::Instant::now() > deadline {
+                return Ok(run);
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+            run = self.get(&format!("/admin/api/runs/{id}")).await?;
         }
-        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
     }
 }

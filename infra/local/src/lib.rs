@@ -3,6 +3,9 @@
 
 pub mod banner;
 pub mod demo;
+pub mod home;
+mod serve;
+pub mod token;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -11,10 +14,15 @@ use std::time::Duration;
 
 use anyhow::Context;
 use axum::Router;
-use dingbridge::adapters::embedded::{EmbeddedQueue, EmbeddedStore, QueueSettings};
+use dingbridge::adapters::embedded::{
+    DATA_FILE, EmbeddedQueue, EmbeddedStore, QueueSettings, files,
+};
 use dingbridge::dingtalk::{ClientConfig, DingTalk, HttpDingTalk};
 use dingbridge::ports::{Clock, SystemClock, Table};
 use dingbridge::secrets::SecretBox;
+use dingbridge::store::connectors::Connectors;
+use dingbridge::store::runs::Runs;
+use dingbridge::web::ApiError;
 use dingbridge::worker::{BatchHandler, PumpSettings, pump};
 use tokio::sync::watch;
 use tokio::task::JoinSet;
@@ -26,7 +34,8 @@ pub struct Options {
     pub data_dir: PathBuf,
     /// The base URL DingTalk reaches this server at (callbacks); default `http://{addr}`.
     pub public_url: Option<String>,
-    /// The first admin token (`DINGBRIDGE_ADMIN_TOKEN`); generated and printed when absent.
+    /// The admin token (`DINGBRIDGE_ADMIN_TOKEN`); without it, the token kept in the data
+    /// directory's `admin.token`, made at the first start.
     pub admin_token: Option<String>,
     /// How often the failed-push list of DingTalk is drained.
     pub drain_every: Duration,
@@ -81,8 +90,9 @@ const MAX_RECEIVES: u32 = 5;
 const DATA_KEY_FILE: &str = "data.key";
 
 impl Engines {
+    /// Opens the engines in `data_dir`, created owner-only (0700, its files 0600) or tightened so.
     pub fn open(data_dir: &Path) -> anyhow::Result<Self> {
-        std::fs::create_dir_all(data_dir)
+        files::private_dir(data_dir)
             .with_context(|| format!("cannot create the data directory {}", data_dir.display()))?;
         let store = EmbeddedStore::open(data_dir)
             .with_context(|| format!("cannot open the embedded store in {}", data_dir.display()))?;
@@ -113,7 +123,10 @@ fn data_key(data_dir: &Path) -> anyhow::Result<SecretBox> {
         return SecretBox::from_base64(&key).context("DINGBRIDGE_DATA_KEY");
     }
     let path = data_dir.join(DATA_KEY_FILE);
-    if !path.exists() {
+    if path.exists() {
+        files::private_file(&path)
+            .with_context(|| format!("cannot make {} owner-only", path.display()))?;
+    } else {
         write_private(&path, &SecretBox::generate_key())?;
     }
     let key = std::fs::read_to_string(&path)
@@ -144,14 +157,14 @@ pub struct Running {
     pub public_url: String,
     /// The engines in use (tests reach the queues through them).
     pub engines: Engines,
-    /// The admin token generated at this start, to be shown once (none when one already existed).
-    pub new_admin_token: Option<String>,
-    /// The admin token this process knows (the environment's, or the one in `token_file`).
-    pub admin_token: Option<String>,
-    /// Where the local admin token is kept.
-    pub token_file: PathBuf,
+    /// The admin token of this run and where a person finds it.
+    pub token: token::LocalToken,
     /// The demo, when `Options::demo` asked for it and it started.
     pub demo: Option<demo::Demo>,
+    /// Why the demo asked for could not start.
+    pub demo_error: Option<String>,
+    /// The data directory, as given.
+    pub data_dir: PathBuf,
     shutdown: watch::Sender<bool>,
     tasks: JoinSet<anyhow::Result<()>>,
 }
@@ -228,7 +241,11 @@ pub fn router_on(w: &Wiring) -> Router {
         w.clock.clone(),
         w.secrets.clone(),
     ));
-    health.merge(callback).merge(admin)
+    // Any other path answers the error body every function answers with.
+    health
+        .merge(callback)
+        .merge(admin)
+        .fallback(|| async { ApiError::NotFound })
 }
 
 /// The sync worker as the embedded sync queue's consumer sees it.
@@ -272,36 +289,52 @@ pub fn consumers(engines: &Engines) -> Vec<(Arc<EmbeddedQueue>, Arc<dyn BatchHan
     ]
 }
 
-/// Bind, serve, and start the pumps and timers.
+/// Bind, serve, start the pumps and timers, and the demo when asked for.
 pub async fn start(options: Options) -> anyhow::Result<Running> {
+    if options.demo.as_ref().is_some_and(|d| d.reset) {
+        reset_demo(&options.data_dir)?;
+    }
     let engines = Engines::open(&options.data_dir)?;
     let listener = tokio::net::TcpListener::bind(options.addr)
         .await
         .with_context(|| format!("cannot listen on {}", options.addr))?;
     let addr = listener.local_addr()?;
+    let base = format!("http://{addr}");
     let public_url = options
         .public_url
         .clone()
-        .unwrap_or_else(|| format!("http://{addr}"))
+        .unwrap_or_else(|| base.clone())
         .trim_end_matches('/')
         .to_owned();
-    let new_admin_token = admin::bootstrap_admin_token(
+    let token = token::local_token(
         engines.table.clone(),
         engines.clock.clone(),
+        &options.data_dir,
         options.admin_token.clone(),
     )
-    .await
-    .context("cannot set up the admin token")?;
+    .await?;
     let (shutdown, signal) = watch::channel(false);
     let mut tasks = JoinSet::new();
 
-    let app = router(&engines, &public_url);
-    let mut http_signal = signal.clone();
+    let home = home::Home::new(
+        Connectors::new(
+            engines.table.clone(),
+            engines.clock.clone(),
+            engines.secrets.clone(),
+        ),
+        Runs::new(engines.table.clone(), engines.clock.clone()),
+        token.clone(),
+        base.clone(),
+        public_url.clone(),
+    );
+    let app = serve::with_body_deadline(
+        home.routes().merge(router(&engines, &public_url)),
+        options.body_read_timeout,
+    );
+    let header_read_timeout = options.header_read_timeout;
+    let http_signal = signal.clone();
     tasks.spawn(async move {
-        axum::serve(listener, app)
-            .with_graceful_shutdown(async move {
-                let _ = http_signal.wait_for(|stop| *stop).await;
-            })
+        serve::serve(listener, app, header_read_timeout, http_signal)
             .await
             .context("the HTTP server failed")
     });
@@ -348,17 +381,52 @@ pub async fn start(options: Options) -> anyhow::Result<Running> {
         );
     }
 
+    let (demo, demo_error) = match &options.demo {
+        None => (None, None),
+        Some(demo_options) => {
+            match demo::start(&base, &token.value, demo_options, &options.data_dir).await {
+                Ok(demo) => {
+                    home.set_demo(home::DemoInfo {
+                        connector_id: demo.connector_id.clone(),
+                        sim_url: demo.sim.base_url(),
+                        sim: demo.sim.state().clone(),
+                    });
+                    (Some(demo), None)
+                }
+                Err(e) => {
+                    tracing::warn!(error = %format!("{e:#}"), "the demo could not start");
+                    (None, Some(format!("{e:#}")))
+                }
+            }
+        }
+    };
+
     Ok(Running {
         addr,
         public_url,
         engines,
-        admin_token: new_admin_token.clone().or(options.admin_token.clone()),
-        token_file: options.data_dir.join("admin.token"),
-        demo: None,
-        new_admin_token,
+        token,
+        demo,
+        demo_error,
+        data_dir: options.data_dir,
         shutdown,
         tasks,
     })
+}
+
+/// Forgets the demo: the store (connectors, directory, runs, queues) and the simulated org. The
+/// data key and the admin token stay, so the printed commands keep working.
+fn reset_demo(data_dir: &Path) -> anyhow::Result<()> {
+    for name in [DATA_FILE, demo::ORG_FILE] {
+        let path = data_dir.join(name);
+        match std::fs::remove_file(&path) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                return Err(e).with_context(|| format!("cannot remove {}", path.display()));
+            }
+            _ => {}
+        }
+    }
+    Ok(())
 }
 
 /// Run `job` every `interval` (first after one interval) until shutdown: the local stand-in for an

@@ -1,11 +1,13 @@
 //! `dingbridge`: what `cargo run` starts — the whole system locally on the embedded engines, with a
-//! simulated DingTalk and a demo connector unless `--no-demo`.
+//! simulated DingTalk and a demo connector unless `--no-demo`. The banner goes to stdout, logs to
+//! stderr.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::Parser;
+use dingbridge_local::demo::DemoOptions;
 
 /// Run every dingbridge function in one process, on the embedded engines.
 #[derive(Debug, Parser)]
@@ -14,7 +16,8 @@ struct Args {
     /// Address of the HTTP server.
     #[arg(long, default_value = "127.0.0.1:8080", env = "DINGBRIDGE_ADDR")]
     addr: SocketAddr,
-    /// Directory of the embedded table and queues (created if missing).
+    /// Directory of the embedded table and queues, the admin token and the simulated org
+    /// (created owner-only if missing).
     #[arg(long, default_value = ".dingbridge", env = "DINGBRIDGE_DATA_DIR")]
     data_dir: PathBuf,
     /// The base URL DingTalk calls back (default: this server's own address).
@@ -23,117 +26,38 @@ struct Args {
     /// Start without the simulated DingTalk and its demo connector.
     #[arg(long)]
     no_demo: bool,
-    /// Seed of the simulated org.
+    /// Start the demo over: a new simulated org, and an empty store (connectors, directory,
+    /// runs). The admin token and the data key are kept.
+    #[arg(long, conflicts_with = "no_demo")]
+    reset_demo: bool,
+    /// Seed of a new simulated org (a saved org keeps its own).
     #[arg(long, default_value_t = 7)]
     demo_seed: u64,
     /// Seconds between drains of DingTalk's failed-push list.
     #[arg(long, default_value_t = 300)]
     drain_every: u64,
-}
-
-/// The first full pull's summary and the admin calls that review and confirm it.
-fn print_first_pull(run: &serde_json::Value, base: &str, token: &str) {
-    let id = run["id"].as_str().unwrap_or("?");
-    let c = &run["counters"];
-    println!(
-        "\nFirst full pull (review mode): run {id}, state {}",
-        run["state"]
-    );
-    println!(
-        "  departments {} · users {} · invalid rows {} · planned: create {} update {} move {} disable {}",
-        c["departments"],
-        c["users"],
-        c["invalid_rows"],
-        c["planned_creates"],
-        c["planned_updates"],
-        c["planned_moves"],
-        c["planned_disables"]
-    );
-    let auth = format!("-H 'Authorization: Bearer {token}'");
-    println!("  review:   curl {auth} {base}/admin/api/runs/{id}/org-units");
-    println!("            curl {auth} '{base}/admin/api/runs/{id}/rows?filter=invalid'");
-    println!(
-        "  remove the rows that cannot be imported:  curl -X POST {auth} {base}/admin/api/runs/{id}/remove-invalid"
-    );
-    println!("  confirm:  curl -X POST {auth} {base}/admin/api/runs/{id}/confirm");
+    /// Seconds a client may take to send a request's headers, and then its body.
+    #[arg(long, default_value_t = 10)]
+    read_timeout: u64,
 }
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     dingbridge::logging::init_local();
     let args = Args::parse();
-    let admin_token = std::env::var("DINGBRIDGE_ADMIN_TOKEN").ok();
     let mut options = dingbridge_local::Options::new(args.addr, args.data_dir.clone());
     options.public_url = args.public_url.clone();
-    options.admin_token = admin_token.clone();
+    options.admin_token = std::env::var("DINGBRIDGE_ADMIN_TOKEN").ok();
     options.drain_every = Duration::from_secs(args.drain_every.max(1));
+    options.header_read_timeout = Duration::from_secs(args.read_timeout.max(1));
+    options.body_read_timeout = Duration::from_secs(args.read_timeout.max(1));
+    options.demo = (!args.no_demo).then(|| DemoOptions {
+        seed: args.demo_seed,
+        reset: args.reset_demo,
+        ..DemoOptions::default()
+    });
     let mut running = dingbridge_local::start(options).await?;
-    let base = format!("http://{}", running.addr);
-    println!("dingbridge {} is running", env!("CARGO_PKG_VERSION"));
-    println!("  data:       {}", args.data_dir.display());
-    println!("  health:     {base}/healthz");
-    println!("  admin API:  {base}/admin/api/  (Authorization: Bearer <admin token>)");
-    println!(
-        "  callbacks:  {}/dingtalk/callback/<connector id>",
-        running.public_url
-    );
-    let token = match (&running.new_admin_token, &admin_token) {
-        (Some(new), _) => {
-            println!("  admin token (shown once, stored hashed): {new}");
-            Some(new.clone())
-        }
-        (None, Some(given)) => Some(given.clone()),
-        (None, None) => {
-            println!(
-                "  admin token: the one printed at the first start (or set DINGBRIDGE_ADMIN_TOKEN)"
-            );
-            None
-        }
-    };
-
-    let _demo = match (args.no_demo, token) {
-        (false, Some(token)) => {
-            match dingbridge_local::demo::start(&base, &token, args.demo_seed).await {
-                Ok(demo) => {
-                    let sim = demo.sim.base_url();
-                    println!("\nDemo: a simulated DingTalk org and a connector syncing it");
-                    println!("  simulator:  {sim}  (apps: {sim}/_sim/apps, org: {sim}/_sim/org)");
-                    println!(
-                        "  connector:  {}  callback: {}",
-                        demo.connector_id, demo.callback
-                    );
-                    println!(
-                        "  directory:  curl -H 'Authorization: Bearer {token}' {base}/admin/api/accounts"
-                    );
-                    println!("  change the org and watch the directory follow, e.g.:");
-                    println!(
-                        "    curl -X POST {sim}/_sim/depts -H 'Content-Type: application/json' -d '{{\"name\":\"新部门\",\"parent_id\":1}}'"
-                    );
-                    println!(
-                        "    curl -X POST {sim}/_sim/users -H 'Content-Type: application/json' \\"
-                    );
-                    println!(
-                        "      -d '{{\"name\":\"王小明\",\"mobile\":\"13912345678\",\"email\":\"xiaoming@example.com\",\"dept_id_list\":[1]}}'"
-                    );
-                    if let Some(run) = &demo.run {
-                        print_first_pull(run, &base, &token);
-                    }
-                    Some(demo)
-                }
-                Err(e) => {
-                    eprintln!("the demo could not start: {e:#}");
-                    None
-                }
-            }
-        }
-        (false, None) => {
-            println!(
-                "\nNo demo: set DINGBRIDGE_ADMIN_TOKEN to the admin token so the demo can use the admin API."
-            );
-            None
-        }
-        (true, _) => None,
-    };
+    print!("{}", dingbridge_local::banner::banner(&running));
     println!("\nPress Ctrl-C to stop.");
 
     let stop = running.shutdown_signal();
@@ -144,6 +68,7 @@ async fn main() -> anyhow::Result<()> {
         }
     });
     running.join().await?;
+    drop(running);
     println!("dingbridge stopped cleanly");
     Ok(())
 }

@@ -5,6 +5,7 @@
 
 mod codec;
 mod commit;
+pub mod files;
 mod query;
 mod queue;
 mod table;
@@ -43,12 +44,17 @@ struct StoreInner {
 }
 
 impl EmbeddedStore {
-    /// Opens (or creates) `data_dir/dingbridge.redb`, creating `data_dir` if needed.
+    /// Opens (or creates) `data_dir/dingbridge.redb`, creating `data_dir` if needed. Both are
+    /// owner-only (0700 and 0600), tightened if an older version left them open.
     pub fn open(data_dir: &Path) -> Result<Self, TableError> {
-        std::fs::create_dir_all(data_dir).map_err(|e| {
+        files::private_dir(data_dir).map_err(|e| {
             TableError::Permanent(format!("cannot create {}: {e}", data_dir.display()))
         })?;
         let path = data_dir.join(DATA_FILE);
+        // redb creates its file with the process umask (0644): made first, empty, so redb
+        // initialises the owner-only file instead.
+        files::private_file(&path)
+            .map_err(|e| TableError::Permanent(format!("cannot create {}: {e}", path.display())))?;
         let db = Database::builder()
             .set_cache_size(CACHE_BYTES)
             .create(&path)

@@ -2,19 +2,21 @@
 //! (§3.4), with the indexes the read APIs need. Writes live in `write`, wire renderings in `render`.
 
 mod render;
+mod saved;
 mod write;
 
 use std::collections::HashMap;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 pub use render::Visible;
+pub use saved::SavedOrg;
 pub use write::{DeptInput, MAX_DEPTH, UserInput, mobile_is_valid, unionid_for};
 
 /// The root department id (protocol §6).
 pub const ROOT: i64 = 1;
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Dept {
     pub dept_id: i64,
     pub name: String,
@@ -33,7 +35,7 @@ pub struct Dept {
     pub members: Vec<String>,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct User {
     pub userid: String,
     pub unionid: String,

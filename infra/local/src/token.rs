@@ -1,0 +1,121 @@
+//! The local admin token: `DINGBRIDGE_ADMIN_TOKEN` when set, else the token kept in the data
+//! directory's `admin.token` (owner-only), made at the first start and read at every later one.
+//! The store keeps only its digest, as for any admin token.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use anyhow::Context;
+use dingbridge::adapters::embedded::files;
+use dingbridge::ports::{Clock, Table};
+use dingbridge::secrets::generate_token;
+use dingbridge::store::admin_tokens::AdminTokens;
+
+/// The token's file inside the data directory.
+pub const TOKEN_FILE: &str = "admin.token";
+/// The prefix of the admin function's generated tokens, so secret scanners recognise this one too.
+const TOKEN_PREFIX: &str = "dbadm_";
+
+/// Where this start's admin token came from.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum TokenSource {
+    /// `DINGBRIDGE_ADMIN_TOKEN`: nothing is written to the data directory.
+    Environment,
+    /// The token file; `created` when this start made it.
+    File { created: bool },
+}
+
+/// The admin token a local run uses, and where a person finds it.
+#[derive(Clone)]
+pub struct LocalToken {
+    pub value: String,
+    pub source: TokenSource,
+    /// `<data dir>/admin.token` (where the token is, or would be without the environment's).
+    pub file: PathBuf,
+}
+
+impl std::fmt::Debug for LocalToken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LocalToken")
+            .field("source", &self.source)
+            .field("file", &self.file)
+            .finish_non_exhaustive()
+    }
+}
+
+impl LocalToken {
+    /// The token as a shell expression for printed commands: never the token itself, which
+    /// would end up in terminal scroll-back and shell history.
+    pub fn shell(&self) -> String {
+        match self.source {
+            TokenSource::Environment => "$DINGBRIDGE_ADMIN_TOKEN".to_owned(),
+            TokenSource::File { .. } => format!("$(cat {})", shell_word(&self.file)),
+        }
+    }
+
+    /// `-H "Authorization: Bearer …"` for a curl line.
+    pub fn curl_header(&self) -> String {
+        format!("-H \"Authorization: Bearer {}\"", self.shell())
+    }
+}
+
+/// `path` as one shell word: as is when it is plain, single-quoted otherwise.
+fn shell_word(path: &Path) -> String {
+    let text = path.display().to_string();
+    let plain = text
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || "/._-+,:@".contains(c));
+    if plain {
+        text
+    } else {
+        format!("'{}'", text.replace('\'', r"'\''"))
+    }
+}
+
+/// The token of this start, its digest stored (again, after the store was reset).
+pub async fn local_token(
+    table: Arc<dyn Table>,
+    clock: Arc<dyn Clock>,
+    data_dir: &Path,
+    given: Option<String>,
+) -> anyhow::Result<LocalToken> {
+    let file = data_dir.join(TOKEN_FILE);
+    let given = given.map(|t| t.trim().to_owned()).filter(|t| !t.is_empty());
+    if let Some(value) = given {
+        admin::bootstrap_admin_token(table, clock, Some(value.clone()))
+            .await
+            .context("cannot store the admin token")?;
+        return Ok(LocalToken {
+            value,
+            source: TokenSource::Environment,
+            file,
+        });
+    }
+    let kept = match std::fs::read_to_string(&file) {
+        Ok(text) => Some(text.trim().to_owned()).filter(|t| !t.is_empty()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+        Err(e) => return Err(e).with_context(|| format!("cannot read {}", file.display())),
+    };
+    let (value, created) = match kept {
+        Some(value) => {
+            files::private_file(&file)
+                .with_context(|| format!("cannot make {} owner-only", file.display()))?;
+            (value, false)
+        }
+        None => {
+            let value = generate_token(TOKEN_PREFIX);
+            files::write_private(&file, format!("{value}\n").as_bytes())
+                .with_context(|| format!("cannot write {}", file.display()))?;
+            (value, true)
+        }
+    };
+    AdminTokens::new(table, clock)
+        .add(&value, "local")
+        .await
+        .context("cannot store the admin token")?;
+    Ok(LocalToken {
+        value,
+        source: TokenSource::File { created },
+        file,
+    })
+}
