@@ -129,6 +129,16 @@ pub fn banner(running: &Running) -> String {
         (Some(run), _) => {
             let _ = writeln!(out, "\n1. The demo's latest run {id} is {state}.");
             run_summary(&mut out, run);
+            let c = &run["counters"];
+            let _ = writeln!(
+                out,
+                "     applied: creates {} · updates {} · disables {} · units {} · failures {}",
+                c["applied_creates"],
+                c["applied_updates"],
+                c["applied_disables"],
+                c["applied_units"],
+                c["apply_failures"]
+            );
             if let Some(errors) = run["errors"].as_array().filter(|e| !e.is_empty()) {
                 let _ = writeln!(out, "     errors: {}", Value::from(errors.clone()));
             }

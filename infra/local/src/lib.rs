@@ -417,6 +417,16 @@ pub async fn start(options: Options) -> anyhow::Result<Running> {
 /// Forgets the demo: the store (connectors, directory, runs, queues) and the simulated org. The
 /// data key and the admin token stay, so the printed commands keep working.
 fn reset_demo(data_dir: &Path) -> anyhow::Result<()> {
+    if data_dir.join(DATA_FILE).exists() {
+        // Opening takes the store's lock: a system still running on this directory refuses it,
+        // and its files are left alone.
+        drop(EmbeddedStore::open(data_dir).with_context(|| {
+            format!(
+                "cannot reset {}: is dingbridge still running on it?",
+                data_dir.display()
+            )
+        })?);
+    }
     for name in [DATA_FILE, demo::ORG_FILE] {
         let path = data_dir.join(name);
         match std::fs::remove_file(&path) {
