@@ -91,6 +91,12 @@ async fn a_second_start_continues_the_demo_with_the_same_token_connector_and_org
     let token = token_of(&first);
     assert!(!token.is_empty());
     let ids_before = org_ids(&first).await;
+    #[cfg(unix)]
+    for file in [&first.token.file, &demo.org_file] {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(file).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600, "{}", file.display());
+    }
     first.shutdown().await.unwrap();
 
     // The second start: a demo again, the same connector and review, the same org.

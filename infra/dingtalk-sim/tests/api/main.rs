@@ -6,5 +6,6 @@ mod callbacks;
 mod contacts;
 mod limits;
 mod login;
+mod persist;
 mod support;
 mod tokens;
