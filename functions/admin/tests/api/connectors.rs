@@ -178,6 +178,7 @@ async fn a_root_org_unit_must_exist_and_defaults_to_the_directory_root() {
     assert_eq!(created["root_org_unit_id"], root);
     let mut input = env.connector_input();
     input["root_org_unit_id"] = json!(format!(" {root} "));
+    input["app_key"] = json!("dingotherkey");
     let created = env.create_connector(input).await;
     assert_eq!(created["root_org_unit_id"], root);
 }

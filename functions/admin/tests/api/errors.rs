@@ -38,11 +38,6 @@ async fn a_wrong_method_is_a_json_405_that_keeps_the_allow_header() {
     );
     let allow = answer.headers[header::ALLOW].to_str().unwrap().to_owned();
     assert!(allow.contains("GET") && allow.contains("POST"), "{allow}");
-    assert!(
-        answer.body["message"].as_str().unwrap().contains("GET"),
-        "{}",
-        answer.text
-    );
 }
 
 #[tokio::test]
