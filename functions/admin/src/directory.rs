@@ -190,6 +190,9 @@ async fn org_unit(
     Ok(Json(OrgUnitView::new(u, mappings)))
 }
 
+/// Our ids are 36 characters, DingTalk's at most 64; anything longer names no entity.
+const MAX_ENTITY_ID: usize = 128;
+
 #[derive(Deserialize)]
 struct AuditQuery {
     entity_kind: Option<String>,
@@ -214,6 +217,13 @@ impl AuditQuery {
                 return Err(ApiError::invalid(
                     "entity_kind",
                     format!("must be one of {kinds}"),
+                ));
+            }
+            // DynamoDB refuses partition keys over 2 KB: a pasted blob is the client's mistake.
+            (Some(_), Some(id)) if id.chars().count() > MAX_ENTITY_ID => {
+                return Err(ApiError::invalid(
+                    "entity_id",
+                    format!("is longer than {MAX_ENTITY_ID} characters"),
                 ));
             }
             (Some(kind), Some(id)) => Some((kind, id)),

@@ -204,6 +204,10 @@ async fn an_entity_history_answers_and_a_wrong_kind_or_filter_says_what_is_allow
             "until",
         ),
         ("cursor=not-a-cursor", "cursor"),
+        (
+            &format!("entity_kind=account&entity_id={}", "x".repeat(3_000)),
+            "entity_id",
+        ),
     ] {
         let answer = env
             .call(Method::GET, &format!("/admin/api/audit?{query}"), None)
