@@ -1,12 +1,17 @@
-//! The one place errors become HTTP responses, and the JSON extractor whose rejections use it.
-//! Handlers return `Result<_, ApiError>`; no handler writes its own 400/500 match.
+//! The one place errors become HTTP responses: `ApiError`, the JSON extractor whose rejections use
+//! it, and the layer that gives a router's empty 404s and 405s the same JSON body. Handlers return
+//! `Result<_, ApiError>`; no handler writes its own 400/500 match.
 
-use axum::extract::rejection::JsonRejection;
-use axum::extract::{FromRequest, Request};
+mod json;
+
+use axum::Router;
+use axum::body::HttpBody;
 use axum::http::{HeaderValue, StatusCode, header};
+use axum::middleware::map_response;
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
-use serde::de::DeserializeOwned;
+
+pub use json::{Json, decode};
 
 use crate::ports::{QueueError, TableError};
 
@@ -29,6 +34,9 @@ pub enum ApiError {
     Forbidden,
     #[error("not found")]
     NotFound,
+    /// The path exists, but not with this method (the `Allow` header lists those it has).
+    #[error("method not allowed: the Allow header lists the methods of this path")]
+    MethodNotAllowed,
     /// The write conflicts with the stored state (a version race, a taken unique value).
     #[error("conflict: {0}")]
     Conflict(String),
@@ -98,6 +106,7 @@ impl ApiError {
             Self::Unauthorized => StatusCode::UNAUTHORIZED,
             Self::Forbidden => StatusCode::FORBIDDEN,
             Self::NotFound => StatusCode::NOT_FOUND,
+            Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             Self::Conflict(_) => StatusCode::CONFLICT,
             Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
@@ -112,6 +121,7 @@ impl ApiError {
             Self::Unauthorized => "unauthorized",
             Self::Forbidden => "forbidden",
             Self::NotFound => "not_found",
+            Self::MethodNotAllowed => "method_not_allowed",
             Self::Conflict(_) => "conflict",
             Self::PayloadTooLarge => "payload_too_large",
             Self::Unavailable(_) => "unavailable",
@@ -161,6 +171,36 @@ impl IntoResponse for ApiError {
     }
 }
 
+/// Gives the router's body-less 404s and 405s (axum's own: an unrouted path, a routed path with
+/// another method) the JSON error body. A response layer, not a `fallback`, so that routers wrapped
+/// with it can still be merged (axum refuses to merge two routers that both have a fallback);
+/// wrapping twice is harmless. axum adds a 405's `Allow` header outside route layers, after this
+/// runs; one already present is kept.
+pub fn json_errors<S>(router: Router<S>) -> Router<S>
+where
+    S: Clone + Send + Sync + 'static,
+{
+    router.layer(map_response(json_error_body))
+}
+
+async fn json_error_body(response: Response) -> Response {
+    let status = response.status();
+    if response.body().size_hint().exact() != Some(0) {
+        return response;
+    }
+    match status {
+        StatusCode::NOT_FOUND => ApiError::NotFound.into_response(),
+        StatusCode::METHOD_NOT_ALLOWED => {
+            let mut json = ApiError::MethodNotAllowed.into_response();
+            if let Some(allow) = response.headers().get(header::ALLOW) {
+                json.headers_mut().insert(header::ALLOW, allow.clone());
+            }
+            json
+        }
+        _ => response,
+    }
+}
+
 impl From<TableError> for ApiError {
     fn from(e: TableError) -> Self {
         match e {
@@ -182,51 +222,12 @@ impl From<QueueError> for ApiError {
     }
 }
 
-/// `axum::Json` with our rejection: a bad body is a 400 (413 when too large) in our error format.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct Json<T>(pub T);
-
-impl<T, S> FromRequest<S> for Json<T>
-where
-    T: DeserializeOwned,
-    S: Send + Sync,
-{
-    type Rejection = ApiError;
-
-    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
-        match axum::Json::<T>::from_request(req, state).await {
-            Ok(axum::Json(value)) => Ok(Self(value)),
-            Err(rejection) => Err(json_rejection(rejection)),
-        }
-    }
-}
-
-impl<T: Serialize> IntoResponse for Json<T> {
-    fn into_response(self) -> Response {
-        axum::Json(self.0).into_response()
-    }
-}
-
-fn json_rejection(rejection: JsonRejection) -> ApiError {
-    match rejection {
-        JsonRejection::JsonDataError(e) => ApiError::BadRequest(e.body_text()),
-        JsonRejection::JsonSyntaxError(e) => ApiError::BadRequest(e.body_text()),
-        JsonRejection::MissingJsonContentType(_) => {
-            ApiError::BadRequest("expected Content-Type: application/json".to_owned())
-        }
-        JsonRejection::BytesRejection(e) if e.status() == StatusCode::PAYLOAD_TOO_LARGE => {
-            ApiError::PayloadTooLarge
-        }
-        other => ApiError::BadRequest(other.body_text()),
-    }
-}
-
 #[cfg(test)]
 #[allow(clippy::unwrap_used, clippy::expect_used)]
 mod tests {
     use super::*;
-    use axum::Router;
     use axum::body::Body;
+    use axum::extract::Request;
     use axum::routing::post;
     use http_body_util::BodyExt;
     use tower::ServiceExt;
@@ -264,8 +265,11 @@ mod tests {
     async fn a_bad_json_body_is_a_400_in_our_format() {
         let (status, body) = call("{\"nam\":1}", "application/json").await;
         assert_eq!(status, StatusCode::BAD_REQUEST);
-        assert_eq!(body["error"], "bad_request");
-        assert!(body["message"].as_str().unwrap().contains("name"), "{body}");
+        assert_eq!(body["error"], "invalid");
+        assert_eq!(body["problems"][0]["field"], "name", "{body}");
+        let (status, body) = call("{\"name\":", "application/json").await;
+        assert_eq!(status, StatusCode::BAD_REQUEST);
+        assert_eq!(body["error"], "bad_request", "{body}");
     }
 
     #[tokio::test]
@@ -285,6 +289,77 @@ mod tests {
         let (status, body) = call("{\"name\":\"\"}", "application/json").await;
         assert_eq!(status, StatusCode::BAD_REQUEST);
         assert_eq!(body["field"], "name");
+    }
+
+    async fn send(app: Router, request: Request) -> (StatusCode, HeaderMapSnapshot, String) {
+        let response = app.oneshot(request).await.unwrap();
+        let status = response.status();
+        let allow = response
+            .headers()
+            .get(header::ALLOW)
+            .map(|v| v.to_str().unwrap().to_owned());
+        let content_type = response
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .map(|v| v.to_str().unwrap().to_owned());
+        let bytes = response.into_body().collect().await.unwrap().to_bytes();
+        (
+            status,
+            HeaderMapSnapshot {
+                allow,
+                content_type,
+            },
+            String::from_utf8(bytes.to_vec()).unwrap(),
+        )
+    }
+
+    struct HeaderMapSnapshot {
+        allow: Option<String>,
+        content_type: Option<String>,
+    }
+
+    fn get(path: &str) -> Request {
+        Request::get(path).body(Body::empty()).unwrap()
+    }
+
+    #[tokio::test]
+    async fn empty_404s_and_405s_get_the_json_body_and_keep_allow() {
+        let app = json_errors(Router::new().route("/named", post(echo)).route(
+            "/gone",
+            axum::routing::get(|| async { StatusCode::NOT_FOUND }),
+        ));
+        let (status, headers, body) = send(app.clone(), get("/nowhere")).await;
+        assert_eq!(status, StatusCode::NOT_FOUND);
+        assert_eq!(headers.content_type.as_deref(), Some("application/json"));
+        assert!(body.contains("\"error\":\"not_found\""), "{body}");
+        let (status, _, body) = send(app.clone(), get("/gone")).await;
+        assert_eq!(status, StatusCode::NOT_FOUND);
+        assert!(
+            body.contains("not_found"),
+            "a handler's bare 404 too: {body}"
+        );
+        let (status, headers, body) = send(app, get("/named")).await;
+        assert_eq!(status, StatusCode::METHOD_NOT_ALLOWED);
+        assert_eq!(headers.allow.as_deref(), Some("POST"));
+        assert!(body.contains("\"error\":\"method_not_allowed\""), "{body}");
+    }
+
+    #[tokio::test]
+    async fn responses_with_a_body_are_left_alone_and_wrapped_routers_still_merge() {
+        let teapot = json_errors(Router::new().route(
+            "/tea",
+            axum::routing::get(|| async { (StatusCode::NOT_FOUND, "no tea today") }),
+        ));
+        let other = json_errors(Router::new().route("/named", post(echo)));
+        let merged = json_errors(teapot.merge(other));
+        let (status, _, body) = send(merged.clone(), get("/tea")).await;
+        assert_eq!(
+            (status, body.as_str()),
+            (StatusCode::NOT_FOUND, "no tea today")
+        );
+        let (status, _, body) = send(merged, get("/elsewhere")).await;
+        assert_eq!(status, StatusCode::NOT_FOUND);
+        assert!(body.contains("not_found"), "{body}");
     }
 
     #[test]

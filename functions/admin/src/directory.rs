@@ -1,14 +1,15 @@
 //! The directory's read side: accounts and org units, each with its DingTalk mappings (connector
-//! and external id), and the audit history of any entity. Password hashes never leave the store.
+//! and external id), and the audit log (whole, or of one entity). Password hashes never leave the
+//! store.
 
 use std::collections::BTreeMap;
 
 use axum::Router;
 use axum::extract::{Path, Query, State};
 use axum::routing::get;
-use dingbridge::domain::directory::{Account, AccountStatus, Membership, OrgUnit};
+use dingbridge::domain::directory::{Account, AccountStatus, Membership, OrgUnit, Origin};
 use dingbridge::domain::ids::{AccountId, ConnectorId, OrgUnitId};
-use dingbridge::store::audit::{AuditEntry, history};
+use dingbridge::store::audit::{AuditEntry, ENTITY_KINDS, LogFilter, entity_log, log};
 use dingbridge::store::mappings::{MappedKind, Mapping};
 use dingbridge::web::{ApiError, Json};
 use futures::{StreamExt, TryStreamExt, stream};
@@ -189,33 +190,118 @@ async fn org_unit(
     Ok(Json(OrgUnitView::new(u, mappings)))
 }
 
+/// Our ids are 36 characters, DingTalk's at most 64; anything longer names no entity.
+const MAX_ENTITY_ID: usize = 128;
+
 #[derive(Deserialize)]
 struct AuditQuery {
     entity_kind: Option<String>,
     entity_id: Option<String>,
+    origin: Option<String>,
+    since: Option<String>,
+    until: Option<String>,
 }
 
-/// An entity's history, newest first.
+/// Which part of the log a query asks for, checked.
+struct AuditRequest {
+    entity: Option<(String, String)>,
+    filter: LogFilter,
+}
+
+impl AuditQuery {
+    fn parse(self) -> Result<AuditRequest, ApiError> {
+        let given = |v: Option<String>| v.map(|s| s.trim().to_owned()).filter(|s| !s.is_empty());
+        let kinds = ENTITY_KINDS.join(", ");
+        let entity = match (given(self.entity_kind), given(self.entity_id)) {
+            (Some(kind), _) if !ENTITY_KINDS.contains(&kind.as_str()) => {
+                return Err(ApiError::invalid(
+                    "entity_kind",
+                    format!("must be one of {kinds}"),
+                ));
+            }
+            // DynamoDB refuses partition keys over 2 KB: a pasted blob is the client's mistake.
+            (Some(_), Some(id)) if id.chars().count() > MAX_ENTITY_ID => {
+                return Err(ApiError::invalid(
+                    "entity_id",
+                    format!("is longer than {MAX_ENTITY_ID} characters"),
+                ));
+            }
+            (Some(kind), Some(id)) => Some((kind, id)),
+            (Some(_), None) => {
+                return Err(ApiError::invalid(
+                    "entity_id",
+                    "is required with entity_kind",
+                ));
+            }
+            (None, Some(_)) => {
+                return Err(ApiError::invalid(
+                    "entity_kind",
+                    format!("is required with entity_id: one of {kinds}"),
+                ));
+            }
+            (None, None) => None,
+        };
+        let origin = match given(self.origin) {
+            Some(raw) => Some(Origin::parse(&raw).ok_or_else(|| {
+                let all: Vec<_> = Origin::ALL.iter().map(|o| o.as_str()).collect();
+                ApiError::invalid("origin", format!("must be one of {}", all.join(", ")))
+            })?),
+            None => None,
+        };
+        let since_ms = given(self.since).map(|t| time("since", &t)).transpose()?;
+        let until_ms = given(self.until).map(|t| time("until", &t)).transpose()?;
+        if let (Some(since), Some(until)) = (since_ms, until_ms)
+            && until <= since
+        {
+            return Err(ApiError::invalid("until", "must be later than since"));
+        }
+        Ok(AuditRequest {
+            entity,
+            filter: LogFilter {
+                origin,
+                since_ms,
+                until_ms,
+            },
+        })
+    }
+}
+
+/// An RFC 3339 time as epoch milliseconds.
+fn time(field: &'static str, raw: &str) -> Result<i64, ApiError> {
+    chrono::DateTime::parse_from_rfc3339(raw)
+        .map(|t| t.timestamp_millis())
+        .map_err(|_| {
+            ApiError::invalid(
+                field,
+                "must be an RFC 3339 time, such as 2026-01-31T08:00:00Z or 2026-01-31T16:00:00+08:00",
+            )
+        })
+}
+
+/// The audit log, newest first: one entity's history (`entity_kind` and `entity_id`), or the
+/// whole log; either filtered by `origin`, `since` (inclusive) and `until` (exclusive).
 async fn audit(
     State(admin): State<Admin>,
     Query(q): Query<AuditQuery>,
     page: PageRequest,
 ) -> Result<Paged<AuditEntry>, ApiError> {
-    let given = |v: Option<String>| v.map(|s| s.trim().to_owned()).filter(|s| !s.is_empty());
-    let (kind, id) = match (given(q.entity_kind), given(q.entity_id)) {
-        (Some(kind), Some(id)) => (kind, id),
-        _ => {
-            return Err(ApiError::BadRequest(
-                "entity_kind and entity_id are required (e.g. entity_kind=account)".to_owned(),
-            ));
+    let request = q.parse()?;
+    let table = admin.deps.table.clone();
+    let filter = request.filter;
+    let found = match request.entity {
+        Some((kind, id)) => {
+            page.load(|limit, cursor| async move {
+                entity_log(table.as_ref(), &kind, &id, &filter, limit, cursor).await
+            })
+            .await?
+        }
+        None => {
+            page.load(
+                |limit, cursor| async move { log(table.as_ref(), &filter, limit, cursor).await },
+            )
+            .await?
         }
     };
-    let table = admin.deps.table.clone();
-    let found = page
-        .load(
-            |limit, cursor| async move { history(table.as_ref(), &kind, &id, limit, cursor).await },
-        )
-        .await?;
     Ok(Paged::from_page(found, redact))
 }
 

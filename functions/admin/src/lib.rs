@@ -1,6 +1,7 @@
 //! The admin JSON API under `/admin/api/` (job J6): connectors and their test connection, the
-//! directory's read side with DingTalk mappings, parked events and their re-drive, the password
-//! policy. Every route needs an admin bearer token; the same router runs on Lambda and locally.
+//! directory's read side with DingTalk mappings, the audit log, parked events and their re-drive,
+//! the password policy. Every route but the index needs an admin bearer token; the same router
+//! runs on Lambda and locally.
 
 mod auth;
 mod callback;
@@ -8,6 +9,7 @@ mod config;
 mod connectors;
 mod directory;
 mod explain;
+mod index;
 mod paging;
 mod parked;
 mod runs;
@@ -17,7 +19,9 @@ mod test_connection;
 use std::sync::Arc;
 
 use axum::Router;
+use axum::extract::DefaultBodyLimit;
 use axum::middleware;
+use axum::routing::get;
 use dingbridge::ports::{Clock, DingTalk, Queue, Table};
 use dingbridge::secrets::SecretBox;
 use dingbridge::store::admin_tokens::AdminTokens;
@@ -26,13 +30,17 @@ use dingbridge::store::directory::Directory;
 use dingbridge::store::events::Events;
 use dingbridge::store::mappings::Mappings;
 use dingbridge::store::settings::Settings;
-use dingbridge::web::ApiError;
+use dingbridge::web::{self, ApiError};
 
 pub use auth::bootstrap_admin_token;
 pub use callback::{CONTACT_EVENTS, callback_url};
 pub use config::Config;
 pub use paging::{DEFAULT_LIMIT, MAX_LIMIT};
 pub use test_connection::{Check, Report};
+
+/// Largest request body accepted (413 beyond). The largest admin body, a connector with every
+/// field at its bound, is a few KB; this keeps any body far below DynamoDB's 400 KB item limit.
+pub const MAX_BODY_BYTES: usize = 64 * 1024;
 
 /// What the admin API uses, and so what its IAM policy grants: the table, the sync queue (re-drive
 /// only), DingTalk (registration and test connection), the data key that seals connector secrets.
@@ -92,7 +100,13 @@ pub fn router(deps: Deps) -> Router {
             admin.clone(),
             auth::require_admin,
         ))
+        .route("/", get(index::index))
         .fallback(|| async { ApiError::NotFound })
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .with_state(admin);
-    Router::new().nest("/admin/api", api)
+    web::json_errors(
+        Router::new()
+            .route("/admin/api/", get(index::index))
+            .nest("/admin/api", api),
+    )
 }

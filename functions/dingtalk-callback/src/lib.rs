@@ -56,10 +56,12 @@ impl Deps {
 }
 
 pub fn router(deps: Deps) -> Router {
-    Router::new()
-        .route(ROUTE, post(callback))
-        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
-        .with_state(deps)
+    dingbridge::web::json_errors(
+        Router::new()
+            .route(ROUTE, post(callback))
+            .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+            .with_state(deps),
+    )
 }
 
 /// The query parameters, in either spelling DingTalk uses (§1.2).

@@ -145,12 +145,15 @@ async fn harness() -> Harness {
 }
 
 impl Harness {
-    /// Another connector in the same table (disabled, or without callback settings).
+    /// Another connector in the same table (disabled, or without callback settings), for
+    /// another app of the corp (one connector per DingTalk app).
     async fn other_connector(&self, enabled: bool, callback: bool) -> Connector {
+        let mut other = settings(enabled, ReceiveIdMode::AppKey, callback);
+        other.app_key = format!("{APP_KEY}-{}", OrgUnitId::generate());
         self.deps
             .connectors
             .create(
-                settings(enabled, ReceiveIdMode::AppKey, callback),
+                other,
                 OrgUnitId::generate(),
                 &Actor::new(Origin::Admin, "test"),
             )
@@ -656,6 +659,32 @@ async fn a_signed_plaintext_that_is_no_event_is_refused() {
         assert_refused(status, &body, StatusCode::BAD_REQUEST);
     }
     assert!(h.drain().await.is_empty());
+}
+
+#[tokio::test]
+async fn unknown_paths_and_wrong_methods_answer_the_json_error_body() {
+    let h = harness().await;
+    for (request, status, code) in [
+        (
+            Request::post("/nowhere").body(Body::empty()).unwrap(),
+            StatusCode::NOT_FOUND,
+            "not_found",
+        ),
+        (
+            Request::get(h.path()).body(Body::empty()).unwrap(),
+            StatusCode::METHOD_NOT_ALLOWED,
+            "method_not_allowed",
+        ),
+    ] {
+        let response = router(h.deps.clone()).oneshot(request).await.unwrap();
+        assert_eq!(response.status(), status);
+        if status == StatusCode::METHOD_NOT_ALLOWED {
+            assert_eq!(response.headers()[header::ALLOW], "POST");
+        }
+        let bytes = response.into_body().collect().await.unwrap().to_bytes();
+        let body: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
+        assert_eq!(body["error"], code, "{body}");
+    }
 }
 
 #[tokio::test]

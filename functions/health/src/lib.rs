@@ -31,9 +31,11 @@ pub struct Engines {
 }
 
 pub fn router(deps: Deps) -> Router {
-    Router::new()
-        .route("/healthz", get(healthz))
-        .with_state(deps)
+    dingbridge::web::json_errors(
+        Router::new()
+            .route("/healthz", get(healthz))
+            .with_state(deps),
+    )
 }
 
 async fn healthz(State(deps): State<Deps>) -> (StatusCode, Json<Health>) {
@@ -94,6 +96,35 @@ mod tests {
         }
         fn engine(&self) -> &'static str {
             "unreachable"
+        }
+    }
+
+    #[tokio::test]
+    async fn unknown_paths_and_wrong_methods_answer_the_json_error_body() {
+        let app = router(Deps {
+            table: Arc::new(Unreachable),
+            queue_engine: "embedded",
+        });
+        for (request, status, code) in [
+            (
+                Request::get("/nowhere").body(Body::empty()).unwrap(),
+                StatusCode::NOT_FOUND,
+                "not_found",
+            ),
+            (
+                Request::post("/healthz").body(Body::empty()).unwrap(),
+                StatusCode::METHOD_NOT_ALLOWED,
+                "method_not_allowed",
+            ),
+        ] {
+            let response = app.clone().oneshot(request).await.unwrap();
+            assert_eq!(response.status(), status);
+            if status == StatusCode::METHOD_NOT_ALLOWED {
+                assert_eq!(response.headers()["allow"], "GET,HEAD");
+            }
+            let body = response.into_body().collect().await.unwrap().to_bytes();
+            let json: serde_json::Value = serde_json::from_slice(&body).unwrap();
+            assert_eq!(json["error"], code);
         }
     }
 

@@ -7,13 +7,25 @@ use serde::{Deserialize, Serialize};
 
 use super::ids::{ConnectorId, OrgUnitId};
 use super::password::PasswordPolicy;
-use super::values::InvalidField;
+use super::values::{InvalidField, check_name_chars, identifier};
 
 pub const DEFAULT_OAPI_BASE: &str = "https://oapi.dingtalk.com";
 pub const DEFAULT_API_BASE: &str = "https://api.dingtalk.com";
 pub const DEFAULT_LOGIN_BASE: &str = "https://login.dingtalk.com";
 /// Daily at 02:00 China time (schedules are evaluated at UTC+8: DingTalk's customers' clock).
 pub const DEFAULT_PULL_SCHEDULE: &str = "0 2 * * *";
+
+/// Bounds of the text fields, in characters: every value stays far below DynamoDB's 400 KB item
+/// limit, and a pasted megabyte is a 400 that names the field, not a storage failure.
+/// DingTalk's ids (corpId, AppKey) are 20–40 characters.
+pub const MAX_NAME: usize = 64;
+pub const MAX_IDENTIFIER: usize = 64;
+/// An AppSecret is 64 characters; this leaves room for other formats.
+pub const MAX_SECRET: usize = 256;
+/// At least the longest minimum the password policy allows (128).
+pub const MAX_PASSWORD: usize = 256;
+pub const MAX_URL: usize = 512;
+pub const MAX_SCHEDULE: usize = 128;
 
 /// Which DingTalk field becomes the account's main email.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -188,6 +200,33 @@ fn clean(v: &Option<String>) -> Option<String> {
         .filter(|s| !s.is_empty())
 }
 
+/// The value's length in characters, refused past `max` (checked before anything else is).
+fn too_long(field: &'static str, v: &Option<String>, max: usize) -> Option<InvalidField> {
+    let len = v.as_deref().map_or(0, |s| s.trim().chars().count());
+    (len > max).then(|| {
+        InvalidField::new(
+            field,
+            format!("has {len} characters; at most {max} are allowed"),
+        )
+    })
+}
+
+/// An identifier-like input: bounded, trimmed, nothing invisible inside. `Ok(None)` when not
+/// given; `Err(())` when refused, the reason already in `problems` (so that the other checks
+/// neither report it again nor fall back to the stored value).
+fn ident(
+    problems: &mut Vec<InvalidField>,
+    field: &'static str,
+    v: &Option<String>,
+    max: usize,
+) -> Result<Option<String>, ()> {
+    let checked = match too_long(field, v, max) {
+        Some(p) => Err(p),
+        None => identifier(field, v.as_deref().unwrap_or_default()),
+    };
+    checked.map_err(|p| problems.push(p))
+}
+
 /// Validate an input against the current settings (`base` for an update, `None` for a create).
 /// Returns every problem at once.
 pub fn check_input(
@@ -200,36 +239,59 @@ pub fn check_input(
     let secrets = base.map(|(_, s)| s).unwrap_or_default();
     let pick = |new: &Option<String>, old: Option<&String>| clean(new).or_else(|| old.cloned());
 
-    let name = pick(&input.name, current.map(|c| &c.name));
-    let corp_id = pick(&input.corp_id, current.map(|c| &c.corp_id));
-    let app_key = pick(&input.app_key, current.map(|c| &c.app_key));
-    let app_secret = clean(&input.app_secret);
-    let mut required = |field: &'static str, v: &Option<String>, max: usize| match v {
-        None => problems.push(InvalidField::new(field, "is required")),
-        Some(s) if s.chars().count() > max => {
-            problems.push(InvalidField::new(
-                field,
-                format!("is longer than {max} characters"),
-            ));
+    let name_problem = too_long("name", &input.name, MAX_NAME).or_else(|| {
+        input
+            .name
+            .as_deref()
+            .and_then(|raw| check_name_chars("name", raw).err())
+    });
+    let name = match name_problem {
+        Some(p) => {
+            problems.push(p);
+            Err(())
         }
-        Some(s) if s.chars().any(char::is_control) => {
-            problems.push(InvalidField::new(field, "contains control characters"));
-        }
-        Some(_) => {}
+        None => Ok(pick(&input.name, current.map(|c| &c.name))),
     };
-    required("name", &name, 64);
-    required("corp_id", &corp_id, 64);
-    required("app_key", &app_key, 64);
-    if app_secret.is_none() && !secrets.app_secret {
+    let corp_id = ident(&mut problems, "corp_id", &input.corp_id, MAX_IDENTIFIER)
+        .map(|v| v.or_else(|| current.map(|c| c.corp_id.clone())));
+    let app_key = ident(&mut problems, "app_key", &input.app_key, MAX_IDENTIFIER)
+        .map(|v| v.or_else(|| current.map(|c| c.app_key.clone())));
+    let app_secret = ident(&mut problems, "app_secret", &input.app_secret, MAX_SECRET);
+    for (field, v) in [
+        ("name", &name),
+        ("corp_id", &corp_id),
+        ("app_key", &app_key),
+    ] {
+        if matches!(v, Ok(None)) {
+            problems.push(InvalidField::new(field, "is required"));
+        }
+    }
+    if matches!(app_secret, Ok(None)) && !secrets.app_secret {
         problems.push(InvalidField::new("app_secret", "is required"));
     }
+    let (name, corp_id, app_key, app_secret) = (
+        name.ok().flatten(),
+        corp_id.ok().flatten(),
+        app_key.ok().flatten(),
+        app_secret.ok().flatten(),
+    );
 
     let register_callback = input
         .register_callback
         .or(current.map(|c| c.register_callback))
         .unwrap_or(false);
-    let callback_token = clean(&input.callback_token);
-    let callback_aes_key = clean(&input.callback_aes_key);
+    let callback_token = ident(&mut problems, "callback_token", &input.callback_token, 63);
+    let callback_aes_key = ident(
+        &mut problems,
+        "callback_aes_key",
+        &input.callback_aes_key,
+        43,
+    );
+    let (token_refused, aes_key_refused) = (callback_token.is_err(), callback_aes_key.is_err());
+    let (callback_token, callback_aes_key) = (
+        callback_token.ok().flatten(),
+        callback_aes_key.ok().flatten(),
+    );
     if let Some(t) = &callback_token {
         // Console: 3–32 letters/digits; register_call_back: 6–63 (protocol reference §1.1).
         let min = if register_callback { 6 } else { 3 };
@@ -249,13 +311,13 @@ pub fn check_input(
         ));
     }
     if register_callback {
-        if callback_token.is_none() && !secrets.callback_token {
+        if callback_token.is_none() && !secrets.callback_token && !token_refused {
             problems.push(InvalidField::new(
                 "callback_token",
                 "is required to register the callback",
             ));
         }
-        if callback_aes_key.is_none() && !secrets.callback_aes_key {
+        if callback_aes_key.is_none() && !secrets.callback_aes_key && !aes_key_refused {
             problems.push(InvalidField::new(
                 "callback_aes_key",
                 "is required to register the callback",
@@ -272,18 +334,28 @@ pub fn check_input(
             ReceiveIdMode::AppKey
         });
 
-    let root_org_unit_id = match clean(&input.root_org_unit_id) {
-        Some(raw) => match OrgUnitId::parse(&raw) {
+    let root_org_unit_id = match ident(
+        &mut problems,
+        "root_org_unit_id",
+        &input.root_org_unit_id,
+        MAX_IDENTIFIER,
+    ) {
+        Ok(Some(raw)) => match OrgUnitId::parse(&raw) {
             Ok(id) => Some(id),
             Err(e) => {
                 problems.push(InvalidField::new("root_org_unit_id", e.reason));
                 None
             }
         },
-        None => current.map(|c| c.root_org_unit_id.clone()),
+        Ok(None) => current.map(|c| c.root_org_unit_id.clone()),
+        Err(()) => None,
     };
 
-    let default_password = input.default_password.clone().filter(|p| !p.is_empty());
+    let mut default_password = input.default_password.clone().filter(|p| !p.is_empty());
+    if let Some(p) = too_long("default_password", &default_password, MAX_PASSWORD) {
+        problems.push(p);
+        default_password = None;
+    }
     if let Some(p) = &default_password {
         let broken = policy.violations(p);
         if !broken.is_empty() {
@@ -299,7 +371,9 @@ pub fn check_input(
 
     let pull_schedule = pick(&input.pull_schedule, current.map(|c| &c.pull_schedule))
         .unwrap_or_else(|| DEFAULT_PULL_SCHEDULE.to_owned());
-    if let Err(e) = croner::Cron::from_str(&pull_schedule) {
+    if let Some(p) = too_long("pull_schedule", &Some(pull_schedule.clone()), MAX_SCHEDULE) {
+        problems.push(p);
+    } else if let Err(e) = croner::Cron::from_str(&pull_schedule) {
         problems.push(InvalidField::new(
             "pull_schedule",
             format!("is not a valid cron expression ({e})"),
@@ -320,9 +394,11 @@ pub fn check_input(
         |field: &'static str, new: &Option<String>, old: Option<&String>, default: &str| {
             let v = pick(new, old).unwrap_or_else(|| default.to_owned());
             let v = v.trim_end_matches('/').to_owned();
-            if !(v.starts_with("https://") || v.starts_with("http://"))
-                || v.contains(char::is_whitespace)
-            {
+            if let Some(p) = too_long(field, &Some(v.clone()), MAX_URL) {
+                problems.push(p);
+            } else if let Err(p) = identifier(field, &v) {
+                problems.push(p);
+            } else if !(v.starts_with("https://") || v.starts_with("http://")) {
                 problems.push(InvalidField::new(field, "must be an http(s) URL"));
             }
             v
@@ -451,91 +527,4 @@ impl From<&Connector> for ConnectorView {
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used, clippy::expect_used)]
-mod tests {
-    use super::*;
-
-    fn input(json: serde_json::Value) -> ConnectorInput {
-        serde_json::from_value(json).unwrap()
-    }
-
-    #[test]
-    fn values_are_trimmed_and_defaults_applied() {
-        let c = check_input(
-            &input(serde_json::json!({"name": " HQ ", "corp_id": "ding123 ", "app_key": "\tkey", "app_secret": " s "})),
-            None,
-            &PasswordPolicy::default(),
-        )
-        .unwrap();
-        assert_eq!(
-            (c.name.as_str(), c.corp_id.as_str(), c.app_key.as_str()),
-            ("HQ", "ding123", "key")
-        );
-        assert_eq!(c.app_secret.as_deref(), Some("s"));
-        assert_eq!(c.oapi_base, DEFAULT_OAPI_BASE);
-        assert_eq!(c.pull_schedule, DEFAULT_PULL_SCHEDULE);
-        assert_eq!(
-            (c.leaver_policy, c.pull_mode, c.receive_id_mode),
-            (
-                LeaverPolicy::Disable,
-                PullMode::Review,
-                ReceiveIdMode::AppKey
-            )
-        );
-    }
-
-    #[test]
-    fn every_problem_is_reported_at_once() {
-        let problems = check_input(
-            &input(serde_json::json!({
-                "name": "  ", "register_callback": true, "callback_token": "a b",
-                "callback_aes_key": "short", "default_password": "weak", "pull_schedule": "every day",
-                "oapi_base": "oapi.dingtalk.com"
-            })),
-            None,
-            &PasswordPolicy::default(),
-        )
-        .unwrap_err();
-        let fields: Vec<_> = problems.iter().map(|p| p.field).collect();
-        for f in [
-            "name",
-            "corp_id",
-            "app_key",
-            "app_secret",
-            "callback_token",
-            "callback_aes_key",
-            "default_password",
-            "pull_schedule",
-            "oapi_base",
-        ] {
-            assert!(fields.contains(&f), "{f} not reported: {fields:?}");
-        }
-        let pw = problems
-            .iter()
-            .find(|p| p.field == "default_password")
-            .unwrap();
-        assert!(pw.reason.contains("at least 10"), "{}", pw.reason);
-    }
-
-    #[test]
-    fn api_registered_callbacks_default_to_the_corp_id_receive_id() {
-        let c = check_input(
-            &input(
-                serde_json::json!({"name": "n", "corp_id": "c", "app_key": "k", "app_secret": "s",
-                "register_callback": true, "callback_token": "token123",
-                "callback_aes_key": "1234567890123456789012345678901234567890123"}),
-            ),
-            None,
-            &PasswordPolicy::default(),
-        )
-        .unwrap();
-        assert_eq!(c.receive_id_mode, ReceiveIdMode::CorpId);
-    }
-
-    #[test]
-    fn unknown_fields_are_refused() {
-        assert!(
-            serde_json::from_value::<ConnectorInput>(serde_json::json!({"nmae": "x"})).is_err()
-        );
-    }
-}
+mod tests;

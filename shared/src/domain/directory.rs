@@ -67,6 +67,19 @@ pub enum Origin {
 }
 
 impl Origin {
+    /// Every origin, as the audit log's filter offers them.
+    pub const ALL: [Self; 4] = [
+        Self::Admin,
+        Self::DingtalkPull,
+        Self::DingtalkEvent,
+        Self::Scim,
+    ];
+
+    /// The origin `as_str` spells `raw`.
+    pub fn parse(raw: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|o| o.as_str() == raw)
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Admin => "admin",
@@ -113,6 +126,15 @@ pub fn normalise_memberships(units: &[OrgUnitId], primary: Option<&OrgUnitId>) -
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn origins_parse_as_they_are_spelt_and_serialised() {
+        for o in Origin::ALL {
+            assert_eq!(Origin::parse(o.as_str()), Some(o));
+            assert_eq!(serde_json::to_value(o).unwrap(), o.as_str());
+        }
+        assert_eq!(Origin::parse("robot"), None);
+    }
 
     #[test]
     fn memberships_have_one_primary_and_no_duplicates() {

@@ -22,6 +22,160 @@ impl InvalidField {
     }
 }
 
+/// How many offending characters one reason lists (a pasted value can hold many).
+const MAX_LISTED: usize = 5;
+
+/// Characters no identifier holds: Unicode White_Space, controls, format (Cf) characters such as
+/// the zero-width ones, and the other characters that render as nothing (Hangul fillers,
+/// variation selectors). Pasted ids often carry them invisibly (IDaaS FAQ: the top cause of
+/// "一直在loading").
+fn invisible(c: char) -> bool {
+    c.is_whitespace() || c.is_control() || format_char(c) || blank_letter(c)
+}
+
+/// General category Cf (Unicode 15.1).
+fn format_char(c: char) -> bool {
+    matches!(c as u32,
+        0x00AD | 0x0600..=0x0605 | 0x061C | 0x06DD | 0x070F | 0x0890..=0x0891 | 0x08E2 | 0x180E
+        | 0x200B..=0x200F | 0x202A..=0x202E | 0x2060..=0x2064 | 0x2066..=0x206F | 0xFEFF
+        | 0xFFF9..=0xFFFB | 0x110BD | 0x110CD | 0x13430..=0x1343F | 0x1BCA0..=0x1BCA3
+        | 0x1D173..=0x1D17A | 0xE0001 | 0xE0020..=0xE007F)
+}
+
+/// Letters and marks that render as nothing.
+fn blank_letter(c: char) -> bool {
+    matches!(c as u32,
+        0x034F | 0x115F | 0x1160 | 0x17B4 | 0x17B5 | 0x180B..=0x180D | 0x180F | 0x2800 | 0x3164
+        | 0xFE00..=0xFE0F | 0xFFA0 | 0xE0100..=0xE01EF)
+}
+
+/// Bidirectional embeddings, overrides and isolates: they make a name display differently from
+/// what it is ("HQ\u{202E}gnp.exe" shows as "HQexe.png").
+fn bidi_control(c: char) -> bool {
+    matches!(c as u32, 0x202A..=0x202E | 0x2066..=0x2069)
+}
+
+/// Unicode's name for the characters people meet in pasted text.
+fn char_name(c: char) -> Option<&'static str> {
+    Some(match c as u32 {
+        0x0009 => "CHARACTER TABULATION",
+        0x000A => "LINE FEED",
+        0x000B => "LINE TABULATION",
+        0x000C => "FORM FEED",
+        0x000D => "CARRIAGE RETURN",
+        0x0020 => "SPACE",
+        0x0085 => "NEXT LINE",
+        0x00A0 => "NO-BREAK SPACE",
+        0x00AD => "SOFT HYPHEN",
+        0x1680 => "OGHAM SPACE MARK",
+        0x180E => "MONGOLIAN VOWEL SEPARATOR",
+        0x2000 => "EN QUAD",
+        0x2001 => "EM QUAD",
+        0x2002 => "EN SPACE",
+        0x2003 => "EM SPACE",
+        0x2004 => "THREE-PER-EM SPACE",
+        0x2005 => "FOUR-PER-EM SPACE",
+        0x2006 => "SIX-PER-EM SPACE",
+        0x2007 => "FIGURE SPACE",
+        0x2008 => "PUNCTUATION SPACE",
+        0x2009 => "THIN SPACE",
+        0x200A => "HAIR SPACE",
+        0x200B => "ZERO WIDTH SPACE",
+        0x200C => "ZERO WIDTH NON-JOINER",
+        0x200D => "ZERO WIDTH JOINER",
+        0x200E => "LEFT-TO-RIGHT MARK",
+        0x200F => "RIGHT-TO-LEFT MARK",
+        0x2028 => "LINE SEPARATOR",
+        0x2029 => "PARAGRAPH SEPARATOR",
+        0x202A => "LEFT-TO-RIGHT EMBEDDING",
+        0x202B => "RIGHT-TO-LEFT EMBEDDING",
+        0x202C => "POP DIRECTIONAL FORMATTING",
+        0x202D => "LEFT-TO-RIGHT OVERRIDE",
+        0x202E => "RIGHT-TO-LEFT OVERRIDE",
+        0x202F => "NARROW NO-BREAK SPACE",
+        0x205F => "MEDIUM MATHEMATICAL SPACE",
+        0x2060 => "WORD JOINER",
+        0x2066 => "LEFT-TO-RIGHT ISOLATE",
+        0x2067 => "RIGHT-TO-LEFT ISOLATE",
+        0x2068 => "FIRST STRONG ISOLATE",
+        0x2069 => "POP DIRECTIONAL ISOLATE",
+        0x3000 => "IDEOGRAPHIC SPACE",
+        0x3164 => "HANGUL FILLER",
+        0xFEFF => "ZERO WIDTH NO-BREAK SPACE",
+        _ => return None,
+    })
+}
+
+/// `U+00A0 (NO-BREAK SPACE)`, or the character's kind when its name is not in the table.
+fn describe(c: char) -> String {
+    let kind = match char_name(c) {
+        Some(name) => name,
+        None if c.is_control() => "a control character",
+        None if c.is_whitespace() => "a space character",
+        None if format_char(c) => "an invisible format character",
+        None => "an invisible character",
+    };
+    format!("U+{:04X} ({kind})", c as u32)
+}
+
+/// The characters of `raw` after trimming that `bad` picks, as "U+… (…) at position N" with
+/// 1-based positions counted in `raw` as sent (trimmed edge spaces included), at most
+/// [`MAX_LISTED`] of them.
+fn offending(raw: &str, bad: impl Fn(char) -> bool) -> Option<String> {
+    let offset = raw.chars().count() - raw.trim_start().chars().count();
+    let found: Vec<(usize, char)> = raw
+        .trim()
+        .chars()
+        .enumerate()
+        .filter(|(_, c)| bad(*c))
+        .take(MAX_LISTED + 1)
+        .collect();
+    if found.is_empty() {
+        return None;
+    }
+    let mut listed: Vec<String> = found
+        .iter()
+        .take(MAX_LISTED)
+        .map(|(i, c)| format!("{} at position {}", describe(*c), i + 1 + offset))
+        .collect();
+    if found.len() > MAX_LISTED {
+        listed.push("more".to_owned());
+    }
+    Some(listed.join(", "))
+}
+
+/// An identifier (corp id, app key, secrets, tokens, ids) as sent: outer spaces are trimmed, and
+/// any whitespace or invisible character left inside is refused, named with its position.
+/// `None` when blank.
+pub fn identifier(field: &'static str, raw: &str) -> Result<Option<String>, InvalidField> {
+    let trimmed = raw.trim();
+    if trimmed.is_empty() {
+        return Ok(None);
+    }
+    match offending(raw, invisible) {
+        Some(list) => Err(InvalidField::new(
+            field,
+            format!(
+                "contains {list}; an identifier holds no spaces or invisible characters \
+                 (check for pasted whitespace)"
+            ),
+        )),
+        None => Ok(Some(trimmed.to_owned())),
+    }
+}
+
+/// Refuses the characters no name may hold (controls, bidirectional overrides and isolates),
+/// each named with its position in `raw` as sent.
+pub fn check_name_chars(field: &'static str, raw: &str) -> Result<(), InvalidField> {
+    match offending(raw, |c| c.is_control() || bidi_control(c)) {
+        Some(list) => Err(InvalidField::new(
+            field,
+            format!("contains {list}; names cannot hold control or text-direction characters"),
+        )),
+        None => Ok(()),
+    }
+}
+
 /// The trait impls every text newtype of the domain shares (serde through `String` with the type's
 /// own `parse`, `Display`, a `Debug` naming the type); used here and by `ids`.
 macro_rules! text_newtype_impls {
@@ -86,8 +240,8 @@ string_value!(
     Mobile
 );
 string_value!(
-    /// A person's or unit's display name: 1–80 characters, no control characters (DingTalk's user
-    /// name limit, protocol reference §6).
+    /// A person's or unit's display name: 1–80 characters, no control or text-direction characters
+    /// (DingTalk's user name limit, protocol reference §6).
     DisplayName
 );
 
@@ -193,15 +347,14 @@ impl DisplayName {
                 format!("has {len} characters; at most 80 are allowed"),
             ));
         }
-        if v.chars().any(char::is_control) {
-            return Err(InvalidField::new("name", "contains control characters"));
-        }
+        check_name_chars("name", raw)?;
         Ok(Self(v.to_owned()))
     }
 }
 
 /// The rules of an org unit (department) name, as DingTalk enforces them (protocol reference §6):
-/// 1–64 characters, none of `-`, `,`, `，`.
+/// 1–64 characters, none of `-`, `,`, `，`; and, as every name, no control or text-direction
+/// characters.
 pub fn check_unit_name(raw: &str) -> Result<String, InvalidField> {
     let v = raw.trim();
     let len = v.chars().count();
@@ -214,10 +367,8 @@ pub fn check_unit_name(raw: &str) -> Result<String, InvalidField> {
             format!("has {len} characters; at most 64 are allowed"),
         ));
     }
-    if let Some(c) = v
-        .chars()
-        .find(|c| matches!(c, '-' | ',' | '，') || c.is_control())
-    {
+    check_name_chars("name", raw)?;
+    if let Some(c) = v.chars().find(|c| matches!(c, '-' | ',' | '，')) {
         return Err(InvalidField::new(
             "name",
             format!("contains {c:?}, which DingTalk does not allow in department names"),
@@ -295,6 +446,75 @@ mod tests {
         );
         let err = DisplayName::parse(&"长".repeat(81)).unwrap_err();
         assert_eq!(err.reason, "has 81 characters; at most 80 are allowed");
+    }
+
+    #[test]
+    fn identifiers_name_each_inner_space_or_invisible_character_and_its_position() {
+        let err = identifier("corp_id", " ding probe\u{a0}corp\u{200b} ").unwrap_err();
+        assert_eq!(err.field, "corp_id");
+        assert!(
+            err.reason.starts_with(
+                "contains U+0020 (SPACE) at position 6, U+00A0 (NO-BREAK SPACE) at position 12, \
+                 U+200B (ZERO WIDTH SPACE) at position 17;"
+            ),
+            "{}",
+            err.reason
+        );
+        for (raw, shown) in [
+            ("key\u{feff}", "U+FEFF (ZERO WIDTH NO-BREAK SPACE)"),
+            ("k\u{2060}ey", "U+2060 (WORD JOINER)"),
+            ("k\u{ad}ey", "U+00AD (SOFT HYPHEN)"),
+            ("k\u{e0041}ey", "U+E0041 (an invisible format character)"),
+            ("k\u{3164}ey", "U+3164 (HANGUL FILLER)"),
+            ("k\u{1}ey", "U+0001 (a control character)"),
+            ("k\u{202e}ey", "U+202E (RIGHT-TO-LEFT OVERRIDE)"),
+        ] {
+            let err = identifier("app_key", raw).unwrap_err();
+            assert!(err.reason.contains(shown), "{raw:?}: {}", err.reason);
+        }
+        let many = identifier("app_key", "a b c d e f g h").unwrap_err();
+        assert!(
+            many.reason.contains("at position 10, more;"),
+            "{}",
+            many.reason
+        );
+    }
+
+    #[test]
+    fn identifiers_are_trimmed_and_blank_ones_are_absent() {
+        assert_eq!(
+            identifier("app_key", "\u{3000} dingkey\t")
+                .unwrap()
+                .as_deref(),
+            Some("dingkey")
+        );
+        assert_eq!(identifier("app_key", " \u{a0} ").unwrap(), None);
+        assert_eq!(
+            identifier("corp_id", "ding-corp_01.x").unwrap().as_deref(),
+            Some("ding-corp_01.x")
+        );
+    }
+
+    #[test]
+    fn names_refuse_text_direction_and_control_characters_but_keep_spaces() {
+        for (raw, shown) in [
+            (
+                "HQ\u{202e}gnp.exe",
+                "U+202E (RIGHT-TO-LEFT OVERRIDE) at position 3",
+            ),
+            ("a\u{2066}b", "U+2066 (LEFT-TO-RIGHT ISOLATE) at position 2"),
+            ("a\u{7}", "U+0007 (a control character) at position 2"),
+        ] {
+            let err = DisplayName::parse(raw).unwrap_err();
+            assert!(err.reason.contains(shown), "{raw:?}: {}", err.reason);
+            let err = check_unit_name(raw).unwrap_err();
+            assert!(err.reason.contains(shown), "{raw:?}: {}", err.reason);
+        }
+        assert_eq!(
+            DisplayName::parse(" Zhang San 张三 ").unwrap().as_str(),
+            "Zhang San 张三"
+        );
+        assert!(check_name_chars("name", "研发部 North").is_ok());
     }
 
     #[test]

@@ -1,8 +1,9 @@
 //! Connectors over the `Table` port: secrets sealed on the way in, opened only where a DingTalk
-//! call or a callback check needs them.
+//! call or a callback check needs them; one connector per DingTalk app, held by a claim marker.
 
 use std::sync::Arc;
 
+use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use super::audit::{AuditEntry, audit_op};
@@ -12,12 +13,43 @@ use crate::domain::connector::{CheckedConnector, Connector, StoredSecrets};
 use crate::domain::ids::{ConnectorId, OrgUnitId};
 use crate::ports::{Clock, Cond, Index, IndexKey, Item, Key, Query, Table, TableError, TxOp};
 use crate::secrets::SecretBox;
-use crate::store::keys::esc;
+use crate::store::keys::{self, esc};
 
 pub const ALL_CONNECTORS: &str = "CONNS";
 
 pub fn connector_key(id: &ConnectorId) -> Key {
     Key::new(format!("CONN#{id}"), "CONN")
+}
+
+/// The marker item of `keys::connector_app`: which connector holds the app.
+#[derive(Serialize, Deserialize)]
+struct AppClaim {
+    owner: ConnectorId,
+    corp_id: String,
+    app_key: String,
+}
+
+/// Who holds a DingTalk app, as seen by connector `me`.
+enum Claim {
+    Free,
+    /// The marker names a connector that no longer exists (its version, to take it over).
+    Stale(u64),
+    /// `me` holds it.
+    Mine,
+    Held(Box<Connector>),
+}
+
+/// The 409 of a second connector for an app: DingTalk has one callback URL per app.
+fn taken(holder: &Connector) -> DirectoryError {
+    DirectoryError::Conflict {
+        attr: "app_key",
+        detail: format!(
+            "connector {} (\"{}\") already uses corp_id {} with app_key {}: DingTalk keeps one \
+             callback URL per app, so a second connector would take its events over; edit or \
+             delete that connector instead",
+            holder.id, holder.name, holder.corp_id, holder.app_key
+        ),
+    }
 }
 
 /// The secrets of a connector, opened.
@@ -126,11 +158,17 @@ impl Connectors {
             created_ms: now,
             updated_ms: now,
         };
+        let claim = match self.claim_of(&c.corp_id, &c.app_key, &c.id).await? {
+            Claim::Held(holder) => return Err(taken(&holder)),
+            Claim::Mine | Claim::Free => self.claim_op(&c, Cond::Absent)?,
+            Claim::Stale(v) => self.claim_op(&c, Cond::Version(v))?,
+        };
         let ops = vec![
             TxOp::Put {
                 item: self.item(&c)?,
                 cond: Cond::Absent,
             },
+            claim,
             audit_op(AuditEntry::new(
                 actor,
                 now,
@@ -141,8 +179,94 @@ impl Connectors {
                 Some(audit_view(&c)),
             )),
         ];
-        self.table.transact(ops).await?;
-        Ok(c)
+        match self.table.transact(ops).await {
+            Ok(()) => Ok(c),
+            Err(TableError::TransactionCancelled { .. }) => Err(self.lost_claim(&c).await),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Who holds the app `corp_id` × `app_key`, for connector `me`. Connectors saved before
+    /// claims existed have no marker: the list (a few items) is read for them.
+    async fn claim_of(
+        &self,
+        corp_id: &str,
+        app_key: &str,
+        me: &ConnectorId,
+    ) -> Result<Claim, DirectoryError> {
+        if let Some((owner, version)) = self.marker_of(corp_id, app_key).await? {
+            if &owner == me {
+                return Ok(Claim::Mine);
+            }
+            return Ok(match self.get(&owner).await? {
+                Some(holder) => Claim::Held(Box::new(holder)),
+                None => Claim::Stale(version),
+            });
+        }
+        let mut cursor = None;
+        loop {
+            let page = self.list(100, cursor).await?;
+            if let Some(holder) = page
+                .items
+                .into_iter()
+                .find(|c| &c.id != me && c.corp_id == corp_id && c.app_key == app_key)
+            {
+                return Ok(Claim::Held(Box::new(holder)));
+            }
+            match page.next {
+                Some(next) => cursor = Some(next),
+                None => return Ok(Claim::Free),
+            }
+        }
+    }
+
+    /// The marker of an app: its owner and version.
+    async fn marker_of(
+        &self,
+        corp_id: &str,
+        app_key: &str,
+    ) -> Result<Option<(ConnectorId, u64)>, DirectoryError> {
+        match self
+            .table
+            .get(&keys::connector_app(corp_id, app_key))
+            .await?
+        {
+            Some(item) => {
+                let claim: AppClaim = decode(&item)?;
+                Ok(Some((claim.owner, item.version)))
+            }
+            None => Ok(None),
+        }
+    }
+
+    fn claim_op(&self, c: &Connector, cond: Cond) -> Result<TxOp, DirectoryError> {
+        let claim = AppClaim {
+            owner: c.id.clone(),
+            corp_id: c.corp_id.clone(),
+            app_key: c.app_key.clone(),
+        };
+        let version = match cond {
+            Cond::Version(v) => v + 1,
+            _ => 1,
+        };
+        Ok(TxOp::Put {
+            item: Item::new(
+                keys::connector_app(&c.corp_id, &c.app_key),
+                version,
+                encode(&claim)?,
+            ),
+            cond,
+        })
+    }
+
+    /// Why a transaction that claims `c`'s app was cancelled: another connector took the app
+    /// meanwhile (409 naming it), or the connector itself changed.
+    async fn lost_claim(&self, c: &Connector) -> DirectoryError {
+        match self.claim_of(&c.corp_id, &c.app_key, &c.id).await {
+            Ok(Claim::Held(holder)) => taken(&holder),
+            Ok(_) => DirectoryError::Stale,
+            Err(e) => e,
+        }
     }
 
     /// Apply checked settings to a stored connector; secrets not given are kept.
@@ -186,7 +310,26 @@ impl Connectors {
         c.login_base = checked.login_base;
         c.version = old.version + 1;
         c.updated_ms = now;
-        self.write(old, &c, actor, "update").await?;
+        let moved = old.corp_id != c.corp_id || old.app_key != c.app_key;
+        let mut claims = Vec::new();
+        match self.claim_of(&c.corp_id, &c.app_key, &c.id).await? {
+            Claim::Held(holder) if moved => return Err(taken(&holder)),
+            // Two connectors of one app saved before claims existed: neither is locked out of
+            // its other settings; the first to move away frees the app for the other.
+            Claim::Held(_) | Claim::Mine => {}
+            Claim::Free => claims.push(self.claim_op(&c, Cond::Absent)?),
+            Claim::Stale(v) => claims.push(self.claim_op(&c, Cond::Version(v))?),
+        }
+        if moved
+            && let Some((owner, v)) = self.marker_of(&old.corp_id, &old.app_key).await?
+            && owner == old.id
+        {
+            claims.push(TxOp::Delete {
+                key: keys::connector_app(&old.corp_id, &old.app_key),
+                cond: Cond::Version(v),
+            });
+        }
+        self.write(old, &c, claims, actor, "update").await?;
         Ok(c)
     }
 
@@ -201,56 +344,72 @@ impl Connectors {
         c.callback_status = Some(status);
         c.version = old.version + 1;
         c.updated_ms = self.clock.now_millis();
-        self.write(old, &c, actor, "callback_status").await?;
+        self.write(old, &c, Vec::new(), actor, "callback_status")
+            .await?;
         Ok(c)
     }
 
+    /// The connector's new state with its claim changes (`claims`) and its audit entry, in one
+    /// transaction.
     async fn write(
         &self,
         old: &Connector,
         new: &Connector,
+        claims: Vec<TxOp>,
         actor: &Actor,
         action: &str,
     ) -> Result<(), DirectoryError> {
-        let ops = vec![
-            TxOp::Put {
-                item: self.item(new)?,
-                cond: Cond::Version(old.version),
-            },
-            audit_op(AuditEntry::new(
-                actor,
-                new.updated_ms,
-                "connector",
-                new.id.as_str(),
-                action,
-                Some(audit_view(old)),
-                Some(audit_view(new)),
-            )),
-        ];
+        let claiming = !claims.is_empty();
+        let mut ops = vec![TxOp::Put {
+            item: self.item(new)?,
+            cond: Cond::Version(old.version),
+        }];
+        ops.extend(claims);
+        ops.push(audit_op(AuditEntry::new(
+            actor,
+            new.updated_ms,
+            "connector",
+            new.id.as_str(),
+            action,
+            Some(audit_view(old)),
+            Some(audit_view(new)),
+        )));
         match self.table.transact(ops).await {
             Ok(()) => Ok(()),
+            Err(TableError::TransactionCancelled { failed })
+                if claiming && !failed.contains(&0) =>
+            {
+                Err(self.lost_claim(new).await)
+            }
             Err(TableError::TransactionCancelled { .. }) => Err(DirectoryError::Stale),
             Err(e) => Err(e.into()),
         }
     }
 
+    /// Deletes the connector and frees its app for another connector.
     pub async fn delete(&self, old: &Connector, actor: &Actor) -> Result<(), DirectoryError> {
         let now = self.clock.now_millis();
-        let ops = vec![
-            TxOp::Delete {
-                key: connector_key(&old.id),
-                cond: Cond::Version(old.version),
-            },
-            audit_op(AuditEntry::new(
-                actor,
-                now,
-                "connector",
-                old.id.as_str(),
-                "delete",
-                Some(audit_view(old)),
-                None,
-            )),
-        ];
+        let mut ops = vec![TxOp::Delete {
+            key: connector_key(&old.id),
+            cond: Cond::Version(old.version),
+        }];
+        if let Some((owner, v)) = self.marker_of(&old.corp_id, &old.app_key).await?
+            && owner == old.id
+        {
+            ops.push(TxOp::Delete {
+                key: keys::connector_app(&old.corp_id, &old.app_key),
+                cond: Cond::Version(v),
+            });
+        }
+        ops.push(audit_op(AuditEntry::new(
+            actor,
+            now,
+            "connector",
+            old.id.as_str(),
+            "delete",
+            Some(audit_view(old)),
+            None,
+        )));
         match self.table.transact(ops).await {
             Ok(()) => Ok(()),
             Err(TableError::TransactionCancelled { .. }) => Err(DirectoryError::Stale),

@@ -1,6 +1,7 @@
 //! The keys of `docs/table-design.md`, built in one place. Values inside keys are escaped so a `#`
 //! in a name can never forge another key.
 
+use crate::domain::directory::Origin;
 use crate::domain::ids::{AccountId, ConnectorId, OrgUnitId};
 use crate::ports::{IndexKey, Key};
 
@@ -58,6 +59,12 @@ pub fn unit_name_marker(parent: &OrgUnitId, name: &str) -> Key {
     unique("ouname", &format!("{parent}#{}", esc(&name.to_lowercase())))
 }
 
+/// The claim of one DingTalk app (corp id × app key) by the one connector that may use it:
+/// DingTalk keeps one callback URL per app, so a second connector would take its events over.
+pub fn connector_app(corp_id: &str, app_key: &str) -> Key {
+    unique("connapp", &format!("{}#{}", esc(corp_id), esc(app_key)))
+}
+
 /// Which kind of DingTalk object a mapping is for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ExternalKind {
@@ -93,6 +100,17 @@ pub fn audit_partition(entity_kind: &str, entity_id: &str) -> String {
     format!("AUDIT#{entity_kind}#{}", esc(entity_id))
 }
 
+/// The audit entries of one origin, on `gsi2`, sorted by `{at_ms}#{id}`: one partition per origin
+/// (four in all), so the whole log is read newest first by merging them.
+pub fn audit_by_origin(origin: Origin) -> String {
+    format!("AUDITBY#{}", origin.as_str())
+}
+
+/// The audit entries of one day (days since the epoch, UTC), on `gsi1`.
+pub fn audit_day(at_ms: i64) -> String {
+    format!("AUDITDAY#{}", at_ms.div_euclid(86_400_000))
+}
+
 /// Zero-padded epoch milliseconds, so that text order is time order.
 pub fn time_key(at_ms: i64) -> String {
     format!("{:013}", at_ms.max(0))
@@ -107,6 +125,7 @@ mod tests {
         assert_eq!(esc("a#b"), "a%23b");
         assert_eq!(esc("a%23b"), "a%2523b");
         assert_ne!(unique("email", "x#y").pk, unique("email#x", "y").pk);
+        assert_ne!(connector_app("a#b", "c").pk, connector_app("a", "b#c").pk);
     }
 
     #[test]

@@ -1,9 +1,11 @@
 //! One contract suite for the storage ports, run against every engine: the embedded engines always,
-//! DynamoDB and SQS on the wire endpoint that `infra/test.sh` starts (feature `aws`).
+//! DynamoDB and SQS on the wire endpoint that `infra/test.sh` starts (feature `aws`); with it, the
+//! store rules that rest on the engines' transactions and indexes.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod queue;
+mod stores;
 mod table;
 
 /// Expands every contract case into a `#[tokio::test]` for one engine.
@@ -15,6 +17,11 @@ macro_rules! contract_cases {
             transaction_limits_are_enforced, queries_select_by_range_and_order,
             pagination_returns_every_item_once, secondary_indexes_follow_their_keys,
             expired_items_are_invisible, batch_writes_any_count, oversized_items_are_refused);
+        contract_cases!(@store $table;
+            a_second_connector_for_one_app_is_refused_naming_the_first,
+            concurrent_creates_for_one_app_have_one_winner,
+            moving_or_deleting_a_connector_frees_its_app,
+            the_audit_log_merges_origins_newest_first_and_filters);
         contract_cases!(@queue $queue;
             sent_messages_arrive_once_acked, order_is_kept_within_a_group,
             duplicates_by_dedup_id_are_dropped, unacked_messages_come_back_after_the_visibility_timeout,
@@ -25,6 +32,13 @@ macro_rules! contract_cases {
         async fn $case() {
             let fixture = $make().await;
             crate::table::$case(fixture.table.clone()).await;
+        }
+    )*};
+    (@store $make:path; $($case:ident),*) => {$(
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        async fn $case() {
+            let fixture = $make().await;
+            crate::stores::$case(fixture.table.clone()).await;
         }
     )*};
     (@queue $make:path; $($case:ident),*) => {$(

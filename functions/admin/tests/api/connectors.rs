@@ -178,6 +178,78 @@ async fn a_root_org_unit_must_exist_and_defaults_to_the_directory_root() {
     assert_eq!(created["root_org_unit_id"], root);
     let mut input = env.connector_input();
     input["root_org_unit_id"] = json!(format!(" {root} "));
+    input["app_key"] = json!("dingotherkey");
     let created = env.create_connector(input).await;
     assert_eq!(created["root_org_unit_id"], root);
+}
+
+#[tokio::test]
+async fn a_second_connector_for_the_same_corp_and_app_is_refused_naming_the_first() {
+    let env = Env::new().await;
+    let first = env.create_connector(env.connector_input()).await;
+    let first_id = first["id"].as_str().unwrap().to_owned();
+
+    let mut second = env.connector_input();
+    second["name"] = json!("Takeover");
+    second["corp_id"] = json!(" dingcorp ");
+    let refused = env
+        .call(Method::POST, "/admin/api/connectors", Some(second.clone()))
+        .await;
+    assert_eq!(refused.status, StatusCode::CONFLICT, "{}", refused.text);
+    assert_eq!(refused.body["error"], "conflict");
+    let message = refused.body["message"].as_str().unwrap();
+    assert!(message.contains(&first_id), "{message}");
+    assert!(message.contains("\"HQ\""), "{message}");
+    let list = env.call(Method::GET, "/admin/api/connectors", None).await;
+    assert_eq!(list.body["items"].as_array().unwrap().len(), 1);
+
+    // Another app of the same corp is a different callback registration: allowed.
+    second["app_key"] = json!("dingotherkey");
+    let other = env.create_connector(second).await;
+    let other_path = format!("/admin/api/connectors/{}", other["id"].as_str().unwrap());
+
+    // Moving it onto the first one's app is refused the same way, and changes nothing.
+    let moved = env
+        .call(
+            Method::PATCH,
+            &other_path,
+            Some(json!({"app_key": "dingkey"})),
+        )
+        .await;
+    assert_eq!(moved.status, StatusCode::CONFLICT, "{}", moved.text);
+    assert!(moved.text.contains(&first_id), "{}", moved.text);
+    let read = env.call(Method::GET, &other_path, None).await;
+    assert_eq!(read.body["app_key"], "dingotherkey");
+
+    // Updating the first without touching its app keeps its claim; moving it releases the old one.
+    let first_path = format!("/admin/api/connectors/{first_id}");
+    let renamed = env
+        .call(
+            Method::PATCH,
+            &first_path,
+            Some(json!({"name": "Head office"})),
+        )
+        .await;
+    assert_eq!(renamed.status, StatusCode::OK, "{}", renamed.text);
+    let moved = env
+        .call(
+            Method::PATCH,
+            &first_path,
+            Some(json!({"app_key": "dingthirdkey"})),
+        )
+        .await;
+    assert_eq!(moved.status, StatusCode::OK, "{}", moved.text);
+    let takes_old = env
+        .call(
+            Method::PATCH,
+            &other_path,
+            Some(json!({"app_key": "dingkey"})),
+        )
+        .await;
+    assert_eq!(takes_old.status, StatusCode::OK, "{}", takes_old.text);
+
+    // Deleting a connector releases its app for a new one.
+    let deleted = env.call(Method::DELETE, &other_path, None).await;
+    assert_eq!(deleted.status, StatusCode::OK, "{}", deleted.text);
+    env.create_connector(env.connector_input()).await;
 }

@@ -131,8 +131,14 @@ async fn accounts_and_units_come_with_their_mappings_and_without_password_hashes
     assert_eq!(history.body["items"][0]["origin"], "dingtalk-pull");
     assert!(!history.text.contains("argon2"));
 
-    let missing = env.call(Method::GET, "/admin/api/audit", None).await;
-    assert_eq!(missing.status, StatusCode::BAD_REQUEST);
+    let whole = env.call(Method::GET, "/admin/api/audit", None).await;
+    assert_eq!(
+        whole.status,
+        StatusCode::OK,
+        "without an entity: the whole log"
+    );
+    assert!(whole.text.contains(account.id.as_str()));
+    assert!(!whole.text.contains("argon2"));
     let unknown = env
         .call(
             Method::GET,

@@ -3,10 +3,13 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod audit;
 mod auth;
 mod callback;
 mod connectors;
 mod directory;
+mod errors;
+mod input;
 mod paging;
 mod parked;
 mod support;

@@ -12,6 +12,8 @@ async fn lists_page_with_an_opaque_cursor_until_next_cursor_is_null() {
     for name in ["Alpha", "Beta", "Gamma"] {
         let mut input = env.connector_input();
         input["name"] = json!(name);
+        // One connector per DingTalk app: each needs its own app key.
+        input["app_key"] = json!(format!("key{name}"));
         env.create_connector(input).await;
     }
     let first = env

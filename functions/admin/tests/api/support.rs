@@ -156,6 +156,23 @@ impl Env {
         path: &str,
         body: Option<Value>,
     ) -> Answer {
+        self.send(token, method, path, body.map(|b| b.to_string()))
+            .await
+    }
+
+    /// A body sent as given (not necessarily JSON), with the JSON content type.
+    pub async fn call_raw(&self, method: Method, path: &str, body: &str) -> Answer {
+        self.send(Some(&self.token), method, path, Some(body.to_owned()))
+            .await
+    }
+
+    async fn send(
+        &self,
+        token: Option<&str>,
+        method: Method,
+        path: &str,
+        body: Option<String>,
+    ) -> Answer {
         let mut request = Request::builder().method(method).uri(path);
         if let Some(token) = token {
             request = request.header(header::AUTHORIZATION, format!("Bearer {token}"));
@@ -163,7 +180,7 @@ impl Env {
         let request = match body {
             Some(body) => request
                 .header(header::CONTENT_TYPE, "application/json")
-                .body(Body::from(body.to_string())),
+                .body(Body::from(body)),
             None => request.body(Body::empty()),
         }
         .unwrap();

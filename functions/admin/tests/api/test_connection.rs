@@ -13,7 +13,11 @@ async fn test_with(env: &Env, overrides: Value) -> Value {
         input[k] = v.clone();
     }
     let created = env.create_connector(input).await;
-    let id = created["id"].as_str().unwrap();
+    test_again(env, created["id"].as_str().unwrap()).await
+}
+
+/// Tests a saved connector again (one connector per DingTalk app: a second cannot be created).
+async fn test_again(env: &Env, id: &str) -> Value {
     let answer = env
         .call(
             Method::POST,
@@ -123,7 +127,8 @@ async fn a_missing_api_permission_is_named() {
 
     env.set_app_policy(json!({"permissions": permissions_without(perm::MEMBER)}))
         .await;
-    let report = test_with(&env, json!({})).await;
+    let listed = env.call(Method::GET, "/admin/api/connectors", None).await;
+    let report = test_again(&env, listed.body["items"][0]["id"].as_str().unwrap()).await;
     let (ok, detail) = check(&report, "user_permission");
     assert!(!ok);
     assert!(detail.contains("qyapi_get_member "), "{detail}");

@@ -1,0 +1,159 @@
+//! `GET /admin/api/`: what this API offers, one line per resource, so that a newcomer (or a
+//! script) can find its way without the source. Public: it lists routes, never data.
+
+use axum::Json;
+use serde::Serialize;
+
+/// One resource of the API.
+#[derive(Serialize)]
+pub(crate) struct Resource {
+    path: &'static str,
+    methods: &'static [&'static str],
+    description: &'static str,
+}
+
+#[derive(Serialize)]
+pub(crate) struct Index {
+    service: &'static str,
+    authentication: &'static str,
+    paging: &'static str,
+    errors: &'static str,
+    resources: &'static [Resource],
+}
+
+const fn resource(
+    path: &'static str,
+    methods: &'static [&'static str],
+    description: &'static str,
+) -> Resource {
+    Resource {
+        path,
+        methods,
+        description,
+    }
+}
+
+/// Every route of the admin router; a test calls each listed method to keep this true.
+const RESOURCES: &[Resource] = &[
+    resource("/admin/api/", &["GET"], "This index."),
+    resource(
+        "/admin/api/connectors",
+        &["GET", "POST"],
+        "DingTalk connectors (one per DingTalk app): list, or create one (secrets are write-only).",
+    ),
+    resource(
+        "/admin/api/connectors/{id}",
+        &["GET", "PUT", "PATCH", "DELETE"],
+        "One connector: read, update (absent fields are kept), delete (unregisters its callback).",
+    ),
+    resource(
+        "/admin/api/connectors/{id}/test",
+        &["POST"],
+        "Test connection: credentials, IP allow-list, API permissions and contact scope, each named.",
+    ),
+    resource(
+        "/admin/api/connectors/{id}/pull",
+        &["POST"],
+        "Start a full pull of the connector's DingTalk org (a run; review mode waits for confirm).",
+    ),
+    resource(
+        "/admin/api/runs",
+        &["GET"],
+        "Sync runs, newest first (?connector_id= to filter).",
+    ),
+    resource(
+        "/admin/api/runs/{id}",
+        &["GET"],
+        "One run: its state, counters and errors.",
+    ),
+    resource(
+        "/admin/api/runs/{id}/org-units",
+        &["GET"],
+        "The departments a run staged, each with its parent (?filter= as for rows).",
+    ),
+    resource(
+        "/admin/api/runs/{id}/rows",
+        &["GET"],
+        "The account rows a run staged with their planned action \
+         (?filter=invalid|create|update|disable|unchanged|all).",
+    ),
+    resource(
+        "/admin/api/runs/{id}/rows/{row_id}",
+        &["DELETE"],
+        "Remove one staged row (D:{dept_id} or U:{userid}) before confirming.",
+    ),
+    resource(
+        "/admin/api/runs/{id}/remove-invalid",
+        &["POST"],
+        "Remove every invalid row of a run waiting for review.",
+    ),
+    resource(
+        "/admin/api/runs/{id}/confirm",
+        &["POST"],
+        "Apply a reviewed run to the directory (?scope=org_units|accounts|all, default all).",
+    ),
+    resource(
+        "/admin/api/runs/{id}/discard",
+        &["POST"],
+        "Discard a run waiting for review.",
+    ),
+    resource(
+        "/admin/api/accounts",
+        &["GET"],
+        "Directory accounts with their DingTalk mappings.",
+    ),
+    resource(
+        "/admin/api/accounts/{id}",
+        &["GET"],
+        "One account with its DingTalk mappings.",
+    ),
+    resource(
+        "/admin/api/org-units",
+        &["GET"],
+        "Directory org units (departments) with their DingTalk mappings.",
+    ),
+    resource(
+        "/admin/api/org-units/{id}",
+        &["GET"],
+        "One org unit with its DingTalk mappings.",
+    ),
+    resource(
+        "/admin/api/audit",
+        &["GET"],
+        "The audit log, newest first: ?origin= (admin, dingtalk-pull, dingtalk-event, scim), \
+         ?since= and ?until= (RFC 3339); or one entity's history with ?entity_kind= (account, \
+         org_unit, connector, settings) and ?entity_id=.",
+    ),
+    resource(
+        "/admin/api/parked-events",
+        &["GET"],
+        "Events that failed permanently, with their reason (?connector_id= to filter).",
+    ),
+    resource(
+        "/admin/api/parked-events/redrive-all",
+        &["POST"],
+        "Put parked events back on the sync queue (up to 1000 per call).",
+    ),
+    resource(
+        "/admin/api/parked-events/{connector_id}/{id}/redrive",
+        &["POST"],
+        "Put one parked event back on the sync queue.",
+    ),
+    resource(
+        "/admin/api/settings/password-policy",
+        &["GET", "PUT", "PATCH"],
+        "The password policy default passwords and portal passwords must meet.",
+    ),
+];
+
+pub(crate) async fn index() -> Json<Index> {
+    Json(Index {
+        service: "dingbridge admin API",
+        authentication: "every resource but this index needs `Authorization: Bearer <admin token>`",
+        paging: "lists take ?limit= (1 to 1000, default 100) and ?cursor=, and answer \
+                 {\"items\": [...], \"next_cursor\": ...} (null on the last page)",
+        errors: "errors answer {\"error\": code, \"message\": text} with `field` or `problems` \
+                 naming the invalid input",
+        resources: RESOURCES,
+    })
+}
