@@ -52,6 +52,7 @@ fn user_row(userid: &str, action: RowAction) -> StagingRow {
         job_number: None,
         title: None,
         dept_ids: vec![DeptId::ROOT],
+        clipped: Vec::new(),
     };
     let verdict = match action {
         RowAction::Invalid => Verdict::Invalid {
@@ -76,6 +77,7 @@ fn dept_row(id: u64, action: RowAction) -> StagingRow {
         name: format!("D{id}"),
         parent_id: Some(DeptId::ROOT),
         order: None,
+        clipped: Vec::new(),
     };
     let verdict = match action {
         RowAction::Invalid => Verdict::Invalid {
