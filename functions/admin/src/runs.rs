@@ -122,6 +122,9 @@ async fn start(State(admin): State<Admin>, Path(id): Path<String>) -> Result<Res
         ));
     }
     let (runs, locks) = (runs(&admin), locks(&admin));
+    // Read before the run exists: a quick pull may be waiting for review itself by the time
+    // the answer is written.
+    let supersedes = runs.waiting(&connector).await?.map(|w| w.id);
     let name = pull_lock_name(&connector);
     let busy = || ApiError::Conflict("a pull of this connector is already running".to_owned());
     // A short probe lease refuses a busy connector before a run record is made for nothing.
@@ -146,7 +149,6 @@ async fn start(State(admin): State<Admin>, Path(id): Path<String>) -> Result<Res
         locks.release(&name, run.id.as_str()).await?;
         return Err(e);
     }
-    let supersedes = runs.waiting(&connector).await?.map(|w| w.id);
     let note = supersedes.as_ref().map(|w| {
         format!(
             "run {w} waits for review; once this pull's snapshot is ready it supersedes that \

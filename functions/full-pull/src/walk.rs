@@ -6,8 +6,8 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use dingbridge::dingtalk::{
-    DeptId, DingApp, DingDepartment, DingTalk, DingTalkError, DingUser, ErrorCode, ErrorKind,
-    Page, limiter::DEFAULT_QPS, port::MAX_PAGE_SIZE,
+    DeptId, DingApp, DingDepartment, DingTalk, DingTalkError, DingUser, ErrorCode, ErrorKind, Page,
+    limiter::DEFAULT_QPS, port::MAX_PAGE_SIZE,
 };
 use futures::stream::{FuturesUnordered, StreamExt};
 use serde::{Deserialize, Serialize};

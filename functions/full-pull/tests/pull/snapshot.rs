@@ -45,8 +45,12 @@ async fn confirming_an_old_review_never_moves_an_account_back(engine: Engine) {
     let user_path = format!("/_sim/users/{userid}");
 
     // A → B in DingTalk, and no event reaches us (this world registers no callback).
-    w.sim_call(reqwest::Method::PATCH, &user_path, Some(json!({"title": "B"})))
-        .await;
+    w.sim_call(
+        reqwest::Method::PATCH,
+        &user_path,
+        Some(json!({"title": "B"})),
+    )
+    .await;
     let stale = w.pull().await;
     let run = w.run(&stale).await;
     assert_eq!(run["state"], "awaiting_review", "{run}");
@@ -57,8 +61,12 @@ async fn confirming_an_old_review_never_moves_an_account_back(engine: Engine) {
     assert_eq!(rows[0]["body"]["title"], "B", "{rows:?}");
 
     // B → C, and this time the event arrives and is applied.
-    w.sim_call(reqwest::Method::PATCH, &user_path, Some(json!({"title": "C"})))
-        .await;
+    w.sim_call(
+        reqwest::Method::PATCH,
+        &user_path,
+        Some(json!({"title": "C"})),
+    )
+    .await;
     event_for(&w, &userid).await;
     assert_eq!(title_of(&w, &userid).await.as_deref(), Some("C"));
 

@@ -356,7 +356,10 @@ async fn a_newer_run_awaiting_review_supersedes_the_one_that_waited() {
     let old = f.runs.get(&old.id).await.unwrap().unwrap();
     assert_eq!(old.state, RunState::Discarded);
     assert_eq!(old.superseded_by.as_ref(), Some(&new.id));
-    assert!(old.errors.iter().any(|e| e.contains("superseded")), "{old:?}");
+    assert!(
+        old.errors.iter().any(|e| e.contains("superseded")),
+        "{old:?}"
+    );
     assert!(
         all_rows(&f.runs, &old.id, RowKind::User, RowFilter::All)
             .await
