@@ -226,15 +226,15 @@ pub async fn run_once(
             release_lock(deps, &run.connector_id, &run.id).await;
             return Ok(Progress::AwaitingReview);
         }
-        // This snapshot is newer than any run still waiting for review: that one is obsolete.
-        deps.runs
-            .supersede_waiting(&run.connector_id, &run.id)
-            .await?;
         run = deps
             .runs
             .transition(&run.id, RunState::Applying, |r| {
                 r.confirmed_by = Some("auto".to_owned());
             })
+            .await?;
+        // This snapshot is newer than any run still waiting for review: that one is obsolete.
+        deps.runs
+            .supersede_waiting(&run.connector_id, &run.id)
             .await?;
     }
     let actor = Actor::new(

@@ -68,23 +68,21 @@ impl Runs {
         }
     }
 
-    /// Moves a run to `awaiting_review` with its reason, superseding the connector's run that
-    /// waited before it, and takes the review slot.
+    /// Moves a run to `awaiting_review` with its reason, supersedes the connector's run that
+    /// waited before it, and takes the review slot. In that order: a run that cannot move (a
+    /// concurrent discard) supersedes nothing, and a crash between the writes leaves two runs
+    /// waiting, of which the admin API confirms only the newest, never none.
     pub async fn await_review(
         &self,
         id: &RunId,
         reason: Option<String>,
     ) -> Result<SyncRun, RunError> {
         let run = self
-            .get(id)
-            .await?
-            .ok_or_else(|| RunError::NotFound(id.clone()))?;
-        self.supersede_waiting(&run.connector_id, id).await?;
-        let run = self
             .transition(id, RunState::AwaitingReview, move |r| {
                 r.review_reason = reason;
             })
             .await?;
+        self.supersede_waiting(&run.connector_id, id).await?;
         let slot = encode(&Slot {
             run_id: run.id.clone(),
         })?;
