@@ -92,8 +92,23 @@ async fn enqueue(
         .map_err(|e| ApiError::Unavailable(e.to_string()))
 }
 
+/// The answer to a pull start: the new run, and the run waiting for review it will replace.
+#[derive(Serialize)]
+struct Started {
+    #[serde(flatten)]
+    run: RunView,
+    /// The connector's run waiting for review when this pull started. Only one run of a
+    /// connector waits for review at a time: once this pull's snapshot is ready, that run is
+    /// discarded (superseded, its `superseded_by` naming this run), so an older snapshot is
+    /// never confirmed over a newer one. `null` when none waits.
+    supersedes: Option<RunId>,
+    /// The same, in words.
+    note: Option<String>,
+}
+
 /// `POST /connectors/{id}/pull`: 202 with the new run; 409 while another pull of the connector
-/// is pulling or applying (the connector's lease lock).
+/// is pulling or applying (the connector's lease lock). A run waiting for review does not
+/// refuse the pull: the new snapshot supersedes it (see [`Started`]).
 async fn start(State(admin): State<Admin>, Path(id): Path<String>) -> Result<Response, ApiError> {
     let connector = ConnectorId::parse(&id).map_err(|_| ApiError::NotFound)?;
     let c = admin
@@ -107,6 +122,9 @@ async fn start(State(admin): State<Admin>, Path(id): Path<String>) -> Result<Res
         ));
     }
     let (runs, locks) = (runs(&admin), locks(&admin));
+    // Read before the run exists: a quick pull may be waiting for review itself by the time
+    // the answer is written.
+    let supersedes = runs.waiting(&connector).await?.map(|w| w.id);
     let name = pull_lock_name(&connector);
     let busy = || ApiError::Conflict("a pull of this connector is already running".to_owned());
     // A short probe lease refuses a busy connector before a run record is made for nothing.
@@ -131,7 +149,18 @@ async fn start(State(admin): State<Admin>, Path(id): Path<String>) -> Result<Res
         locks.release(&name, run.id.as_str()).await?;
         return Err(e);
     }
-    Ok((StatusCode::ACCEPTED, Json(RunView::from(run))).into_response())
+    let note = supersedes.as_ref().map(|w| {
+        format!(
+            "run {w} waits for review; once this pull's snapshot is ready it supersedes that \
+             run (only one run of a connector waits for review at a time)"
+        )
+    });
+    let started = Started {
+        run: run.into(),
+        supersedes,
+        note,
+    };
+    Ok((StatusCode::ACCEPTED, Json(started)).into_response())
 }
 
 #[derive(Deserialize)]
@@ -423,12 +452,17 @@ async fn confirm(
             )));
         }
     } else {
-        reviewing(&run).map_err(|_| {
-            ApiError::Conflict(format!(
+        reviewing(&run).map_err(|_| match &run.superseded_by {
+            Some(newer) => ApiError::Conflict(format!(
+                "run {} was superseded by run {newer}, a newer pull of this connector; review \
+                 and confirm that one instead",
+                run.id
+            )),
+            None => ApiError::Conflict(format!(
                 "run {} is {}; only a run awaiting review, or one that failed while applying, \
                  can be confirmed",
                 run.id, run.state
-            ))
+            )),
         })?;
     }
     // Applying a snapshot older than the connector's latest pull would undo newer changes.

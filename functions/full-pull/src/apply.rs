@@ -9,7 +9,7 @@ use dingbridge::domain::pull::RowAction;
 use dingbridge::domain::sync::ApplyScope;
 use dingbridge::store::Actor;
 use dingbridge::store::runs::{RowBody, RowFilter, RowKind, StagingRow, SyncRun};
-use dingbridge::sync::{Outcome, SyncError, SyncTarget};
+use dingbridge::sync::{Applied, Outcome, SyncError, SyncTarget};
 use futures::stream::{self, StreamExt};
 use tokio::time::Instant;
 
@@ -186,7 +186,7 @@ async fn units(
         // Within a chunk, rows run one depth level at a time so parents exist first.
         for level in chunk.chunk_by(|a, b| a.0 == b.0) {
             let rows: Vec<StagingRow> = level.iter().map(|(_, r)| r.clone()).collect();
-            let results = settle(apply_rows(deps, t, &rows, actor).await)?;
+            let results = settle(apply_rows(deps, t, run, &rows, actor).await)?;
             tally(state, results);
         }
         state.done_in_phase += chunk.len() as u64;
@@ -233,7 +233,7 @@ async fn rows_page(
             }
     };
     let items: Vec<StagingRow> = page.items.into_iter().filter(wanted).collect();
-    let results = settle(apply_rows(deps, t, &items, actor).await)?;
+    let results = settle(apply_rows(deps, t, run, &items, actor).await)?;
     tally(state, results);
     state.cursor.clone_from(&page.next);
     Ok(page.next.is_none())
@@ -254,8 +254,8 @@ struct RowError {
 /// its last delivery the run fails with the reason (a confirm resumes it). Only permanent row
 /// failures — a value another account holds, say — are recorded on the run and skipped.
 fn settle(
-    results: Vec<Result<Outcome, RowError>>,
-) -> Result<Vec<Result<Outcome, String>>, StepError> {
+    results: Vec<Result<Applied, RowError>>,
+) -> Result<Vec<Result<Applied, String>>, StepError> {
     let transient: Vec<&RowError> = results
         .iter()
         .filter_map(|r| r.as_ref().err())
@@ -275,15 +275,16 @@ fn settle(
 async fn apply_rows(
     deps: &Deps,
     t: &SyncTarget,
+    run: &SyncRun,
     rows: &[StagingRow],
     actor: &Actor,
-) -> Vec<Result<Outcome, RowError>> {
+) -> Vec<Result<Applied, RowError>> {
     // Futures built up front over owned rows: a closure over borrowed rows would make the
     // stream's lifetimes higher-ranked, which the Send bound of the handler cannot prove.
     let futures: Vec<_> = rows
         .iter()
         .cloned()
-        .map(|r| apply_with_retries(deps, t, r, actor))
+        .map(|r| apply_with_retries(deps, t, run.started_ms, r, actor))
         .collect();
     stream::iter(futures)
         .buffer_unordered(deps.settings.apply_concurrency.max(1))
@@ -294,13 +295,14 @@ async fn apply_rows(
 async fn apply_with_retries(
     deps: &Deps,
     t: &SyncTarget,
+    snapshot_ms: i64,
     r: StagingRow,
     actor: &Actor,
-) -> Result<Outcome, RowError> {
+) -> Result<Applied, RowError> {
     let mut tries = 0;
     loop {
         tries += 1;
-        match apply_row(deps, t, &r, actor).await {
+        match apply_row(deps, t, snapshot_ms, &r, actor).await {
             Err(e) if e.is_transient() && tries < ROW_ATTEMPTS => {
                 tokio::time::sleep(Duration::from_millis(200 * u64::from(tries))).await;
             }
@@ -314,33 +316,48 @@ async fn apply_with_retries(
     }
 }
 
+/// Applies one row of a snapshot that began at `snapshot_ms`. A row whose entity the directory
+/// wrote after that is re-read from DingTalk by the reconciler, never applied over the newer
+/// state (the run counts it in `reread_rows`, and in `changed_since_snapshot` when DingTalk's
+/// record had changed).
 async fn apply_row(
     deps: &Deps,
     t: &SyncTarget,
+    snapshot_ms: i64,
     r: &StagingRow,
     actor: &Actor,
-) -> Result<Outcome, SyncError> {
+) -> Result<Applied, SyncError> {
     let rec = &deps.reconciler;
     match &r.body {
-        RowBody::Dept(d) => rec.apply_department(t, &d.to_ding(), actor).await,
-        RowBody::User(u) => rec.apply_user(t, &u.to_ding(), actor).await,
-        RowBody::Leaver(l) => rec.apply_leaver(t, &l.userid, actor).await,
+        RowBody::Dept(d) => {
+            rec.apply_department(t, &d.to_ding(), snapshot_ms, actor)
+                .await
+        }
+        RowBody::User(u) => rec.apply_user(t, &u.to_ding(), snapshot_ms, actor).await,
+        RowBody::Leaver(l) => rec.apply_leaver(t, &l.userid, snapshot_ms, actor).await,
         // Re-read from DingTalk: the unit goes only if DingTalk confirms the department is gone
         // (60003), and only once it is empty.
-        RowBody::RemovedUnit(u) => rec.reconcile_department(t, u.dept_id, actor).await,
+        RowBody::RemovedUnit(u) => rec
+            .reconcile_department(t, u.dept_id, actor)
+            .await
+            .map(Applied::staged),
     }
 }
 
 /// Counts a batch of results into the current phase's tally, by the plan: a row counts as
 /// applied when the directory now holds its change, whether this attempt wrote it or an earlier
 /// one cut short by a crash did (then the redo finds it `Unchanged`, `Absent`).
-fn tally(state: &mut ApplyState, results: Vec<Result<Outcome, String>>) {
+fn tally(state: &mut ApplyState, results: Vec<Result<Applied, String>>) {
     let phase = state.phase;
     for r in results {
         let Some(t) = state.tally.of(phase) else {
             return;
         };
-        match r {
+        if let Ok(a) = &r {
+            t.reread += u64::from(a.reread);
+            t.changed += u64::from(a.changed);
+        }
+        match r.map(|a| a.outcome) {
             Ok(outcome) if carried_out(phase, outcome) => t.applied += 1,
             Ok(outcome) => {
                 tracing::info!(
@@ -370,6 +387,7 @@ fn carried_out(phase: ApplyPhase, outcome: Outcome) -> bool {
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
+    use dingbridge::store::runs::RunCounters;
 
     #[test]
     fn a_row_redone_after_a_crash_counts_as_applied_once() {
@@ -378,9 +396,9 @@ mod tests {
         // First attempt: two rows created, then the crash (nothing saved); the redo finds
         // them in the directory and creates the third.
         let redo = vec![
-            Ok(Outcome::Unchanged),
-            Ok(Outcome::Unchanged),
-            Ok(Outcome::Created),
+            Ok(Applied::staged(Outcome::Unchanged)),
+            Ok(Applied::staged(Outcome::Unchanged)),
+            Ok(Applied::staged(Outcome::Created)),
             Err("U:x: mobile taken".to_owned()),
         ];
         tally(&mut state, redo);
@@ -400,7 +418,7 @@ mod tests {
             })
         };
         let err = settle(vec![
-            Ok(Outcome::Created),
+            Ok(Applied::staged(Outcome::Created)),
             row(false, "U:a: mobile taken"),
             row(true, "U:b: throttled"),
         ])
@@ -409,7 +427,11 @@ mod tests {
             err.0.contains("1 row(s)") && err.0.contains("U:b: throttled"),
             "{err}"
         );
-        let ok = settle(vec![Ok(Outcome::Created), row(false, "U:a: mobile taken")]).unwrap();
+        let ok = settle(vec![
+            Ok(Applied::staged(Outcome::Created)),
+            row(false, "U:a: mobile taken"),
+        ])
+        .unwrap();
         assert_eq!(ok[1], Err("U:a: mobile taken".to_owned()));
     }
 
@@ -417,14 +439,40 @@ mod tests {
     fn a_removed_unit_counts_only_when_it_is_gone() {
         let mut state = ApplyState::default();
         state.enter(ApplyPhase::RemovedUnits);
-        let results = vec![
-            Ok(Outcome::Removed),
-            Ok(Outcome::Absent),
-            Ok(Outcome::Unchanged),
-            Ok(Outcome::Created),
-        ];
+        let results = [
+            Outcome::Removed,
+            Outcome::Absent,
+            Outcome::Unchanged,
+            Outcome::Created,
+        ]
+        .map(|o| Ok(Applied::staged(o)))
+        .to_vec();
         tally(&mut state, results);
         assert_eq!(state.tally.removed_units.applied, 2);
         assert_eq!(state.tally.creates.applied, 0, "a unit is not an account");
+    }
+
+    #[test]
+    fn rows_re_read_from_dingtalk_are_counted_and_those_that_changed_apart() {
+        let mut state = ApplyState::default();
+        state.enter(ApplyPhase::Updates);
+        let reread = |changed| Applied {
+            outcome: Outcome::Updated,
+            reread: true,
+            changed,
+        };
+        tally(
+            &mut state,
+            vec![
+                Ok(reread(true)),
+                Ok(reread(false)),
+                Ok(Applied::staged(Outcome::Updated)),
+            ],
+        );
+        let t = state.tally.updates;
+        assert_eq!((t.applied, t.reread, t.changed), (3, 2, 1));
+        let mut c = RunCounters::default();
+        state.tally.copy_to(&mut c);
+        assert_eq!((c.reread_rows, c.changed_since_snapshot), (2, 1));
     }
 }

@@ -20,11 +20,16 @@ pub enum ApplyPhase {
     Finished,
 }
 
-/// What one phase did in its latest pass: rows of the plan carried out, and rows that failed.
+/// What one phase did in its latest pass: rows of the plan carried out, rows that failed, and
+/// rows re-read from DingTalk because the directory had moved past the snapshot (of which
+/// `changed` found DingTalk's record changed).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct PhaseTally {
     pub applied: u64,
     pub failed: u64,
+    pub reread: u64,
+    pub changed: u64,
 }
 
 /// The tallies of every phase. A phase's tally restarts when the phase is entered (a later
@@ -57,16 +62,16 @@ impl Tallies {
         c.applied_updates = self.updates.applied;
         c.applied_disables = self.leavers.applied;
         c.applied_units = self.units.applied + self.removed_units.applied;
-        c.apply_failures = [
+        let all = [
             self.units,
             self.creates,
             self.updates,
             self.leavers,
             self.removed_units,
-        ]
-        .iter()
-        .map(|t| t.failed)
-        .sum();
+        ];
+        c.apply_failures = all.iter().map(|t| t.failed).sum();
+        c.reread_rows = all.iter().map(|t| t.reread).sum();
+        c.changed_since_snapshot = all.iter().map(|t| t.changed).sum();
     }
 }
 
@@ -177,6 +182,7 @@ mod tests {
         a.tally.creates = PhaseTally {
             applied: 40,
             failed: 2,
+            ..PhaseTally::default()
         };
         a.cursor = Some("c".into());
         a.enter(ApplyPhase::Creates);

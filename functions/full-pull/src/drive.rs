@@ -94,6 +94,29 @@ async fn fail(deps: &Deps, run: &SyncRun, reason: String) -> Result<Progress, St
     Ok(Progress::Failed(reason))
 }
 
+/// Why a run waits for review, as the run's `review_reason` says it: review mode (the
+/// connector's `pull_mode`), the mass-delete guard with its figures, or what holds an auto pull.
+fn review_reason(auto: bool, reviewed: &review::Reviewed) -> String {
+    let mut why = Vec::new();
+    if !auto {
+        why.push(
+            "review mode: the connector's pull_mode is `review`, so every pull waits for an \
+             admin to confirm it"
+                .to_owned(),
+        );
+    }
+    if let Some(guard) = &reviewed.guard {
+        why.push(guard.clone());
+    }
+    if !reviewed.blocking.is_empty() {
+        why.push(format!(
+            "it cannot be applied as it is: {}",
+            reviewed.blocking.join("; ")
+        ));
+    }
+    why.join("; ")
+}
+
 /// Queues the continuation of a run (the checkpoint's next step number keeps it unique).
 async fn continue_later(
     deps: &Deps,
@@ -144,6 +167,20 @@ pub async fn run_once(
         return fail(deps, &run, e).await;
     }
     let mut checkpoint = Stored::load(&deps.runs, &run.id).await?;
+    if let Some(version) = checkpoint.version {
+        let c = &checkpoint.data;
+        if run.state == RunState::Pulling && !c.walk.is_done() {
+            tracing::info!(run_id = %run.id, checkpoint = version, step = c.step,
+                pending_tasks = c.walk.frontier.len(), api_calls = c.walk.api_calls,
+                "resuming run {} from checkpoint {version}: the walk goes on with {} calls pending",
+                run.id, c.walk.frontier.len());
+        } else if run.state == RunState::Applying && c.apply.scope.is_some() {
+            tracing::info!(run_id = %run.id, checkpoint = version, step = c.step,
+                phase = ?c.apply.phase,
+                "resuming run {} from checkpoint {version}: the apply goes on at {:?}",
+                run.id, c.apply.phase);
+        }
+    }
     let mut run = run;
     if run.state == RunState::Pulling {
         if !checkpoint.data.walk.is_done() {
@@ -173,20 +210,20 @@ pub async fn run_once(
                 return continue_later(deps, &run, &mut checkpoint, ApplyScope::All).await;
             }
         }
+        // DingTalk unreachable, or the app refused as a whole, where the walk begins: there is
+        // no snapshot to review, only the cause to fix.
+        if let Some(reason) = walk::unreachable(&checkpoint.data.walk) {
+            deps.runs.delete_checkpoint(&run.id).await?;
+            deps.runs.drop_rows(&run.id).await?;
+            return fail(deps, &run, reason).await;
+        }
         let reviewed = review::finish(deps, &target, &run, &checkpoint.data.walk).await?;
         let auto = target.connector.pull_mode == PullMode::Auto;
-        let hold = reviewed.guard.clone().filter(|_| auto);
-        if !auto || hold.is_some() || !reviewed.blocking.is_empty() {
-            let reason = hold.or_else(|| {
-                (auto && !reviewed.blocking.is_empty()).then(|| reviewed.blocking.join("; "))
-            });
-            deps.runs
-                .transition(&run.id, RunState::AwaitingReview, move |r| {
-                    r.review_reason = reason;
-                })
-                .await?;
+        if !auto || reviewed.guard.is_some() || !reviewed.blocking.is_empty() {
+            let reason = review_reason(auto, &reviewed);
+            tracing::info!(run_id = %run.id, %reason, "pull awaits review");
+            deps.runs.await_review(&run.id, Some(reason)).await?;
             release_lock(deps, &run.connector_id, &run.id).await;
-            tracing::info!(run_id = %run.id, "pull awaits review");
             return Ok(Progress::AwaitingReview);
         }
         run = deps
@@ -194,6 +231,10 @@ pub async fn run_once(
             .transition(&run.id, RunState::Applying, |r| {
                 r.confirmed_by = Some("auto".to_owned());
             })
+            .await?;
+        // This snapshot is newer than any run still waiting for review: that one is obsolete.
+        deps.runs
+            .supersede_waiting(&run.connector_id, &run.id)
             .await?;
     }
     let actor = Actor::new(

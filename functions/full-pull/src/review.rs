@@ -251,6 +251,8 @@ pub async fn finish(
             r.counters.departments = departments;
             r.counters.users = users;
             r.counters.api_calls = calls;
+            r.counters.pending_calls = 0;
+            r.counters.estimated_remaining_ms = Some(0);
             r.counters.set_planned(&totals);
             r.partial = !partial_reasons.is_empty();
             for reason in &partial_reasons {

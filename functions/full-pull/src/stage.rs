@@ -12,7 +12,7 @@ use dingbridge::store::runs::{RowBody, RowFilter, RowKind, RowRef, RunId, Stagin
 
 use crate::Deps;
 use crate::checkpoint::Stored;
-use crate::walk::{WalkSink, WalkState};
+use crate::walk::{Pending, WalkSink, WalkState};
 
 /// Rows per `put_rows` call (the table engines chunk to 25 per batch write).
 const FLUSH_AT: usize = 100;
@@ -196,16 +196,48 @@ impl WalkSink for Stager<'_> {
             .save(&self.deps.runs, &self.run)
             .await
             .map_err(|e| e.to_string())?;
-        let (departments, users, calls) = (self.departments, self.staged_users(), state.api_calls);
-        self.deps
-            .runs
-            .update(&self.run, None, move |r| {
-                r.counters.departments = departments;
-                r.counters.users = users;
-                r.counters.api_calls = calls;
-            })
+        self.write_counters(state, None)
             .await
             .map_err(|e| e.to_string())?;
         crate::drive::renew_lock(self.deps, &self.connector, &self.run).await
+    }
+
+    /// One write of the run item with what the walk has counted so far (users staged include
+    /// those still in the write buffer: they are on their way, and a resume rewrites them).
+    async fn progress(&mut self, state: &WalkState, pending: Pending) {
+        if let Err(e) = self.write_counters(state, Some(pending)).await {
+            tracing::warn!(run_id = %self.run, error = %e, "could not write the pull's progress");
+        }
+    }
+}
+
+impl Stager<'_> {
+    /// The run's walk counters. `pending` (known at a progress tick) also sets the estimate;
+    /// a checkpoint leaves the last estimate as it was.
+    async fn write_counters(
+        &self,
+        state: &WalkState,
+        pending: Option<Pending>,
+    ) -> Result<(), dingbridge::store::runs::RunError> {
+        let (departments, users, calls) = (self.departments, self.staged_users(), state.api_calls);
+        let now = self.deps.clock.now_millis();
+        let rate = self.deps.settings.walk.rate_per_api;
+        self.deps
+            .runs
+            .update(&self.run, None, move |r| {
+                let c = &mut r.counters;
+                c.departments = departments;
+                c.users = users;
+                c.api_calls = calls;
+                c.elapsed_ms = u64::try_from(now - r.started_ms).unwrap_or(0);
+                if let Some(p) = pending {
+                    c.pending_calls = p.calls();
+                    c.estimated_remaining_ms = p
+                        .least_time(rate)
+                        .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
+                }
+            })
+            .await
+            .map(|_| ())
     }
 }

@@ -6,8 +6,8 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use dingbridge::dingtalk::{
-    DeptId, DingApp, DingDepartment, DingTalk, DingTalkError, DingUser, ErrorKind, Page,
-    port::MAX_PAGE_SIZE,
+    DeptId, DingApp, DingDepartment, DingTalk, DingTalkError, DingUser, ErrorCode, ErrorKind, Page,
+    limiter::DEFAULT_QPS, port::MAX_PAGE_SIZE,
 };
 use futures::stream::{FuturesUnordered, StreamExt};
 use serde::{Deserialize, Serialize};
@@ -40,6 +40,10 @@ pub struct DeptFailure {
     /// `listsub` or `user/list`.
     pub api: String,
     pub reason: String,
+    /// The cause concerns the whole app, not this department: DingTalk unreachable, or the app
+    /// itself refused. At the root it leaves nothing to review (see [`unreachable`]).
+    #[serde(default)]
+    pub app_wide: bool,
 }
 
 /// Everything a walk needs to continue in another invocation.
@@ -90,6 +94,35 @@ pub trait WalkSink: Send {
     async fn users(&mut self, dept: DeptId, users: Vec<DingUser>) -> Result<(), String>;
     /// Flush what was handed over, then persist `state`.
     async fn checkpoint(&mut self, state: &WalkState) -> Result<(), String>;
+    /// Shows how far the walk is (called every [`WalkLimits::progress_every`]); cheaper than a
+    /// checkpoint, and best effort: a failure must not stop the walk.
+    async fn progress(&mut self, _state: &WalkState, _pending: Pending) {}
+}
+
+/// The calls a walk knows it still has to make, per API. Each department still to list costs
+/// one `listsub` and at least one `user/list` page; departments not listed yet are unknown, so
+/// this is a lower bound that grows while the tree is discovered.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Pending {
+    pub listsub: u64,
+    pub user_pages: u64,
+}
+
+impl Pending {
+    pub fn calls(self) -> u64 {
+        self.listsub + self.user_pages
+    }
+
+    /// The least time the pending calls take: each API is paced on its own by the client's
+    /// limiter at `rate_per_api` calls a second, and both run side by side, so the busier API
+    /// sets the pace (calls left ÷ the limiter's rate per API).
+    pub fn least_time(self, rate_per_api: f64) -> Option<Duration> {
+        if !(rate_per_api.is_finite() && rate_per_api > 0.0) {
+            return None;
+        }
+        let busiest = self.listsub.max(self.user_pages) as f64;
+        Some(Duration::from_secs_f64(busiest / rate_per_api))
+    }
 }
 
 /// How hard the walker pushes.
@@ -103,6 +136,11 @@ pub struct WalkLimits {
     /// Extra attempts the walker makes for a transient failure after the client's own retries.
     pub extra_attempts: u32,
     pub retry_delay: Duration,
+    /// How often the run's counters are written while walking (between checkpoints).
+    pub progress_every: Duration,
+    /// The client limiter's rate per API (calls a second): the remaining time is estimated
+    /// from it.
+    pub rate_per_api: f64,
 }
 
 impl Default for WalkLimits {
@@ -112,6 +150,8 @@ impl Default for WalkLimits {
             checkpoint_every: 200,
             extra_attempts: 2,
             retry_delay: Duration::from_secs(2),
+            progress_every: Duration::from_secs(2),
+            rate_per_api: DEFAULT_QPS,
         }
     }
 }
@@ -159,6 +199,11 @@ pub async fn walk(
     let cap = limits.in_flight_per_api.max(1);
 
     let mut completed_here = 0u64;
+    // A tick, not a count of completions: a slow DingTalk completes few calls, and the counters
+    // must still move at least every `progress_every`.
+    let every = limits.progress_every.max(Duration::from_millis(10));
+    let mut ticker = tokio::time::interval_at(Instant::now() + every, every);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         // Every invocation completes at least one task, so a tiny budget still makes progress.
         let out_of_time = completed_here > 0 && Instant::now() >= deadline;
@@ -204,7 +249,18 @@ pub async fn walk(
                 });
             }
         }
-        let Some((task, answer)) = in_flight.next().await else {
+        let next = tokio::select! {
+            next = in_flight.next() => next,
+            _ = ticker.tick() => {
+                let pending = Pending {
+                    listsub: (subs.len() + subs_running) as u64,
+                    user_pages: (pages.len() + pages_running) as u64,
+                };
+                sink.progress(state, pending).await;
+                continue;
+            }
+        };
+        let Some((task, answer)) = next else {
             break;
         };
         match task {
@@ -245,6 +301,7 @@ pub async fn walk(
                             dept_id: task.dept(),
                             api: "user/list".into(),
                             reason: format!("DingTalk's cursor did not advance past {cursor}"),
+                            app_wide: false,
                         });
                     }
                 }
@@ -267,7 +324,8 @@ pub async fn walk(
                 state.failures.push(DeptFailure {
                     dept_id: task.dept(),
                     api: api.into(),
-                    reason: failure_reason(&e),
+                    reason: failure_reason(&e, app),
+                    app_wide: app_wide(&e),
                 });
             }
         }
@@ -300,8 +358,56 @@ fn frontier(
     out
 }
 
+/// Why a pull fails instead of offering a review: one of the root's own calls (its `listsub`,
+/// its first `user/list` page) failed for an app-wide cause, so nothing of the org could be
+/// read. A department that failed further down only makes the snapshot partial.
+pub fn unreachable(state: &WalkState) -> Option<String> {
+    let root = DeptId::ROOT.get();
+    let f = state
+        .failures
+        .iter()
+        .find(|f| f.dept_id == root && f.app_wide)?;
+    Some(format!(
+        "nothing was read from DingTalk: the root department's {} failed: {}",
+        f.api, f.reason
+    ))
+}
+
+/// DingTalk not reachable at all (connection refused, DNS, no answer), or the app refused as a
+/// whole (credentials, token, egress IP, quota, the contact permission).
+fn app_wide(e: &DingTalkError) -> bool {
+    matches!(e.code(), ErrorCode::Connect | ErrorCode::Timeout)
+        || matches!(
+            e.kind(),
+            ErrorKind::InvalidCredentials
+                | ErrorKind::InvalidToken
+                | ErrorKind::IpNotWhitelisted { .. }
+                | ErrorKind::QuotaExhausted
+                | ErrorKind::PermissionDenied
+        )
+}
+
+/// The host a failed call went to: the legacy family's for `oapi` paths, the new family's for
+/// `/v1.0/` ones (the error itself never carries the URL, which may hold a token).
+fn host_of<'a>(app: &'a DingApp, e: &DingTalkError) -> &'a str {
+    let base = if e.api().starts_with("/v1.0/") {
+        &app.endpoints.api
+    } else {
+        &app.endpoints.oapi
+    };
+    let rest = base.split_once("://").map_or(base.as_str(), |(_, r)| r);
+    rest.split('/').next().unwrap_or(rest)
+}
+
 /// What the admin reads next to a department that failed: DingTalk's outcome and what fixes it.
-fn failure_reason(e: &DingTalkError) -> String {
+fn failure_reason(e: &DingTalkError, app: &DingApp) -> String {
+    if matches!(e.code(), ErrorCode::Connect | ErrorCode::Timeout) {
+        return format!(
+            "DingTalk is unreachable at {} (connection refused, DNS failure or no answer; check \
+             the connector's DingTalk base URLs and the network): {e}",
+            host_of(app, e)
+        );
+    }
     match e.kind() {
         ErrorKind::OutOfScope => format!(
             "outside the DingTalk app's contact scope (50004): widen the scope to all employees \
@@ -326,6 +432,17 @@ mod tests {
         let s = WalkState::new();
         assert_eq!(s.frontier, [Task::Sub(1), Task::Users(1, 0)]);
         assert!(!s.is_done());
+    }
+
+    #[test]
+    fn the_remaining_time_is_set_by_the_busier_api_at_the_limiters_rate() {
+        let p = Pending {
+            listsub: 10,
+            user_pages: 40,
+        };
+        assert_eq!(p.calls(), 50);
+        assert_eq!(p.least_time(20.0), Some(Duration::from_secs(2)));
+        assert_eq!(p.least_time(0.0), None);
     }
 
     #[test]

@@ -25,6 +25,7 @@ fn departments(count: usize) -> anyhow::Result<Vec<StagedDept>> {
         name: "Corp".into(),
         parent_id: None,
         order: None,
+        clipped: Vec::new(),
     }];
     for i in 2..=(count.max(8) as u64) {
         let parent = if i <= 7 { i - 1 } else { 1 + (i % 7) };
@@ -33,6 +34,7 @@ fn departments(count: usize) -> anyhow::Result<Vec<StagedDept>> {
             name: format!("Dept {i}"),
             parent_id: Some(DeptId::new(parent)?),
             order: Some(i as i64),
+            clipped: Vec::new(),
         });
     }
     Ok(out)
@@ -55,6 +57,7 @@ fn staged_user(i: usize, dept_count: usize) -> anyhow::Result<StagedUser> {
         job_number: Some(format!("E{i}")),
         title: None,
         dept_ids,
+        clipped: Vec::new(),
     })
 }
 

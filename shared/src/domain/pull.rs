@@ -28,6 +28,67 @@ use crate::dingtalk::{DeptId, DingDepartment, DingUser, DingUserId, SecretString
 use crate::domain::connector::{Connector, EmailField, LeaverPolicy};
 use crate::domain::password::PasswordPolicy;
 
+/// A DingTalk value longer than anything the directory keeps: the staged row holds only its
+/// first `limit` characters (or departments), and validation refuses the row naming the field.
+/// So no value DingTalk sends can make a staged row, or the account written from it, outgrow
+/// DynamoDB's 400 KB item.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Clipped {
+    pub field: String,
+    /// Its length in DingTalk (characters, or departments for `dept_ids`).
+    pub chars: usize,
+    pub limit: usize,
+}
+
+impl Clipped {
+    /// The reason an admin reads on the row.
+    pub fn reason(&self) -> String {
+        let unit = if self.field == "dept_ids" {
+            "departments"
+        } else {
+            "characters"
+        };
+        format!(
+            "{} has {} {unit} in DingTalk, more than the {} the directory keeps",
+            self.field, self.chars, self.limit
+        )
+    }
+}
+
+/// The most characters a staged value keeps: the limits validation applies (names, the email
+/// and mobile formats, `sync::rules`' title and job number), so a value within them is kept
+/// whole.
+pub const MAX_NAME_CHARS: usize = 80;
+pub const MAX_UNIT_NAME_CHARS: usize = 64;
+pub const MAX_EMAIL_CHARS: usize = 254;
+pub const MAX_MOBILE_CHARS: usize = 32;
+pub const MAX_UNIONID_CHARS: usize = 64;
+/// Departments a staged user keeps (DingTalk allows far fewer per user).
+pub const MAX_USER_DEPTS: usize = 1000;
+
+/// `value` cut to `limit` characters, recording the cut in `clipped`.
+fn clip(value: String, field: &str, limit: usize, clipped: &mut Vec<Clipped>) -> String {
+    let chars = value.chars().count();
+    if chars <= limit {
+        return value;
+    }
+    clipped.push(Clipped {
+        field: field.to_owned(),
+        chars,
+        limit,
+    });
+    value.chars().take(limit).collect()
+}
+
+fn clip_opt(
+    value: Option<String>,
+    field: &str,
+    limit: usize,
+    clipped: &mut Vec<Clipped>,
+) -> Option<String> {
+    value.map(|v| clip(v, field, limit, clipped))
+}
+
 /// One department as staged: what `listsub` returns, nothing more.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct StagedDept {
@@ -36,15 +97,21 @@ pub struct StagedDept {
     /// `None` for DingTalk's root (1); a non-root department without a parent hangs off the root.
     pub parent_id: Option<DeptId>,
     pub order: Option<i64>,
+    /// Values too long to keep (the row is invalid).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub clipped: Vec<Clipped>,
 }
 
 impl StagedDept {
     pub fn from_ding(d: &DingDepartment) -> Self {
+        let mut clipped = Vec::new();
+        let name = clip(d.name.clone(), "name", MAX_UNIT_NAME_CHARS, &mut clipped);
         Self {
             dept_id: d.id,
-            name: d.name.clone(),
+            name,
             parent_id: d.parent,
             order: d.order,
+            clipped,
         }
     }
 
@@ -82,32 +149,54 @@ pub struct StagedUser {
     pub title: Option<String>,
     /// DingTalk's order: the first is the primary department (as the reconciler treats it).
     pub dept_ids: Vec<DeptId>,
+    /// Values too long to keep (the row is invalid).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub clipped: Vec<Clipped>,
 }
 
 impl StagedUser {
-    /// Takes the fields the directory keeps; the rest of the record is dropped to keep the
-    /// snapshot small (a 100,000-user org must fit a 128 MB Lambda).
+    /// Takes the fields the directory keeps, each bounded (see [`Clipped`]); the rest of the
+    /// record is dropped to keep the snapshot small (a 100,000-user org must fit a 128 MB
+    /// Lambda).
     pub fn from_ding(u: DingUser) -> Self {
-        Self {
+        use crate::sync::rules::{MAX_JOB_NUMBER_CHARS, MAX_TITLE_CHARS};
+        let mut c = Vec::new();
+        let mut staged = Self {
             userid: u.userid,
-            unionid: u.unionid,
-            name: u.name,
-            mobile: u.mobile,
-            email: u.email,
-            org_email: u.org_email,
-            job_number: u.job_number,
-            title: u.title,
-            dept_ids: u.dept_ids,
-        }
+            unionid: clip_opt(u.unionid, "unionid", MAX_UNIONID_CHARS, &mut c),
+            name: clip(u.name, "name", MAX_NAME_CHARS, &mut c),
+            mobile: clip_opt(u.mobile, "mobile", MAX_MOBILE_CHARS, &mut c),
+            email: clip_opt(u.email, "email", MAX_EMAIL_CHARS, &mut c),
+            org_email: clip_opt(u.org_email, "org_email", MAX_EMAIL_CHARS, &mut c),
+            job_number: clip_opt(u.job_number, "job_number", MAX_JOB_NUMBER_CHARS, &mut c),
+            title: clip_opt(u.title, "title", MAX_TITLE_CHARS, &mut c),
+            dept_ids: Vec::new(),
+            clipped: c,
+        };
+        staged.merge_depts(&u.dept_ids);
+        staged
     }
 
     /// Adds the departments of another listing of the same user (listed under several
-    /// departments), keeping the first-seen order and no duplicates.
+    /// departments), keeping the first-seen order and no duplicates, and at most
+    /// [`MAX_USER_DEPTS`].
     pub fn merge_depts(&mut self, depts: &[DeptId]) {
         for d in depts {
-            if !self.dept_ids.contains(d) {
-                self.dept_ids.push(*d);
+            if self.dept_ids.contains(d) {
+                continue;
             }
+            if self.dept_ids.len() >= MAX_USER_DEPTS {
+                match self.clipped.iter_mut().find(|c| c.field == "dept_ids") {
+                    Some(c) => c.chars += 1,
+                    None => self.clipped.push(Clipped {
+                        field: "dept_ids".to_owned(),
+                        chars: self.dept_ids.len() + 1,
+                        limit: MAX_USER_DEPTS,
+                    }),
+                }
+                continue;
+            }
+            self.dept_ids.push(*d);
         }
     }
 

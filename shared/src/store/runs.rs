@@ -4,6 +4,7 @@
 
 mod active;
 mod lock;
+mod review;
 mod rows;
 #[cfg(test)]
 mod tests;
@@ -127,6 +128,24 @@ pub struct RunCounters {
     pub applied_units: u64,
     /// Rows whose apply failed (their reasons are in the run's errors).
     pub apply_failures: u64,
+    /// Rows the admin took out of the review (remove-invalid, and `DELETE` of a row): unlike
+    /// `invalid_rows`, it still says how many were skipped once the run is done.
+    pub removed_invalid: u64,
+    /// Rows whose directory entity was written after the snapshot began (an event, an admin, an
+    /// earlier attempt of this apply): the apply re-read them from DingTalk instead of writing
+    /// the staged record, so a confirm never moves an entity back to an older state.
+    pub reread_rows: u64,
+    /// Of `reread_rows`, those whose DingTalk record was no longer the staged one (changed since
+    /// the snapshot): DingTalk's current record was applied.
+    pub changed_since_snapshot: u64,
+    /// While walking: DingTalk calls known to be still to make (the frontier; it grows as
+    /// departments are listed, so this is a lower bound).
+    pub pending_calls: u64,
+    /// While walking: time since the run started.
+    pub elapsed_ms: u64,
+    /// While walking: the least time the pending calls take at the client's rate limit (see
+    /// `full_pull::walk`); `None` before the first estimate.
+    pub estimated_remaining_ms: Option<u64>,
 }
 
 impl RunCounters {
@@ -176,6 +195,8 @@ pub struct SyncRun {
     pub partial_reasons: Vec<String>,
     #[serde(default)]
     pub counters: RunCounters,
+    /// When the run was created. Every staged record was read from DingTalk after it, so it is
+    /// also the snapshot's start: a directory entity written later may be newer than its row.
     pub started_ms: i64,
     #[serde(default)]
     pub finished_ms: Option<i64>,
@@ -187,9 +208,14 @@ pub struct SyncRun {
     /// Who confirmed the run (admin token name), or `auto`.
     #[serde(default)]
     pub confirmed_by: Option<String>,
-    /// Why the run waits for review although the connector is in auto mode (the guard's reason).
+    /// Why the run waits for review: the connector's review mode, the mass-delete guard's
+    /// figures, or the problems that hold an auto pull.
     #[serde(default)]
     pub review_reason: Option<String>,
+    /// The newer pull that replaced this run while it waited for review (it is then
+    /// `discarded`; only one run of a connector waits for review at a time).
+    #[serde(default)]
+    pub superseded_by: Option<RunId>,
     /// Run-level problems that refuse confirm (e.g. the default password breaks the policy).
     #[serde(default)]
     pub blocking: Vec<String>,
@@ -325,6 +351,7 @@ impl Runs {
             errors_dropped: 0,
             confirmed_by: None,
             review_reason: None,
+            superseded_by: None,
             blocking: Vec::new(),
             updated_ms: Some(now),
             failed_during: None,

@@ -4,7 +4,7 @@
 use futures::future::BoxFuture;
 
 use super::reconciler::{MAX_DEPTH, Reconciler, SyncTarget, too_deep};
-use super::{Outcome, SyncError};
+use super::{Applied, Outcome, SyncError};
 use crate::dingtalk::{DeptId, DingDepartment, DingUserId, ErrorKind};
 use crate::domain::directory::OrgUnit;
 use crate::domain::ids::{AccountId, OrgUnitId};
@@ -27,15 +27,46 @@ impl Reconciler {
         self.dept_by_id(t, dept, actor, 0).await.map(|(o, _)| o)
     }
 
-    /// Reconciles a department record already read from DingTalk (the full pull's tree); its
-    /// parent must be applied first or is fetched.
+    /// Reconciles a department record of a snapshot that began at `snapshot_ms` (the full
+    /// pull's tree); its parent must be applied first or is fetched. A unit written after that
+    /// may be newer than the record: DingTalk is re-read instead, so a confirm never renames or
+    /// moves a unit back.
     pub async fn apply_department(
         &self,
         t: &SyncTarget,
         dept: &DingDepartment,
+        snapshot_ms: i64,
         actor: &Actor,
-    ) -> Result<Outcome, SyncError> {
-        self.dept_record(t, dept, actor, 0).await.map(|(o, _)| o)
+    ) -> Result<Applied, SyncError> {
+        let moved = !Self::is_root(dept.id)
+            && self
+                .mapped_unit(t, dept.id)
+                .await?
+                .is_some_and(|u| u.updated_ms > snapshot_ms);
+        if !moved {
+            let (outcome, _) = self.dept_record(t, dept, actor, 0).await?;
+            return Ok(Applied::staged(outcome));
+        }
+        let (outcome, changed) = match self.dingtalk.get_department(&t.app, dept.id).await {
+            Ok(fresh) => {
+                let changed = fresh.name != dept.name || fresh.parent != dept.parent;
+                (self.dept_record(t, &fresh, actor, 0).await?.0, changed)
+            }
+            Err(e) if *e.kind() == ErrorKind::NotFound => {
+                (self.remove_department(t, dept.id, actor, 0).await?, true)
+            }
+            Err(e) => {
+                return Err(SyncError::dingtalk(
+                    &e,
+                    &format!("reading DingTalk department {}", dept.id),
+                ));
+            }
+        };
+        Ok(Applied {
+            outcome,
+            reread: true,
+            changed,
+        })
     }
 
     /// The org unit of a department, reconciling it (and its missing ancestors) when unmapped.

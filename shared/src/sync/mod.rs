@@ -28,6 +28,29 @@ pub enum Outcome {
     Absent,
 }
 
+/// How a snapshot's record was applied (the full pull's confirm).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Applied {
+    pub outcome: Outcome,
+    /// The directory entity was written after the snapshot began, so DingTalk was re-read and
+    /// its current record applied instead of the staged one.
+    pub reread: bool,
+    /// The re-read found DingTalk's record no longer the staged one: it changed since the
+    /// snapshot.
+    pub changed: bool,
+}
+
+impl Applied {
+    /// The staged record was applied as it was.
+    pub fn staged(outcome: Outcome) -> Self {
+        Self {
+            outcome,
+            reread: false,
+            changed: false,
+        }
+    }
+}
+
 /// Why reconciling failed, by what the caller must do about it.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum SyncError {

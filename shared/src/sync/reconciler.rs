@@ -8,7 +8,7 @@ use futures::future::BoxFuture;
 use tokio::sync::OnceCell;
 
 use super::rules::{DesiredAccount, describe, desired_account};
-use super::{Outcome, SyncError};
+use super::{Applied, Outcome, SyncError};
 use crate::dingtalk::{DeptId, DingApp, DingTalk, DingUser, DingUserId, ErrorKind, SecretString};
 use crate::domain::connector::{Connector, LeaverPolicy};
 use crate::domain::directory::{Account, AccountStatus, Membership, normalise_memberships};
@@ -186,24 +186,74 @@ impl Reconciler {
         self.user_by_id(t, userid, actor, 0).await
     }
 
-    /// Reconciles a user record already read from DingTalk (the full pull's rows).
+    /// Reconciles a user record of a snapshot that began at `snapshot_ms` (the full pull's
+    /// rows). An account written after that may hold a newer state than the record (an event
+    /// applied while the run waited for review): DingTalk is re-read instead, so a confirm never
+    /// moves an account back.
     pub async fn apply_user(
         &self,
         t: &SyncTarget,
         user: &DingUser,
+        snapshot_ms: i64,
         actor: &Actor,
-    ) -> Result<Outcome, SyncError> {
-        self.user_record(t, user, actor, 0).await
+    ) -> Result<Applied, SyncError> {
+        let account = self.mapped_account(t, &user.userid).await?;
+        if account.as_ref().is_some_and(|a| a.updated_ms > snapshot_ms) {
+            return self.reread_user(t, Some(user), &user.userid, actor).await;
+        }
+        let outcome = self.write_user(t, user, account, actor, 0).await?;
+        Ok(Applied::staged(outcome))
     }
 
-    /// Applies the leaver policy to a user DingTalk no longer has (the full pull's leavers).
+    /// Applies the leaver policy to a user a snapshot that began at `snapshot_ms` no longer had
+    /// (the full pull's leavers); an account written since is re-read from DingTalk first (a
+    /// rehire, say).
     pub async fn apply_leaver(
         &self,
         t: &SyncTarget,
         userid: &DingUserId,
+        snapshot_ms: i64,
         actor: &Actor,
-    ) -> Result<Outcome, SyncError> {
-        self.leaver(t, userid, actor).await
+    ) -> Result<Applied, SyncError> {
+        let moved = self
+            .mapped_account(t, userid)
+            .await?
+            .is_some_and(|a| a.updated_ms > snapshot_ms);
+        if moved {
+            return self.reread_user(t, None, userid, actor).await;
+        }
+        Ok(Applied::staged(self.leaver(t, userid, actor).await?))
+    }
+
+    /// Reconciles a user from DingTalk's current record; `staged` is the snapshot's record
+    /// (`None` for a leaver), to tell whether DingTalk changed since.
+    async fn reread_user(
+        &self,
+        t: &SyncTarget,
+        staged: Option<&DingUser>,
+        userid: &DingUserId,
+        actor: &Actor,
+    ) -> Result<Applied, SyncError> {
+        let (outcome, changed) = match self.dingtalk.get_user(&t.app, userid).await {
+            Ok(fresh) => {
+                let changed = staged.is_none_or(|s| !same_user(s, &fresh));
+                (self.user_record(t, &fresh, actor, 0).await?, changed)
+            }
+            Err(e) if *e.kind() == ErrorKind::NotFound => {
+                (self.leaver(t, userid, actor).await?, staged.is_some())
+            }
+            Err(e) => {
+                return Err(SyncError::dingtalk(
+                    &e,
+                    &format!("reading DingTalk user {userid}"),
+                ));
+            }
+        };
+        Ok(Applied {
+            outcome,
+            reread: true,
+            changed,
+        })
     }
 
     pub(super) fn user_by_id<'a>(
@@ -235,14 +285,33 @@ impl Reconciler {
         actor: &Actor,
         depth: u8,
     ) -> Result<Outcome, SyncError> {
+        let account = self.mapped_account(t, &user.userid).await?;
+        self.write_user(t, user, account, actor, depth).await
+    }
+
+    /// Writes `user` over `account` (its mapped account as just read, `None` to create one).
+    async fn write_user(
+        &self,
+        t: &SyncTarget,
+        user: &DingUser,
+        account: Option<Account>,
+        actor: &Actor,
+        depth: u8,
+    ) -> Result<Outcome, SyncError> {
         let what = format!("DingTalk user {}", user.userid);
         let desired = desired_account(user, t.connector.email_field)
             .map_err(|p| SyncError::Permanent(describe(&user.userid, &p)))?;
         let units = self.units_of(t, user, actor, depth).await?;
         let memberships = normalise_memberships(&units, None);
         let mut yielded = false;
+        // The account read by the caller serves the first attempt; a retry reads it again.
+        let mut known = Some(account);
         loop {
-            let written = match self.mapped_account(t, &user.userid).await? {
+            let current = match known.take() {
+                Some(a) => a,
+                None => self.mapped_account(t, &user.userid).await?,
+            };
+            let written = match current {
                 Some(account) => {
                     self.update_account(&account, &desired, &memberships, actor)
                         .await
@@ -497,6 +566,25 @@ impl Reconciler {
     pub(super) fn is_root(dept: DeptId) -> bool {
         dept.is_root()
     }
+}
+
+/// Whether two DingTalk records of one user agree on everything the directory keeps (departments
+/// in any order: a snapshot merges them from several listings).
+fn same_user(a: &DingUser, b: &DingUser) -> bool {
+    let depts = |u: &DingUser| {
+        let mut d: Vec<u64> = u.dept_ids.iter().map(|d| d.get()).collect();
+        d.sort_unstable();
+        d.dedup();
+        d
+    };
+    a.userid == b.userid
+        && a.name == b.name
+        && a.mobile == b.mobile
+        && a.email == b.email
+        && a.org_email == b.org_email
+        && a.job_number == b.job_number
+        && a.title == b.title
+        && depts(a) == depts(b)
 }
 
 pub(super) fn too_deep(what: &str) -> SyncError {

@@ -10,6 +10,10 @@ use crate::domain::values::{DisplayName, Email, InvalidField, Mobile, Username};
 
 /// The prefix of usernames derived from userids that are not valid usernames themselves.
 pub const DIGEST_USERNAME_PREFIX: &str = "dt_";
+/// The longest title and job number an account takes (DingTalk documents 200 and 50): a longer
+/// value refuses the user, so no DingTalk record can outgrow the account's item.
+pub const MAX_TITLE_CHARS: usize = 256;
+pub const MAX_JOB_NUMBER_CHARS: usize = 64;
 
 /// The username of the account imported for a DingTalk user. DingTalk's `userid` is the only
 /// immutable, org-unique key of a user (protocol §3.4), so the username derives from it alone:
@@ -84,6 +88,18 @@ pub fn desired_account(
             None
         }
     };
+    for (field, value, limit) in [
+        ("job_number", &user.job_number, MAX_JOB_NUMBER_CHARS),
+        ("title", &user.title, MAX_TITLE_CHARS),
+    ] {
+        let chars = present(value).map_or(0, |v| v.chars().count());
+        if chars > limit {
+            problems.push(InvalidField::new(
+                field,
+                format!("has {chars} characters; at most {limit} are kept"),
+            ));
+        }
+    }
     match (username, display_name, mobile) {
         (Some(username), Some(display_name), Some(mobile)) if problems.is_empty() => {
             Ok(DesiredAccount {
@@ -180,6 +196,19 @@ mod tests {
         let text = describe(&u.userid, &problems);
         assert!(text.contains("mobile: is missing"), "{text}");
         assert!(text.contains("`org_email` is empty"), "{text}");
+    }
+
+    #[test]
+    fn an_over_long_title_or_job_number_is_refused_naming_the_field() {
+        let mut u = user("zhangsan");
+        u.title = Some("t".repeat(MAX_TITLE_CHARS + 1));
+        u.job_number = Some("9".repeat(500_000));
+        let problems = desired_account(&u, EmailField::Email).unwrap_err();
+        let fields: Vec<_> = problems.iter().map(|p| p.field).collect();
+        assert_eq!(fields, ["job_number", "title"]);
+        u.title = Some("t".repeat(MAX_TITLE_CHARS));
+        u.job_number = None;
+        assert!(desired_account(&u, EmailField::Email).is_ok());
     }
 
     #[test]

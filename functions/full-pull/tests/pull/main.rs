@@ -1,6 +1,6 @@
 //! Full pull against the simulator over HTTP, on the embedded engines and on DynamoDB + SQS
 //! (moto): pull, review, confirm, auto mode and its guard, partial snapshots, resumes after a kill,
-//! and the schedule.
+//! the schedule, stale reviews, DingTalk out of reach, progress while walking, oversized values.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
@@ -25,9 +25,13 @@ macro_rules! on_engines {
 }
 
 mod auto;
+mod oversized;
 mod partial;
+mod progress;
 mod resume;
 mod review;
 mod schedule;
+mod snapshot;
 mod stuck;
 mod support;
+mod unreachable;

@@ -2,12 +2,14 @@
 //! mid-apply is redelivered and resumes; either way the directory converges, with no duplicates.
 
 use std::future::Future;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use axum::http::{Method, StatusCode};
 use dingbridge::store::mappings::MappedKind;
 use dingbridge::worker::BatchHandler;
 use full_pull::{Deps, PullSettings};
+use tracing::instrument::WithSubscriber;
 
 use crate::support::{Engine, Options, World, world};
 
@@ -25,6 +27,27 @@ async fn kill_one_step(w: &World, progressed: impl Future<Output = ()>) {
         () = progressed => {}
     }
     w.queue.release(&receipt, Duration::ZERO).await.unwrap();
+}
+
+/// The log lines written through it (a `tracing` subscriber's writer).
+#[derive(Clone, Default)]
+struct Logs(Arc<Mutex<Vec<u8>>>);
+
+impl std::io::Write for Logs {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Logs {
+    fn text(&self) -> String {
+        String::from_utf8_lossy(&self.0.lock().unwrap()).into_owned()
+    }
 }
 
 /// Completes once `check` holds, polling.
@@ -94,7 +117,24 @@ async fn a_pull_killed_mid_walk_and_mid_apply_converges_without_duplicates(engin
         },
         ..(*w.deps).clone()
     };
-    let steps = w.drain_with(&hurried, 10_000).await;
+    let logs = Logs::default();
+    let subscriber = lambda_runtime::tracing::subscriber::fmt()
+        .with_ansi(false)
+        .with_max_level(tracing::Level::INFO)
+        .with_writer({
+            let logs = logs.clone();
+            move || logs.clone()
+        })
+        .finish();
+    let steps = w
+        .drain_with(&hurried, 10_000)
+        .with_subscriber(subscriber)
+        .await;
+    let text = logs.text();
+    assert!(
+        text.contains(&format!("resuming run {id} from checkpoint")),
+        "the redelivered step says it resumes: {text}"
+    );
     assert!(
         steps > 2,
         "the tiny budget made the walk continue ({steps} steps)"

@@ -37,6 +37,12 @@ async fn a_generated_org_is_reproduced_exactly_org_units_first(engine: Engine) {
     let id = w.pull().await;
     let run = w.run(&id).await;
     assert_eq!(run["state"], "awaiting_review", "{run}");
+    assert!(
+        run["review_reason"]
+            .as_str()
+            .is_some_and(|r| r.contains("review mode")),
+        "a review-mode run says why it waits: {run}"
+    );
     assert_eq!(run["partial"], false);
     assert_eq!(run["counters"]["users"], sim.users.len() as u64);
     assert_eq!(run["counters"]["departments"], sim.dept_paths.len() as u64);
@@ -126,16 +132,17 @@ async fn a_generated_org_is_reproduced_exactly_org_units_first(engine: Engine) {
         .api(Method::DELETE, &format!("/runs/{again}/rows/U:nobody"))
         .await;
     assert_eq!(status, StatusCode::NOT_FOUND);
-    // An older snapshot is not applied over a newer pull.
+    // An older snapshot is not applied over a newer pull: the newer one superseded it.
     let newest = w.pull().await;
     let (status, body) = w.confirm(&again, "all").await;
     assert_eq!(status, StatusCode::CONFLICT, "{body}");
     assert!(body.to_string().contains(&newest), "{body}");
-    for run in [&again, &newest] {
-        let (status, body) = w.api(Method::POST, &format!("/runs/{run}/discard")).await;
-        assert_eq!(status, StatusCode::OK, "{body}");
-        assert_eq!(body["state"], "discarded");
-    }
+    assert_eq!(w.run(&again).await["state"], "discarded");
+    let (status, body) = w
+        .api(Method::POST, &format!("/runs/{newest}/discard"))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["state"], "discarded");
 }
 
 /// The users the simulator made dirty, with what the validator must say about each: a missing
@@ -204,7 +211,13 @@ async fn dirty_rows_are_flagged_removed_and_never_imported(engine: Engine) {
 
     let (status, _) = w.confirm(&id, "all").await;
     assert_eq!(status, StatusCode::ACCEPTED);
-    assert_eq!(w.run(&id).await["state"], "done");
+    let run = w.run(&id).await;
+    assert_eq!(run["state"], "done");
+    assert_eq!(
+        run["counters"]["removed_invalid"],
+        expected.len() as u64,
+        "the done run still says how many rows were skipped: {run}"
+    );
     let dir = w.directory_state().await;
     assert_eq!(dir.accounts.len(), sim.users.len() - expected.len());
     for userid in expected.keys() {

@@ -36,6 +36,8 @@ pub struct Options {
     pub checkpoint_every: u64,
     /// The client's limiter, per app × API (DingTalk's real limit is 20).
     pub qps: f64,
+    /// How often a walk writes the run's counters between checkpoints.
+    pub progress_every: Duration,
 }
 
 impl Default for Options {
@@ -46,6 +48,7 @@ impl Default for Options {
             budget: Duration::from_secs(600),
             checkpoint_every: 50,
             qps: 2000.0,
+            progress_every: WalkLimits::default().progress_every,
         }
     }
 }
@@ -219,6 +222,8 @@ pub async fn world(engine: Engine, sim_config: SimConfig, options: Options) -> W
             walk: WalkLimits {
                 checkpoint_every: options.checkpoint_every,
                 retry_delay: Duration::from_millis(10),
+                progress_every: options.progress_every,
+                rate_per_api: options.qps,
                 ..WalkLimits::default()
             },
             apply_concurrency: engine.apply_concurrency(),
@@ -253,7 +258,42 @@ pub async fn world(engine: Engine, sim_config: SimConfig, options: Options) -> W
     }
 }
 
+/// A small org (a few departments, 20 users) for the cases that pull it several times.
+pub fn small_org() -> SimConfig {
+    SimConfig {
+        users: 20,
+        depts: 4,
+        qps_per_api: 0,
+        ..SimConfig::default()
+    }
+}
+
 impl World {
+    /// Another connector of the world's table whose DingTalk bases are `base` (its corp and
+    /// app are its own).
+    pub async fn connector_at(&self, base: &str) -> Connector {
+        let input = ConnectorInput {
+            name: Some("elsewhere".into()),
+            corp_id: Some("dingelsewhere".into()),
+            app_key: Some("elsewhere-app".into()),
+            app_secret: Some("elsewhere-secret".into()),
+            oapi_base: Some(base.into()),
+            api_base: Some(base.into()),
+            login_base: Some(base.into()),
+            ..ConnectorInput::default()
+        };
+        let checked = check_input(&input, None, &PasswordPolicy::default()).unwrap();
+        self.deps
+            .connectors
+            .create(
+                checked,
+                Directory::root_id(),
+                &Actor::new(Origin::Admin, "test"),
+            )
+            .await
+            .unwrap()
+    }
+
     /// One admin API call: status and JSON body (`null` when empty).
     pub async fn api(&self, method: Method, path: &str) -> (StatusCode, Value) {
         let request = Request::builder()

@@ -25,6 +25,7 @@ fn dept(id: u64, name: &str, parent: Option<u64>) -> StagedDept {
         name: name.into(),
         parent_id: parent.map(|p| DeptId::new(p).unwrap()),
         order: None,
+        clipped: Vec::new(),
     }
 }
 
@@ -39,6 +40,7 @@ fn user(userid: &str, mobile: &str, depts: &[u64]) -> StagedUser {
         job_number: None,
         title: None,
         dept_ids: depts.iter().map(|d| DeptId::new(*d).unwrap()).collect(),
+        clipped: Vec::new(),
     }
 }
 
@@ -192,6 +194,43 @@ fn invalid_name_email_and_mobile_are_reasons() {
     assert!(a.contains("name: has 81 characters"), "{a}");
     assert!(a.contains("email: has no @"), "{a}");
     assert!(reasons(&v.users[1]).contains("mobile: must be"), "{v:?}");
+}
+
+#[test]
+fn an_oversized_dingtalk_value_is_clipped_and_refuses_its_row_naming_the_field() {
+    let mut s = org();
+    let mut ding = s.users[0].to_ding();
+    ding.title = Some("职".repeat(500_000));
+    ding.name = "N".repeat(200_000);
+    ding.dept_ids = (2..2 + MAX_USER_DEPTS as u64 + 5)
+        .map(|d| DeptId::new(d).unwrap())
+        .collect();
+    let staged = StagedUser::from_ding(ding);
+    assert_eq!(
+        staged.title.as_deref().map(|t| t.chars().count()),
+        Some(crate::sync::rules::MAX_TITLE_CHARS)
+    );
+    assert_eq!(staged.name.chars().count(), MAX_NAME_CHARS);
+    assert_eq!(staged.dept_ids.len(), MAX_USER_DEPTS);
+    let bytes = serde_json::to_vec(&staged).unwrap().len();
+    assert!(bytes < 20_000, "a staged row stays small: {bytes} bytes");
+    s.users[0] = staged;
+    let mut dept = s.depts[1].to_ding();
+    dept.name = "D".repeat(100_000);
+    s.depts[1] = StagedDept::from_ding(&dept);
+    assert_eq!(s.depts[1].name.chars().count(), MAX_UNIT_NAME_CHARS);
+    let (v, _) = run(&s, &empty_view());
+    let a = reasons(&v.users[0]);
+    assert!(a.contains("title has 500000 characters in DingTalk"), "{a}");
+    assert!(a.contains("name has 200000 characters"), "{a}");
+    assert!(
+        a.contains(&format!("dept_ids has {} departments", MAX_USER_DEPTS + 5)),
+        "{a}"
+    );
+    assert!(
+        reasons(&v.depts[1]).contains("name has 100000 characters"),
+        "{v:?}"
+    );
 }
 
 #[test]

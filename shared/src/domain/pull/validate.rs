@@ -175,6 +175,7 @@ pub fn validate_depts(depts: &[StagedDept], view: &DirectoryView) -> Vec<Verdict
         let Some(r) = reasons.get_mut(i) else {
             continue;
         };
+        r.extend(d.clipped.iter().map(super::Clipped::reason));
         let parent = parent_of(d);
         if !parent.is_root() && !index.contains_key(&parent) {
             r.push(format!(
@@ -451,10 +452,10 @@ pub fn validate_user(
     units: &UnitVerdicts<'_>,
     email_field: EmailField,
 ) -> Verdict {
-    let mut r: Vec<String> = match desired_account(&u.to_ding(), email_field) {
-        Ok(_) => Vec::new(),
-        Err(problems) => problems.iter().map(ToString::to_string).collect(),
-    };
+    let mut r: Vec<String> = u.clipped.iter().map(super::Clipped::reason).collect();
+    if let Err(problems) = desired_account(&u.to_ding(), email_field) {
+        r.extend(problems.iter().map(ToString::to_string));
+    }
     for d in &u.dept_ids {
         if let Some(&i) = units.index.get(d)
             && units.verdicts.get(i).is_some_and(|v| !v.is_valid())

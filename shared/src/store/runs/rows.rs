@@ -287,8 +287,9 @@ impl Runs {
         })
     }
 
-    /// Removes one row from the run (it will not be applied) and takes it out of the run's
-    /// counters. Returns the removed row, `None` when there was none.
+    /// Removes one row from the run (it will not be applied), takes it out of the run's planned
+    /// counters and counts it in `removed_invalid`. Returns the removed row, `None` when there
+    /// was none.
     pub async fn delete_row(
         &self,
         run: &RunId,
@@ -301,13 +302,17 @@ impl Runs {
             .delete(&Key::new(run_pk(run), r.sk()), Cond::None)
             .await?;
         let (kind, action, moved) = (row.kind, row.action, row.moved);
-        self.update(run, None, move |x| x.counters.forget(kind, action, moved))
-            .await?;
+        self.update(run, None, move |x| {
+            x.counters.forget(kind, action, moved);
+            x.counters.removed_invalid += 1;
+        })
+        .await?;
         Ok(Some(row))
     }
 
     /// Removes every invalid row of the run (departments and users) in one call, paging
-    /// internally, and zeroes the run's invalid counter. Returns how many rows were removed.
+    /// internally, and moves the run's invalid counter into `removed_invalid`. Returns how many
+    /// rows were removed.
     pub async fn remove_invalid(&self, run: &RunId) -> Result<u64, RunError> {
         let mut removed = 0u64;
         loop {
@@ -326,8 +331,11 @@ impl Runs {
                 .collect();
             self.table.batch_write(ops).await?;
         }
-        self.update(run, None, |x| x.counters.invalid_rows = 0)
-            .await?;
+        self.update(run, None, move |x| {
+            x.counters.invalid_rows = 0;
+            x.counters.removed_invalid += removed;
+        })
+        .await?;
         Ok(removed)
     }
 

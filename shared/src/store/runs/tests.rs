@@ -52,6 +52,7 @@ fn user_row(userid: &str, action: RowAction) -> StagingRow {
         job_number: None,
         title: None,
         dept_ids: vec![DeptId::ROOT],
+        clipped: Vec::new(),
     };
     let verdict = match action {
         RowAction::Invalid => Verdict::Invalid {
@@ -76,6 +77,7 @@ fn dept_row(id: u64, action: RowAction) -> StagingRow {
         name: format!("D{id}"),
         parent_id: Some(DeptId::ROOT),
         order: None,
+        clipped: Vec::new(),
     };
     let verdict = match action {
         RowAction::Invalid => Verdict::Invalid {
@@ -315,6 +317,67 @@ async fn remove_invalid_drops_every_invalid_row_and_delete_row_adjusts_counters(
     assert_eq!(
         (r.counters.invalid_rows, r.counters.planned_creates),
         (0, 0)
+    );
+    assert_eq!(
+        r.counters.removed_invalid, 1202,
+        "the removed rows stay counted once the invalid counter is zero"
+    );
+}
+
+#[tokio::test]
+async fn a_newer_run_awaiting_review_supersedes_the_one_that_waited() {
+    let f = fixture();
+    let connector = ConnectorId::generate();
+    let old = f.runs.create(&connector, RunKind::Pull).await.unwrap();
+    f.runs
+        .put_rows(&old.id, &[user_row("u1", RowAction::Create)])
+        .await
+        .unwrap();
+    let waited = f
+        .runs
+        .await_review(&old.id, Some("review mode".into()))
+        .await
+        .unwrap();
+    assert_eq!(waited.review_reason.as_deref(), Some("review mode"));
+    assert_eq!(
+        f.runs.waiting(&connector).await.unwrap().map(|r| r.id),
+        Some(old.id.clone())
+    );
+    // Another connector's review is not touched.
+    let other = f
+        .runs
+        .create(&ConnectorId::generate(), RunKind::Pull)
+        .await
+        .unwrap();
+    f.runs.await_review(&other.id, None).await.unwrap();
+
+    let new = f.runs.create(&connector, RunKind::Pull).await.unwrap();
+    f.runs.await_review(&new.id, None).await.unwrap();
+    let old = f.runs.get(&old.id).await.unwrap().unwrap();
+    assert_eq!(old.state, RunState::Discarded);
+    assert_eq!(old.superseded_by.as_ref(), Some(&new.id));
+    assert!(
+        old.errors.iter().any(|e| e.contains("superseded")),
+        "{old:?}"
+    );
+    assert!(
+        all_rows(&f.runs, &old.id, RowKind::User, RowFilter::All)
+            .await
+            .is_empty()
+    );
+    assert_eq!(
+        f.runs.waiting(&connector).await.unwrap().map(|r| r.id),
+        Some(new.id.clone())
+    );
+    let other = f.runs.get(&other.id).await.unwrap().unwrap();
+    assert_eq!(other.state, RunState::AwaitingReview);
+    // A run that supersedes nobody (the slot holds itself) changes nothing.
+    assert!(
+        f.runs
+            .supersede_waiting(&connector, &new.id)
+            .await
+            .unwrap()
+            .is_none()
     );
 }
 
