@@ -51,8 +51,8 @@ impl EmbeddedStore {
             TableError::Permanent(format!("cannot create {}: {e}", data_dir.display()))
         })?;
         let path = data_dir.join(DATA_FILE);
-        // redb creates its file with the process umask (0644): made first, empty, so redb
-        // initialises the owner-only file instead.
+        // redb would create its file 0666 less the umask (usually 0644, world-readable): made
+        // first, empty and owner-only, it is the file redb initialises.
         files::private_file(&path)
             .map_err(|e| TableError::Permanent(format!("cannot create {}: {e}", path.display())))?;
         let db = Database::builder()
