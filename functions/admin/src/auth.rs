@@ -23,7 +23,8 @@ const TOKEN_PREFIX: &str = "dbadm_";
 
 /// Makes sure an admin token exists. With `token` (from `DINGBRIDGE_ADMIN_TOKEN` or the Lambda's
 /// secret) its digest is stored if it is not yet; without one, a token is generated only when no
-/// admin token exists at all, and returned so that the local binary can print it once.
+/// admin token exists at all, and returned so that the local binary can keep it (in its data
+/// directory's `admin.token`, owner-only) — only its digest is stored in the table.
 pub async fn bootstrap_admin_token(
     table: Arc<dyn Table>,
     clock: Arc<dyn Clock>,

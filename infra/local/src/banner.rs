@@ -20,8 +20,8 @@ fn run_summary(out: &mut String, run: &Value) {
     let c = &run["counters"];
     let _ = writeln!(
         out,
-        "     read: departments {} · users {} · invalid rows {}",
-        c["departments"], c["users"], c["invalid_rows"]
+        "     read: departments {} · users {} · invalid rows {} · removed as invalid {}",
+        c["departments"], c["users"], c["invalid_rows"], c["removed_invalid"]
     );
     let _ = writeln!(
         out,
@@ -100,7 +100,8 @@ pub fn banner(running: &Running) -> String {
     };
     let _ = writeln!(
         out,
-        "  org:        {depts} departments, {users} users ({origin} {}; --reset-demo starts a new org and clears the store)",
+        "  org:        {users} users in {} departments below the root ({origin} {}; --reset-demo starts a new org and clears the store)",
+        depts.saturating_sub(1),
         demo.org_file.display()
     );
     let _ = writeln!(out, "  connector:  {}", demo.connector_id);

@@ -436,7 +436,7 @@ fn render(s: &Status) -> String {
         let _ = writeln!(
             out,
             "<p>Run <code>{}</code> of connector <code>{}</code>{}: {} departments, {} users read; \
-             {} invalid rows; planned: {} creates, {} updates, {} moves, {} disables; \
+             {} invalid rows ({} removed); planned: {} creates, {} updates, {} moves, {} disables; \
              {} unit creates, {} unit updates, {} unit removals.</p>",
             e(&r.run_id),
             e(&r.connector_id),
@@ -447,6 +447,7 @@ fn render(s: &Status) -> String {
             c.departments,
             c.users,
             c.invalid_rows,
+            c.removed_invalid,
             c.planned_creates,
             c.planned_updates,
             c.planned_moves,
