@@ -94,14 +94,13 @@ impl Engines {
     pub fn open(data_dir: &Path) -> anyhow::Result<Self> {
         files::private_dir(data_dir)
             .with_context(|| format!("cannot create the data directory {}", data_dir.display()))?;
-        let store = EmbeddedStore::open(data_dir)
-            .with_context(|| {
-                format!(
-                    "cannot open the embedded store in {} (is another dingbridge running on this \
+        let store = EmbeddedStore::open(data_dir).with_context(|| {
+            format!(
+                "cannot open the embedded store in {} (is another dingbridge running on this \
                      data directory? stop it, or give this one its own --data-dir)",
-                    data_dir.display()
-                )
-            })?;
+                data_dir.display()
+            )
+        })?;
         let clock: Arc<dyn Clock> = Arc::new(SystemClock);
         let settings = QueueSettings {
             max_receives: MAX_RECEIVES,
