@@ -4,7 +4,7 @@
 
 use std::sync::Arc;
 
-use dingbridge::domain::connector::{CheckedConnector, ConnectorInput, check_input};
+use dingbridge::domain::connector::{CheckedConnector, Connector, ConnectorInput, check_input};
 use dingbridge::domain::directory::Origin;
 use dingbridge::domain::ids::OrgUnitId;
 use dingbridge::domain::password::PasswordPolicy;
@@ -34,6 +34,22 @@ fn settings(name: &str, corp_id: &str, app_key: &str) -> CheckedConnector {
     check_input(&input, None, &PasswordPolicy::default()).unwrap()
 }
 
+/// Creates a connector for `corp_id` × `app_key` under a fresh root unit.
+async fn create(
+    store: &Connectors,
+    name: &str,
+    corp_id: &str,
+    app_key: &str,
+) -> Result<Connector, DirectoryError> {
+    store
+        .create(
+            settings(name, corp_id, app_key),
+            OrgUnitId::generate(),
+            &admin(),
+        )
+        .await
+}
+
 fn admin() -> Actor {
     Actor::new(Origin::Admin, "contract")
 }
@@ -56,40 +72,14 @@ fn conflict_detail(e: DirectoryError) -> String {
 pub async fn a_second_connector_for_one_app_is_refused_naming_the_first(t: Arc<dyn Table>) {
     let store = connectors(&t);
     let corp = corp();
-    let first = store
-        .create(
-            settings("HQ", &corp, "key"),
-            OrgUnitId::generate(),
-            &admin(),
-        )
-        .await
-        .unwrap();
-    let refused = store
-        .create(
-            settings("Takeover", &corp, "key"),
-            OrgUnitId::generate(),
-            &admin(),
-        )
-        .await
-        .unwrap_err();
+    let first = create(&store, "HQ", &corp, "key").await.unwrap();
+    let refused = create(&store, "Takeover", &corp, "key").await.unwrap_err();
     let detail = conflict_detail(refused);
     assert!(detail.contains(first.id.as_str()), "{detail}");
     assert!(detail.contains("\"HQ\""), "{detail}");
     // Another app of the same corp, and the same app key in another corp, are other apps.
-    store
-        .create(
-            settings("Other app", &corp, "key2"),
-            OrgUnitId::generate(),
-            &admin(),
-        )
-        .await
-        .unwrap();
-    store
-        .create(
-            settings("Other corp", &format!("{corp}x"), "key"),
-            OrgUnitId::generate(),
-            &admin(),
-        )
+    create(&store, "Other app", &corp, "key2").await.unwrap();
+    create(&store, "Other corp", &format!("{corp}x"), "key")
         .await
         .unwrap();
 }
@@ -139,22 +129,8 @@ pub async fn concurrent_creates_for_one_app_have_one_winner(t: Arc<dyn Table>) {
 pub async fn moving_or_deleting_a_connector_frees_its_app(t: Arc<dyn Table>) {
     let store = connectors(&t);
     let corp = corp();
-    let first = store
-        .create(
-            settings("HQ", &corp, "key"),
-            OrgUnitId::generate(),
-            &admin(),
-        )
-        .await
-        .unwrap();
-    let second = store
-        .create(
-            settings("Branch", &corp, "key2"),
-            OrgUnitId::generate(),
-            &admin(),
-        )
-        .await
-        .unwrap();
+    let first = create(&store, "HQ", &corp, "key").await.unwrap();
+    let second = create(&store, "Branch", &corp, "key2").await.unwrap();
     // Moving onto a held app is refused and changes nothing.
     let refused = store
         .update(&second, settings("Branch", &corp, "key"), &admin())
@@ -168,16 +144,7 @@ pub async fn moving_or_deleting_a_connector_frees_its_app(t: Arc<dyn Table>) {
         .update(&first, settings("Head office", &corp, "key"), &admin())
         .await
         .unwrap();
-    assert!(
-        store
-            .create(
-                settings("Again", &corp, "key"),
-                OrgUnitId::generate(),
-                &admin()
-            )
-            .await
-            .is_err()
-    );
+    assert!(create(&store, "Again", &corp, "key").await.is_err());
     // Moving away frees the old app and claims the new one.
     let first = store
         .update(&first, settings("Head office", &corp, "key3"), &admin())
@@ -187,25 +154,11 @@ pub async fn moving_or_deleting_a_connector_frees_its_app(t: Arc<dyn Table>) {
         .update(&second, settings("Branch", &corp, "key"), &admin())
         .await
         .unwrap();
-    let refused = store
-        .create(
-            settings("Late", &corp, "key3"),
-            OrgUnitId::generate(),
-            &admin(),
-        )
-        .await
-        .unwrap_err();
+    let refused = create(&store, "Late", &corp, "key3").await.unwrap_err();
     assert!(conflict_detail(refused).contains(first.id.as_str()));
     // Deleting frees the app.
     store.delete(&second, &admin()).await.unwrap();
-    store
-        .create(
-            settings("New", &corp, "key"),
-            OrgUnitId::generate(),
-            &admin(),
-        )
-        .await
-        .unwrap();
+    create(&store, "New", &corp, "key").await.unwrap();
 }
 
 /// Writes an entry of `origin` at `at_ms` for a fresh entity, in a transaction as stores do.
