@@ -98,6 +98,10 @@ pub async fn serve(
                 continue;
             }
         };
+        // Small JSON answers go out at once instead of waiting on Nagle's algorithm for an ACK.
+        if let Err(e) = stream.set_nodelay(true) {
+            tracing::debug!(error = %e, "TCP_NODELAY could not be set");
+        }
         let service = TowerToHyperService::new(app.clone());
         let mut stop = stop.clone();
         connections.spawn(async move {
