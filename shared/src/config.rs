@@ -217,7 +217,6 @@ pub fn queue_url(env: &mut EnvReader, var: &str) -> String {
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used, clippy::expect_used)]
 mod tests {
     use super::*;
 

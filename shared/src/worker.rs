@@ -191,7 +191,6 @@ pub fn received(m: SqsMessage) -> Received {
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 mod tests {
     use super::*;
     use crate::adapters::embedded::{EmbeddedStore, QueueSettings};

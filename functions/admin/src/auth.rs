@@ -81,7 +81,6 @@ pub(crate) async fn require_admin(
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used, clippy::expect_used)]
 mod tests {
     use super::*;
     use axum::http::HeaderValue;

@@ -124,7 +124,6 @@ fn callback_problem(code: i64) -> Option<&'static str> {
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used, clippy::expect_used)]
 mod tests {
     use super::*;
     use dingbridge::dingtalk::ErrorCode;

@@ -104,7 +104,6 @@ impl<T: Serialize> IntoResponse for Paged<T> {
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used, clippy::expect_used)]
 mod tests {
     use super::*;
 

@@ -1,8 +1,6 @@
 //! The callback through its router, on the embedded engines in a temporary directory, with
 //! requests sealed by a real `CallbackCrypto` — the security tests of issue 4 included.
 
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
-
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;

@@ -384,7 +384,6 @@ fn carried_out(phase: ApplyPhase, outcome: Outcome) -> bool {
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
     use dingbridge::store::runs::RunCounters;

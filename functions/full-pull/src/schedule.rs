@@ -165,7 +165,6 @@ pub fn is_due(schedule: &str, since_ms: i64, now_ms: i64) -> Result<bool, String
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 

@@ -423,7 +423,6 @@ fn failure_reason(e: &DingTalkError, app: &DingApp) -> String {
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 

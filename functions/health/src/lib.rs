@@ -60,7 +60,6 @@ async fn healthz(State(deps): State<Deps>) -> (StatusCode, Json<Health>) {
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used, clippy::expect_used)]
 mod tests {
     use super::*;
     use async_trait::async_trait;

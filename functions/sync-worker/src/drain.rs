@@ -225,7 +225,6 @@ fn ids(payload: &Value, keys: &[&str]) -> impl Iterator<Item = String> {
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used, clippy::expect_used)]
 mod tests {
     use super::*;
     use serde_json::json;

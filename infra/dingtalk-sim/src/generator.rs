@@ -471,8 +471,6 @@ fn person_name(rng: &mut StdRng) -> (String, String) {
 
 #[cfg(test)]
 mod tests {
-    #![allow(clippy::unwrap_used, clippy::expect_used)]
-
     use super::*;
 
     fn spec(seed: u64) -> OrgSpec {

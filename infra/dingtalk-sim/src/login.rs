@@ -108,8 +108,6 @@ impl Login {
 
 #[cfg(test)]
 mod tests {
-    #![allow(clippy::unwrap_used, clippy::expect_used)]
-
     use super::*;
 
     const APP: AppRef = AppRef { corp: 0, app: 0 };

@@ -90,8 +90,6 @@ impl Tokens {
 
 #[cfg(test)]
 mod tests {
-    #![allow(clippy::unwrap_used, clippy::expect_used)]
-
     use super::*;
 
     const APP: AppRef = AppRef { corp: 0, app: 0 };

@@ -472,7 +472,6 @@ fn callback_body(r: &CallbackRegistration) -> wire::CallbackRequest<'_> {
 
 #[cfg(test)]
 mod tests {
-    #![allow(clippy::unwrap_used, clippy::expect_used)]
     use super::*;
     use reqwest::Url;
 

@@ -460,7 +460,6 @@ fn api_outcome<T: DeserializeOwned>(
 
 #[cfg(test)]
 mod tests {
-    #![allow(clippy::unwrap_used, clippy::expect_used)]
     use super::*;
 
     fn call() -> Call<'static> {

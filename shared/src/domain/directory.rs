@@ -123,7 +123,6 @@ pub fn normalise_memberships(units: &[OrgUnitId], primary: Option<&OrgUnitId>) -
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 

@@ -378,7 +378,6 @@ pub fn check_unit_name(raw: &str) -> Result<String, InvalidField> {
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used, clippy::expect_used)]
 mod tests {
     use super::*;
 

@@ -255,7 +255,6 @@ fn cursor_sort_key(cursor: &str) -> Result<String, DirectoryError> {
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 

@@ -130,7 +130,6 @@ pub fn describe(userid: &DingUserId, problems: &[InvalidField]) -> String {
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used, clippy::expect_used)]
 mod tests {
     use super::*;
 

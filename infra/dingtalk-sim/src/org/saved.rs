@@ -63,7 +63,6 @@ impl Org {
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
     use crate::generator::{OrgSpec, generate};

@@ -476,8 +476,6 @@ fn set_opt(slot: &mut Option<String>, value: Option<String>) {
 
 #[cfg(test)]
 mod tests {
-    #![allow(clippy::unwrap_used, clippy::expect_used)]
-
     use super::*;
 
     fn org() -> Org {

@@ -118,7 +118,6 @@ pub(super) fn from_attrs(attrs: &Attrs) -> Result<Item, TableError> {
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used, clippy::expect_used)]
 mod tests {
     use super::*;
     use serde_json::json;

@@ -97,7 +97,6 @@ pub(super) fn cancellation_outcome(codes: &[Option<&str>]) -> TableError {
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used, clippy::expect_used)]
 mod tests {
     use super::*;
     #[test]

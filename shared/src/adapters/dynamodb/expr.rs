@@ -135,7 +135,6 @@ pub(super) fn decode_cursor(cursor: &str, query: &Query) -> Result<Attrs, TableE
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used, clippy::expect_used)]
 mod tests {
     use super::*;
     use crate::ports::{IndexKey, Key};

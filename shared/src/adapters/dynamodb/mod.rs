@@ -415,7 +415,6 @@ fn write_request(op: &BatchOp) -> Result<WriteRequest, TableError> {
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used, clippy::expect_used)]
 mod tests {
     use super::*;
     use serde_json::json;

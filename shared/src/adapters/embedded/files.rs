@@ -76,8 +76,8 @@ fn restrict(path: &Path, mode: u32) -> io::Result<()> {
     Ok(())
 }
 
-#[cfg(all(test, unix))]
-#[allow(clippy::unwrap_used)]
+#[cfg(test)]
+#[cfg(unix)]
 mod tests {
     use super::*;
     use std::os::unix::fs::PermissionsExt;

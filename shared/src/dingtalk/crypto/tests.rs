@@ -1,6 +1,4 @@
 //! Callback crypto tests: the protocol reference's vectors V1–V6 (§1.7) and property tests.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
-
 use super::*;
 use proptest::prelude::*;
 

@@ -119,7 +119,6 @@ impl From<&DepartmentPatch> for UpdateDeptRequest {
 
 #[cfg(test)]
 mod tests {
-    #![allow(clippy::unwrap_used, clippy::expect_used)]
     use super::*;
     #[test]
     fn root_department_has_no_parent() {

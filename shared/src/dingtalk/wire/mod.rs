@@ -207,7 +207,6 @@ pub(super) fn join_ids<I: IntoIterator<Item = String>>(ids: I) -> String {
 
 #[cfg(test)]
 mod tests {
-    #![allow(clippy::unwrap_used, clippy::expect_used)]
     use super::*;
     #[test]
     fn errcode_88_is_unwrapped_to_its_sub_code_string_or_number() {

@@ -227,7 +227,6 @@ pub(crate) struct CountRequest {
 
 #[cfg(test)]
 mod tests {
-    #![allow(clippy::unwrap_used, clippy::expect_used)]
     use super::*;
     #[test]
     fn user_records_accept_string_rendered_numbers_and_flags() {

@@ -1,8 +1,6 @@
 //! Connector input checks: trimming, defaults, bounds, identifiers and names, every problem at
 //! once.
 
-#![allow(clippy::unwrap_used, clippy::expect_used)]
-
 use super::*;
 
 fn input(json: serde_json::Value) -> ConnectorInput {

@@ -1,7 +1,5 @@
 //! Validation reasons, plan cases and the guard, on hand-built snapshots and directory views.
 
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
-
 use std::collections::{BTreeMap, HashMap};
 
 use super::*;

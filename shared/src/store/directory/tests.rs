@@ -1,7 +1,6 @@
 //! The directory's rules, on the embedded engine (the AWS engines are held to the same port
 //! semantics by the contract suite).
 
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 #![allow(clippy::cloned_ref_to_slice_refs)] // short fixtures read better than from_ref
 
 use std::collections::BTreeMap;

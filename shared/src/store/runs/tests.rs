@@ -1,8 +1,6 @@
 //! Runs, staging rows, filters, remove-invalid, checkpoints and the lease lock on the embedded
 //! engine (the AWS engine is held to the same port semantics by the contract suite).
 
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
-
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
 

@@ -1,7 +1,5 @@
 //! Group commit: concurrent writes share one commit, and each op of a group keeps its own outcome.
 
-#![allow(clippy::unwrap_used, clippy::expect_used)]
-
 use super::*;
 use crate::adapters::embedded::test_clock::TestClock;
 use crate::adapters::embedded::{EmbeddedStore, EmbeddedTable};

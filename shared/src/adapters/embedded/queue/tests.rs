@@ -1,7 +1,5 @@
 //! Engine-specific unit tests of `EmbeddedQueue`; the shared semantics are in `shared/tests/contract`.
 
-#![allow(clippy::unwrap_used, clippy::expect_used)]
-
 use super::*;
 use crate::adapters::embedded::EmbeddedStore;
 use crate::adapters::embedded::test_clock::TestClock;
