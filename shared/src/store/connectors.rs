@@ -92,12 +92,7 @@ impl Connectors {
         let q = Query::partition(Index::Gsi1, ALL_CONNECTORS)
             .limit(limit)
             .after(cursor);
-        let page = self.table.query(&q).await?;
-        let items = page.items.iter().map(decode).collect::<Result<_, _>>()?;
-        Ok(PageOf {
-            items,
-            next: page.next,
-        })
+        PageOf::decoded(self.table.query(&q).await?)
     }
 
     /// Which secrets a stored connector holds (for validating an update).

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use serde::{Deserialize, Serialize};
 
 use super::keys::time_key;
-use super::{DirectoryError, PageOf, decode, encode};
+use super::{DirectoryError, PageOf, encode};
 use crate::domain::ids::ConnectorId;
 use crate::ports::{Clock, Cond, Index, IndexKey, Item, Key, Query, Table};
 use crate::store::keys::esc;
@@ -119,12 +119,7 @@ impl Events {
         }
         .limit(limit)
         .after(cursor);
-        let page = self.table.query(&q).await?;
-        let items = page.items.iter().map(decode).collect::<Result<_, _>>()?;
-        Ok(PageOf {
-            items,
-            next: page.next,
-        })
+        PageOf::decoded(self.table.query(&q).await?)
     }
 
     /// Forget a parked event (after it was re-driven).

@@ -154,12 +154,7 @@ impl Mappings {
         )
         .limit(limit)
         .after(cursor);
-        let page = self.table.query(&q).await?;
-        let items = page.items.iter().map(decode).collect::<Result<_, _>>()?;
-        Ok(PageOf {
-            items,
-            next: page.next,
-        })
+        PageOf::decoded(self.table.query(&q).await?)
     }
 
     /// Every mapping that points at one of our accounts or units (any connector).

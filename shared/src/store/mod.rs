@@ -41,6 +41,17 @@ pub struct PageOf<T> {
     pub next: Option<String>,
 }
 
+impl<T: DeserializeOwned> PageOf<T> {
+    /// A page of the table with every item decoded into `T`, keeping its cursor.
+    pub(crate) fn decoded(page: crate::ports::Page) -> Result<Self, DirectoryError> {
+        let items = page.items.iter().map(decode).collect::<Result<_, _>>()?;
+        Ok(Self {
+            items,
+            next: page.next,
+        })
+    }
+}
+
 /// What a directory write can come to.
 #[derive(Debug, thiserror::Error)]
 pub enum DirectoryError {

@@ -8,7 +8,7 @@ use serde_json::json;
 use super::super::audit::{AuditEntry, audit_op};
 use super::super::keys;
 use super::super::{Actor, DirectoryError, PageOf, decode, encode};
-use super::{Directory, RACE_RETRIES, check_size, marker, page_of};
+use super::{Directory, RACE_RETRIES, check_size, marker};
 use crate::domain::directory::{Account, AccountStatus};
 use crate::domain::ids::{AccountId, OrgUnitId};
 use crate::ports::{Cond, Index, Item, Query, TableError, TxOp};
@@ -45,7 +45,7 @@ impl Directory {
         let q = Query::partition(Index::Gsi2, keys::ALL_ACCOUNTS)
             .limit(limit)
             .after(cursor);
-        page_of(self.table.query(&q).await?)
+        PageOf::decoded(self.table.query(&q).await?)
     }
 
     /// The ids of a unit's members.

@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use serde_json::json;
 
-use super::{Actor, DirectoryError, PageOf, decode};
+use super::{Actor, DirectoryError};
 use crate::domain::directory::Origin;
 use crate::domain::ids::OrgUnitId;
 use crate::ports::{Clock, Item, Key, MAX_TRANSACTION_ITEMS, Table, TxOp};
@@ -53,16 +53,6 @@ fn check_size(ops: &[TxOp]) -> Result<(), DirectoryError> {
 
 fn marker(key: Key, owner: &str) -> Item {
     Item::new(key, 1, json!({ "owner": owner }))
-}
-
-fn page_of<T: serde::de::DeserializeOwned>(
-    page: crate::ports::Page,
-) -> Result<PageOf<T>, DirectoryError> {
-    let items = page.items.iter().map(decode).collect::<Result<_, _>>()?;
-    Ok(PageOf {
-        items,
-        next: page.next,
-    })
 }
 
 /// Who changed something, for the audit entries; `origin` says through which path.

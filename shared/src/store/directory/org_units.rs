@@ -8,7 +8,7 @@ use serde_json::json;
 use super::super::audit::{AuditEntry, audit_op};
 use super::super::keys;
 use super::super::{Actor, DirectoryError, PageOf, decode, encode};
-use super::{Directory, NewOrgUnit, RACE_RETRIES, ROOT_ID, marker, page_of};
+use super::{Directory, NewOrgUnit, RACE_RETRIES, ROOT_ID, marker};
 use crate::domain::directory::OrgUnit;
 use crate::domain::ids::OrgUnitId;
 use crate::domain::values::check_unit_name;
@@ -328,7 +328,7 @@ impl Directory {
         let q = Query::partition(Index::Gsi1, keys::org_unit_children(id))
             .limit(limit)
             .after(cursor);
-        page_of(self.table.query(&q).await?)
+        PageOf::decoded(self.table.query(&q).await?)
     }
 
     /// Every org unit, oldest first.
@@ -340,7 +340,7 @@ impl Directory {
         let q = Query::partition(Index::Gsi2, keys::ALL_ORG_UNITS)
             .limit(limit)
             .after(cursor);
-        page_of(self.table.query(&q).await?)
+        PageOf::decoded(self.table.query(&q).await?)
     }
 }
 

@@ -279,12 +279,7 @@ impl Runs {
         }
         .limit(limit.clamp(1, 1000))
         .after(cursor);
-        let page = self.table.query(&q).await?;
-        let items = page.items.iter().map(decode).collect::<Result<_, _>>()?;
-        Ok(PageOf {
-            items,
-            next: page.next,
-        })
+        Ok(PageOf::decoded(self.table.query(&q).await?)?)
     }
 
     /// Removes one row from the run (it will not be applied), takes it out of the run's planned
