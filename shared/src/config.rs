@@ -94,6 +94,11 @@ impl EnvReader {
             .map(str::to_owned)
     }
 
+    /// Sets `var` in this reader only (a secret read at cold start), never in the process environment.
+    pub fn set(&mut self, var: &str, value: String) {
+        self.vars.insert(var.to_owned(), value);
+    }
+
     /// The value, or a recorded "missing" problem (and an empty string placeholder).
     pub fn required(&mut self, var: &str) -> String {
         match self.optional(var) {

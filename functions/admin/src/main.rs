@@ -3,16 +3,16 @@
 use std::sync::Arc;
 
 use dingbridge::adapters::dynamodb::{DynamoTable, load_aws_config};
+use dingbridge::adapters::secrets_manager::env_with_secrets;
 use dingbridge::adapters::sqs::SqsQueue;
-use dingbridge::config::EnvReader;
 use dingbridge::dingtalk::{ClientConfig, HttpDingTalk};
 use dingbridge::ports::{Clock, SystemClock, Table};
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
     dingbridge::logging::init_lambda();
-    let config = admin::Config::read(EnvReader::from_env())?;
     let aws = load_aws_config().await;
+    let config = admin::Config::read(env_with_secrets(&aws).await?)?;
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let table: Arc<dyn Table> = Arc::new(DynamoTable::new(
         aws_sdk_dynamodb::Client::new(&aws),

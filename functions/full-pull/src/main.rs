@@ -4,8 +4,8 @@
 use std::sync::Arc;
 
 use dingbridge::adapters::dynamodb::{DynamoTable, load_aws_config};
+use dingbridge::adapters::secrets_manager::env_with_secrets;
 use dingbridge::adapters::sqs::SqsQueue;
-use dingbridge::config::EnvReader;
 use dingbridge::dingtalk::{ClientConfig, HttpDingTalk};
 use dingbridge::ports::{Clock, SystemClock};
 use lambda_runtime::{LambdaEvent, service_fn};
@@ -13,8 +13,8 @@ use lambda_runtime::{LambdaEvent, service_fn};
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
     dingbridge::logging::init_lambda();
-    let config = full_pull::Config::from_env(EnvReader::from_env())?;
     let aws = load_aws_config().await;
+    let config = full_pull::Config::from_env(env_with_secrets(&aws).await?)?;
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let table = DynamoTable::new(
         aws_sdk_dynamodb::Client::new(&aws),

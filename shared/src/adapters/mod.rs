@@ -8,4 +8,6 @@ pub mod aws;
 #[cfg(feature = "aws")]
 pub mod dynamodb;
 #[cfg(feature = "aws")]
+pub mod secrets_manager;
+#[cfg(feature = "aws")]
 pub mod sqs;

@@ -137,3 +137,48 @@ async fn dynamodb_tests_really_reach_the_moto_endpoint() {
         "moto does not hold the item: {response}"
     );
 }
+
+/// The functions' secrets come from Secrets Manager by ARN (moto's endpoint here): the value lands
+/// in the configuration reader, a missing secret is an error naming the variable, and a variable
+/// set both ways is refused.
+#[tokio::test]
+async fn secrets_named_by_arn_are_read_into_the_configuration_only() {
+    use dingbridge::adapters::secrets_manager::{resolve_secrets, sdk};
+    use dingbridge::config::EnvReader;
+    let _ = endpoint();
+    let client = sdk::Client::new(&load_aws_config().await);
+    let created = client
+        .create_secret()
+        .name(unique("data-key"))
+        .secret_string("the-data-key-value")
+        .send()
+        .await
+        .unwrap();
+    let arn = created.arn().unwrap().to_owned();
+
+    let mut env = EnvReader::from_pairs([("DINGBRIDGE_DATA_KEY_SECRET_ARN", arn.as_str())]);
+    resolve_secrets(&client, &mut env).await.unwrap();
+    assert_eq!(
+        env.optional("DINGBRIDGE_DATA_KEY").as_deref(),
+        Some("the-data-key-value")
+    );
+    assert!(
+        std::env::var("DINGBRIDGE_DATA_KEY").is_err(),
+        "the value must not reach the process environment"
+    );
+    assert_eq!(env.optional("DINGBRIDGE_ADMIN_TOKEN"), None);
+
+    let missing = format!("{arn}-gone");
+    let mut env = EnvReader::from_pairs([("DINGBRIDGE_DATA_KEY_SECRET_ARN", missing.as_str())]);
+    let err = resolve_secrets(&client, &mut env).await.unwrap_err();
+    assert_eq!(err.var, "DINGBRIDGE_DATA_KEY");
+    assert!(err.to_string().contains("ResourceNotFound"), "{err}");
+
+    let mut env = EnvReader::from_pairs([
+        ("DINGBRIDGE_DATA_KEY_SECRET_ARN", arn.as_str()),
+        ("DINGBRIDGE_DATA_KEY", "another"),
+    ]);
+    let err = resolve_secrets(&client, &mut env).await.unwrap_err();
+    assert!(err.to_string().contains("both"), "{err}");
+    assert!(!err.to_string().contains("the-data-key-value"));
+}
