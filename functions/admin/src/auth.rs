@@ -19,7 +19,7 @@ use crate::Admin;
 /// Longer headers are no token of ours; refusing them early keeps the digest input bounded.
 const MAX_TOKEN_LEN: usize = 512;
 /// Generated tokens start with this, so a leaked one is recognisable in a secret scanner.
-const TOKEN_PREFIX: &str = "dbadm_";
+pub const TOKEN_PREFIX: &str = "dbadm_";
 
 /// Makes sure an admin token exists. With `token` (from `DINGBRIDGE_ADMIN_TOKEN` or the Lambda's
 /// secret) its digest is stored if it is not yet; without one, a token is generated only when no

@@ -32,7 +32,7 @@ use dingbridge::store::mappings::Mappings;
 use dingbridge::store::settings::Settings;
 use dingbridge::web::{self, ApiError};
 
-pub use auth::bootstrap_admin_token;
+pub use auth::{TOKEN_PREFIX, bootstrap_admin_token};
 pub use callback::{CONTACT_EVENTS, callback_url};
 pub use config::Config;
 pub use paging::{DEFAULT_LIMIT, MAX_LIMIT};

@@ -13,8 +13,6 @@ use dingbridge::store::admin_tokens::AdminTokens;
 
 /// The token's file inside the data directory.
 pub const TOKEN_FILE: &str = "admin.token";
-/// The prefix of the admin function's generated tokens, so secret scanners recognise this one too.
-const TOKEN_PREFIX: &str = "dbadm_";
 
 /// Where this start's admin token came from.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -103,7 +101,7 @@ pub async fn local_token(
             (value, false)
         }
         None => {
-            let value = generate_token(TOKEN_PREFIX);
+            let value = generate_token(admin::TOKEN_PREFIX);
             files::write_private(&file, format!("{value}\n").as_bytes())
                 .with_context(|| format!("cannot write {}", file.display()))?;
             (value, true)
