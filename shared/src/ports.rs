@@ -1,6 +1,10 @@
 //! The ports the domain needs from the outside world: `Table` (a DynamoDB-shaped key-value table),
-//! `Queue` / `QueueConsumer` (an SQS-FIFO-shaped queue) and `Clock`. Engines live in `adapters/`;
-//! one contract-test suite (`shared/tests/contract`) holds every engine to the same semantics.
+//! `Queue` / `QueueConsumer` (an SQS-FIFO-shaped queue), `Clock` and `Secrets` (`ports/secrets.rs`).
+//! Engines live in `adapters/`; one contract-test suite (`shared/tests/contract`) holds every engine
+//! to the same semantics.
+
+mod secrets;
+pub use secrets::{DeploymentSecret, Secrets, SecretsError};
 
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};

@@ -22,8 +22,8 @@ const MAX_TOKEN_LEN: usize = 512;
 pub const TOKEN_PREFIX: &str = "dbadm_";
 
 /// Makes sure an admin token exists. With `token` (from `DINGBRIDGE_ADMIN_TOKEN` or the Lambda's
-/// secret) its digest is stored if it is not yet; without one, a token is generated only when no
-/// admin token exists at all, and returned so that the local binary can keep it (in its data
+/// secret) its digest is stored if it is not yet — once: later starts only look it up —; without
+/// one, a token is generated only when no admin token exists at all, and returned so that the local binary can keep it (in its data
 /// directory's `admin.token`, owner-only) — only its digest is stored in the table.
 pub async fn bootstrap_admin_token(
     table: Arc<dyn Table>,
@@ -36,7 +36,11 @@ pub async fn bootstrap_admin_token(
             if token.len() < 16 {
                 tracing::warn!("the configured admin token is shorter than 16 characters");
             }
-            tokens.add(&token, "configured").await?;
+            // A read, not a write, on every cold start but the first: a conditional put that
+            // fails still costs a write.
+            if tokens.find(&token).await?.is_none() {
+                tokens.add(&token, "configured").await?;
+            }
             Ok(None)
         }
         None if tokens.any().await? => Ok(None),

@@ -15,10 +15,10 @@ use std::time::Duration;
 use anyhow::Context;
 use axum::Router;
 use dingbridge::adapters::embedded::{
-    DATA_FILE, EmbeddedQueue, EmbeddedStore, QueueSettings, files,
+    DATA_FILE, DirSecrets, EmbeddedQueue, EmbeddedStore, QueueSettings, files,
 };
 use dingbridge::dingtalk::{ClientConfig, DingTalk, HttpDingTalk};
-use dingbridge::ports::{Clock, SystemClock, Table};
+use dingbridge::ports::{Clock, DeploymentSecret, SystemClock, Table};
 use dingbridge::secrets::SecretBox;
 use dingbridge::store::connectors::Connectors;
 use dingbridge::store::runs::Runs;
@@ -86,8 +86,6 @@ pub struct Engines {
 
 /// Same redrive policy as `template.yaml`: five receives, then the dead-letter list.
 const MAX_RECEIVES: u32 = 5;
-/// The data key's file inside the data directory (when `DINGBRIDGE_DATA_KEY` is not set).
-const DATA_KEY_FILE: &str = "data.key";
 
 impl Engines {
     /// Opens the engines in `data_dir`, created owner-only (0700, its files 0600) or tightened so.
@@ -121,38 +119,20 @@ impl Engines {
     }
 }
 
-/// The deployment's data key: `DINGBRIDGE_DATA_KEY`, else a key kept in the data directory
+/// The deployment's data key: `DINGBRIDGE_DATA_KEY`, else the key the data directory keeps
 /// (created at first start, readable by its owner only).
 fn data_key(data_dir: &Path) -> anyhow::Result<SecretBox> {
-    if let Ok(key) = std::env::var("DINGBRIDGE_DATA_KEY") {
+    if let Ok(key) = std::env::var(DeploymentSecret::DataKey.var()) {
         return SecretBox::from_base64(&key).context("DINGBRIDGE_DATA_KEY");
     }
-    let path = data_dir.join(DATA_KEY_FILE);
-    if path.exists() {
-        files::private_file(&path)
-            .with_context(|| format!("cannot make {} owner-only", path.display()))?;
-    } else {
-        write_private(&path, &SecretBox::generate_key())?;
-    }
-    let key = std::fs::read_to_string(&path)
-        .with_context(|| format!("cannot read {}", path.display()))?;
-    SecretBox::from_base64(&key).with_context(|| format!("{} is not a data key", path.display()))
-}
-
-fn write_private(path: &Path, text: &str) -> anyhow::Result<()> {
-    use std::io::Write;
-    let mut options = std::fs::OpenOptions::new();
-    options.write(true).create_new(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        options.mode(0o600);
-    }
-    let mut file = options
-        .open(path)
-        .with_context(|| format!("cannot create {}", path.display()))?;
-    file.write_all(text.as_bytes())?;
-    Ok(())
+    let secrets = DirSecrets::new(data_dir);
+    let (key, _) = secrets.get_or_create(DeploymentSecret::DataKey, SecretBox::generate_key)?;
+    SecretBox::from_base64(key.expose()).with_context(|| {
+        format!(
+            "{} is not a data key",
+            secrets.path(DeploymentSecret::DataKey).display()
+        )
+    })
 }
 
 /// A running local system.

@@ -6,13 +6,10 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use anyhow::Context;
-use dingbridge::adapters::embedded::files;
-use dingbridge::ports::{Clock, Table};
+use dingbridge::adapters::embedded::DirSecrets;
+use dingbridge::ports::{Clock, DeploymentSecret, Table};
 use dingbridge::secrets::generate_token;
 use dingbridge::store::admin_tokens::AdminTokens;
-
-/// The token's file inside the data directory.
-pub const TOKEN_FILE: &str = "admin.token";
 
 /// Where this start's admin token came from.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -77,7 +74,7 @@ pub async fn local_token(
     data_dir: &Path,
     given: Option<String>,
 ) -> anyhow::Result<LocalToken> {
-    let file = data_dir.join(TOKEN_FILE);
+    let file = DirSecrets::new(data_dir).path(DeploymentSecret::AdminToken);
     let given = given.map(|t| t.trim().to_owned()).filter(|t| !t.is_empty());
     if let Some(value) = given {
         admin::bootstrap_admin_token(table, clock, Some(value.clone()))
@@ -89,24 +86,11 @@ pub async fn local_token(
             file,
         });
     }
-    let kept = match std::fs::read_to_string(&file) {
-        Ok(text) => Some(text.trim().to_owned()).filter(|t| !t.is_empty()),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
-        Err(e) => return Err(e).with_context(|| format!("cannot read {}", file.display())),
-    };
-    let (value, created) = match kept {
-        Some(value) => {
-            files::private_file(&file)
-                .with_context(|| format!("cannot make {} owner-only", file.display()))?;
-            (value, false)
-        }
-        None => {
-            let value = generate_token(admin::TOKEN_PREFIX);
-            files::write_private(&file, format!("{value}\n").as_bytes())
-                .with_context(|| format!("cannot write {}", file.display()))?;
-            (value, true)
-        }
-    };
+    let (value, created) = DirSecrets::new(data_dir)
+        .get_or_create(DeploymentSecret::AdminToken, || {
+            generate_token(admin::TOKEN_PREFIX)
+        })?;
+    let value = value.expose().to_owned();
     AdminTokens::new(table, clock)
         .add(&value, "local")
         .await

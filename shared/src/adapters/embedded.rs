@@ -8,9 +8,11 @@ mod commit;
 pub mod files;
 mod query;
 mod queue;
+mod secrets;
 mod table;
 
 pub use queue::{EmbeddedQueue, QueueSettings};
+pub use secrets::DirSecrets;
 pub use table::EmbeddedTable;
 
 use crate::ports::{Clock, TableError};

@@ -138,26 +138,66 @@ async fn dynamodb_tests_really_reach_the_moto_endpoint() {
     );
 }
 
-/// The functions' secrets come from Secrets Manager by ARN (moto's endpoint here): the value lands
-/// in the configuration reader, a missing secret is an error naming the variable, and a variable
-/// set both ways is refused.
-#[tokio::test]
-async fn secrets_named_by_arn_are_read_into_the_configuration_only() {
-    use dingbridge::adapters::secrets_manager::{resolve_secrets, sdk};
-    use dingbridge::config::EnvReader;
+/// Secrets in moto's Secrets Manager, read by ARN; an unreadable one is the ARN of a secret deleted
+/// without recovery.
+async fn secrets_fixture(setup: crate::secrets::Setup) -> Arc<dyn dingbridge::ports::Secrets> {
+    use dingbridge::adapters::secrets_manager::{SecretsManager, sdk};
     let _ = endpoint();
     let client = sdk::Client::new(&load_aws_config().await);
+    let mut arns = std::collections::BTreeMap::new();
+    for (which, value) in setup.kept {
+        arns.insert(which, create_secret(&client, &value).await);
+    }
+    for which in setup.unreadable {
+        let arn = create_secret(&client, "soon gone").await;
+        client
+            .delete_secret()
+            .secret_id(&arn)
+            .force_delete_without_recovery(true)
+            .send()
+            .await
+            .unwrap();
+        arns.insert(which, arn);
+    }
+    Arc::new(SecretsManager::new(client, arns))
+}
+
+async fn create_secret(
+    client: &dingbridge::adapters::secrets_manager::sdk::Client,
+    value: &str,
+) -> String {
     let created = client
         .create_secret()
-        .name(unique("data-key"))
-        .secret_string("the-data-key-value")
+        .name(unique("secret"))
+        .secret_string(value)
         .send()
         .await
         .unwrap();
-    let arn = created.arn().unwrap().to_owned();
+    created.arn().unwrap().to_owned()
+}
+
+mod secrets_cases {
+    use super::secrets_fixture;
+    secrets_cases!(secrets_fixture);
+}
+
+/// The functions' secrets come from Secrets Manager by ARN (moto's endpoint here): the value lands
+/// in the configuration reader and never in the process environment, a missing secret is an error
+/// naming it, and a variable set both ways is refused.
+#[tokio::test]
+async fn secrets_named_by_arn_are_read_into_the_configuration_only() {
+    use dingbridge::adapters::secrets_manager::{
+        SecretReadError, SecretsManager, resolve_secrets, sdk,
+    };
+    use dingbridge::config::EnvReader;
+    use dingbridge::ports::DeploymentSecret;
+    let _ = endpoint();
+    let client = sdk::Client::new(&load_aws_config().await);
+    let arn = create_secret(&client, "the-data-key-value").await;
 
     let mut env = EnvReader::from_pairs([("DINGBRIDGE_DATA_KEY_SECRET_ARN", arn.as_str())]);
-    resolve_secrets(&client, &mut env).await.unwrap();
+    let secrets = SecretsManager::from_env(client.clone(), &env);
+    resolve_secrets(&secrets, &mut env).await.unwrap();
     assert_eq!(
         env.optional("DINGBRIDGE_DATA_KEY").as_deref(),
         Some("the-data-key-value")
@@ -170,15 +210,22 @@ async fn secrets_named_by_arn_are_read_into_the_configuration_only() {
 
     let missing = format!("{arn}-gone");
     let mut env = EnvReader::from_pairs([("DINGBRIDGE_DATA_KEY_SECRET_ARN", missing.as_str())]);
-    let err = resolve_secrets(&client, &mut env).await.unwrap_err();
-    assert_eq!(err.var, "DINGBRIDGE_DATA_KEY");
-    assert!(err.to_string().contains("ResourceNotFound"), "{err}");
+    let secrets = SecretsManager::from_env(client.clone(), &env);
+    match resolve_secrets(&secrets, &mut env).await.unwrap_err() {
+        SecretReadError::Read(err) => {
+            assert_eq!(err.secret, DeploymentSecret::DataKey);
+            assert_eq!(err.location, missing);
+            assert!(err.to_string().contains("ResourceNotFound"), "{err}");
+        }
+        other => panic!("expected a read error, got {other}"),
+    }
 
     let mut env = EnvReader::from_pairs([
         ("DINGBRIDGE_DATA_KEY_SECRET_ARN", arn.as_str()),
         ("DINGBRIDGE_DATA_KEY", "another"),
     ]);
-    let err = resolve_secrets(&client, &mut env).await.unwrap_err();
+    let secrets = SecretsManager::from_env(client, &env);
+    let err = resolve_secrets(&secrets, &mut env).await.unwrap_err();
     assert!(err.to_string().contains("both"), "{err}");
     assert!(!err.to_string().contains("the-data-key-value"));
 }

@@ -5,8 +5,18 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod queue;
+mod secrets;
 mod stores;
 mod table;
+
+/// Expands every `Secrets` contract case into a `#[tokio::test]` for one engine.
+macro_rules! secrets_cases {
+    ($make:path) => {
+        contract_cases!(@secrets $make;
+            kept_secrets_read_back_exactly, a_secret_not_kept_reads_as_none,
+            an_unreadable_secret_is_an_error_naming_it_not_its_value);
+    };
+}
 
 /// Expands every contract case into a `#[tokio::test]` for one engine.
 macro_rules! contract_cases {
@@ -39,6 +49,12 @@ macro_rules! contract_cases {
         async fn $case() {
             let fixture = $make().await;
             crate::stores::$case(fixture.table.clone()).await;
+        }
+    )*};
+    (@secrets $make:path; $($case:ident),*) => {$(
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        async fn $case() {
+            crate::secrets::$case($make).await;
         }
     )*};
     (@queue $make:path; $($case:ident),*) => {$(
@@ -93,6 +109,23 @@ mod embedded {
     }
 
     contract_cases!(fixture, fixture);
+
+    /// Secrets kept as files of a fresh data directory; an unreadable one is a directory in the
+    /// file's place. The directory lives as long as the process (the cases are short).
+    async fn secrets(setup: crate::secrets::Setup) -> Arc<dyn dingbridge::ports::Secrets> {
+        use dingbridge::adapters::embedded::DirSecrets;
+        let dir = tempfile::tempdir().unwrap().keep();
+        let secrets = DirSecrets::new(&dir);
+        for (which, value) in setup.kept {
+            std::fs::write(secrets.path(which), value).unwrap();
+        }
+        for which in setup.unreadable {
+            std::fs::create_dir(secrets.path(which)).unwrap();
+        }
+        Arc::new(secrets)
+    }
+
+    secrets_cases!(secrets);
 }
 
 #[cfg(feature = "aws")]
