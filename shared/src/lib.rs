@@ -5,6 +5,7 @@ pub mod adapters;
 pub mod config;
 pub mod dingtalk;
 pub mod domain;
+pub mod lifecycle;
 pub mod logging;
 pub mod ports;
 pub mod secrets;

@@ -249,6 +249,14 @@ pub enum TableError {
     Permanent(String),
 }
 
+impl TableError {
+    /// Throttling or a timeout: the same call may succeed later. Everything else stays as it
+    /// is until something changes.
+    pub fn is_transient(&self) -> bool {
+        matches!(self, Self::Transient(_))
+    }
+}
+
 /// A DynamoDB-shaped table. Every read hides expired items; every conditional write treats them as absent.
 #[async_trait]
 pub trait Table: Send + Sync {
@@ -309,6 +317,12 @@ pub enum QueueError {
     Transient(String),
     #[error("queue error: {0}")]
     Permanent(String),
+}
+
+impl QueueError {
+    pub fn is_transient(&self) -> bool {
+        matches!(self, Self::Transient(_))
+    }
 }
 
 /// The sending side of a queue; consumption is the function's trigger on Lambda.

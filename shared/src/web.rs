@@ -13,6 +13,7 @@ use serde::Serialize;
 
 pub use json::{Json, decode};
 
+use crate::lifecycle::{ConfirmError, StartError};
 use crate::ports::{QueueError, TableError};
 
 /// What went wrong, in terms a client can act on. Internal causes are logged, never sent.
@@ -218,6 +219,29 @@ impl From<QueueError> for ApiError {
         match e {
             QueueError::Transient(cause) => Self::Unavailable(cause),
             QueueError::Invalid(cause) | QueueError::Permanent(cause) => Self::Internal(cause),
+        }
+    }
+}
+
+impl From<StartError> for ApiError {
+    fn from(e: StartError) -> Self {
+        match e {
+            StartError::Busy(_) => {
+                Self::Conflict("a pull of this connector is already running".to_owned())
+            }
+            StartError::Store(e) => e.into(),
+            // The run is failed and the lock freed: the same request may succeed later.
+            StartError::Queue(e) => Self::Unavailable(e.to_string()),
+        }
+    }
+}
+
+impl From<ConfirmError> for ApiError {
+    fn from(e: ConfirmError) -> Self {
+        match e {
+            e @ (ConfirmError::Refused(_) | ConfirmError::Busy) => Self::Conflict(e.to_string()),
+            ConfirmError::Store(e) => e.into(),
+            ConfirmError::Queue(e) => Self::Unavailable(e.to_string()),
         }
     }
 }

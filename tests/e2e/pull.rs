@@ -1,7 +1,7 @@
 //! The full pull end to end through the admin API (issue 5), on every engine pair: pull → review
 //! (invalid rows flagged) → remove invalid → confirm → the directory holds the valid org; a second
 //! pull of the unchanged org plans nothing. The deep cases (resume after a kill, partial
-//! snapshots, the guard) are in `functions/full-pull/tests`.
+//! snapshots, the guard) are in `full_pull/`.
 
 use std::collections::HashSet;
 use std::time::Duration;

@@ -22,6 +22,7 @@ use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::middleware;
 use axum::routing::get;
+use dingbridge::lifecycle::PullRuns;
 use dingbridge::ports::{Clock, DingTalk, Queue, Table};
 use dingbridge::secrets::SecretBox;
 use dingbridge::store::admin_tokens::AdminTokens;
@@ -70,6 +71,8 @@ pub(crate) struct Admin {
     pub events: Events,
     pub settings: Settings,
     pub tokens: AdminTokens,
+    /// Pull runs: start, confirm, discard (the same lifecycle `full-pull` drives).
+    pub pull_runs: PullRuns,
 }
 
 impl Admin {
@@ -81,6 +84,7 @@ impl Admin {
             mappings: Mappings::new(table.clone()),
             events: Events::new(table.clone(), clock.clone()),
             settings: Settings::new(table.clone(), clock.clone()),
+            pull_runs: PullRuns::new(table.clone(), deps.pull_queue.clone(), clock.clone()),
             tokens: AdminTokens::new(table, clock),
             deps,
         }

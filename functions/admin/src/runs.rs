@@ -2,8 +2,6 @@
 //! rows with their reasons, remove invalid or single rows, confirm (org units, accounts or all)
 //! and discard. The pull and the apply run in `full-pull`, fed through the pull queue.
 
-use std::collections::HashSet;
-
 use axum::Router;
 use axum::extract::{Extension, Path, Query, State};
 use axum::http::StatusCode;
@@ -12,22 +10,16 @@ use axum::routing::{delete, get, post};
 use dingbridge::dingtalk::DeptId;
 use dingbridge::domain::ids::ConnectorId;
 use dingbridge::domain::pull::{FieldChange, RowAction};
-use dingbridge::domain::sync::{ApplyScope, PullMessage};
+use dingbridge::domain::sync::ApplyScope;
 use dingbridge::store::Actor;
 use dingbridge::store::runs::{
-    Locks, RowBody, RowFilter, RowKind, RowRef, RunId, RunKind, RunState, Runs, StagingRow,
-    SyncRun, pull_lock_name,
+    RowBody, RowFilter, RowKind, RowRef, RunId, RunState, Runs, StagingRow, SyncRun,
 };
 use dingbridge::web::{ApiError, Json};
 use serde::{Deserialize, Serialize};
 
 use crate::Admin;
 use crate::paging::{PageRequest, Paged};
-
-/// The lease of the pull lock taken at start; `full-pull` renews it at every checkpoint.
-const LEASE_SECS: u64 = 20 * 60;
-/// Departments read per page while checking that an accounts confirm finds its org units.
-const CHECK_PAGE: usize = 1000;
 
 pub(crate) fn routes() -> Router<Admin> {
     Router::new()
@@ -42,12 +34,8 @@ pub(crate) fn routes() -> Router<Admin> {
         .route("/runs/{id}/discard", post(discard))
 }
 
-fn runs(admin: &Admin) -> Runs {
-    Runs::new(admin.deps.table.clone(), admin.deps.clock.clone())
-}
-
-fn locks(admin: &Admin) -> Locks {
-    Locks::new(admin.deps.table.clone(), admin.deps.clock.clone())
+fn runs(admin: &Admin) -> &Runs {
+    admin.pull_runs.store()
 }
 
 /// A run as the API shows it: the stored record plus its duration.
@@ -73,23 +61,6 @@ fn run_id(raw: &str) -> Result<RunId, ApiError> {
 
 async fn load(admin: &Admin, id: &RunId) -> Result<SyncRun, ApiError> {
     runs(admin).get(id).await?.ok_or(ApiError::NotFound)
-}
-
-/// Queues a run's next step for `full-pull`.
-async fn enqueue(
-    admin: &Admin,
-    run: &SyncRun,
-    scope: ApplyScope,
-    step: u64,
-) -> Result<(), ApiError> {
-    let message = PullMessage::out(&run.connector_id, run.id.as_str(), scope, step)
-        .map_err(|e| ApiError::Internal(e.to_string()))?;
-    admin
-        .deps
-        .pull_queue
-        .send(message)
-        .await
-        .map_err(|e| ApiError::Unavailable(e.to_string()))
 }
 
 /// The answer to a pull start: the new run, and the run waiting for review it will replace.
@@ -121,34 +92,8 @@ async fn start(State(admin): State<Admin>, Path(id): Path<String>) -> Result<Res
             "the connector is disabled; enable it to pull".to_owned(),
         ));
     }
-    let (runs, locks) = (runs(&admin), locks(&admin));
-    // Read before the run exists: a quick pull may be waiting for review itself by the time
-    // the answer is written.
-    let supersedes = runs.waiting(&connector).await?.map(|w| w.id);
-    let name = pull_lock_name(&connector);
-    let busy = || ApiError::Conflict("a pull of this connector is already running".to_owned());
-    // A short probe lease refuses a busy connector before a run record is made for nothing.
-    let probe = format!("start:{}", RunId::generate());
-    if !locks.acquire(&name, &probe, 60).await? {
-        return Err(busy());
-    }
-    let run = runs.create(&connector, RunKind::Pull).await?;
-    locks.release(&name, &probe).await?;
-    if !locks.acquire(&name, run.id.as_str(), LEASE_SECS).await? {
-        runs.transition(&run.id, RunState::Discarded, |r| {
-            r.push_error("another pull of this connector started at the same moment");
-        })
-        .await?;
-        return Err(busy());
-    }
-    if let Err(e) = enqueue(&admin, &run, ApplyScope::All, 0).await {
-        runs.transition(&run.id, RunState::Failed, |r| {
-            r.push_error("the pull could not be queued");
-        })
-        .await?;
-        locks.release(&name, run.id.as_str()).await?;
-        return Err(e);
-    }
+    let started = admin.pull_runs.start(&connector).await?;
+    let (run, supersedes) = (started.run, started.supersedes);
     let note = supersedes.as_ref().map(|w| {
         format!(
             "run {w} waits for review; once this pull's snapshot is ready it supersedes that \
@@ -360,71 +305,6 @@ struct ConfirmQuery {
     scope: Option<String>,
 }
 
-/// The org units an accounts confirm needs that are not in the directory yet: every department
-/// of a user row to create or update must be mapped (or be DingTalk's root).
-async fn missing_units(admin: &Admin, run: &SyncRun) -> Result<Vec<String>, ApiError> {
-    let runs = runs(admin);
-    let mut missing: HashSet<u64> = HashSet::new();
-    let mut checked: HashSet<u64> = HashSet::new();
-    for action in [RowAction::Create, RowAction::Update] {
-        let mut cursor = None;
-        loop {
-            let page = runs
-                .rows(
-                    &run.id,
-                    RowKind::User,
-                    RowFilter::Only(action),
-                    CHECK_PAGE,
-                    cursor,
-                )
-                .await?;
-            for r in page.items {
-                let RowBody::User(u) = r.body else { continue };
-                for d in u.dept_ids {
-                    if d.is_root() || !checked.insert(d.get()) {
-                        continue;
-                    }
-                    if admin
-                        .mappings
-                        .unit_of(&run.connector_id, d)
-                        .await?
-                        .is_none()
-                    {
-                        missing.insert(d.get());
-                    }
-                }
-            }
-            cursor = page.next;
-            if cursor.is_none() {
-                break;
-            }
-        }
-    }
-    let mut names = Vec::new();
-    let mut sorted: Vec<u64> = missing.into_iter().collect();
-    sorted.sort_unstable();
-    for d in sorted {
-        let name = runs
-            .row(
-                &run.id,
-                &RowRef {
-                    kind: RowKind::Dept,
-                    key: d.to_string(),
-                },
-            )
-            .await?
-            .and_then(|r| match r.body {
-                RowBody::Dept(d) => Some(d.name),
-                _ => None,
-            });
-        names.push(match name {
-            Some(n) => format!("{n} (department {d})"),
-            None => format!("department {d}"),
-        });
-    }
-    Ok(names)
-}
-
 /// `POST /runs/{id}/confirm?scope=org_units|accounts|all` (default `all`): 202, the apply runs
 /// in `full-pull`. `org_units` applies the staged tree and leaves the run awaiting review for its
 /// accounts; `accounts` is refused while any of their org units is not in the directory. On a run
@@ -441,94 +321,8 @@ async fn confirm(
         Some(raw) => ApplyScope::parse(raw)
             .ok_or_else(|| ApiError::invalid("scope", "must be org_units, accounts or all"))?,
     };
-    let run = load(&admin, &id).await?;
-    // A run that failed while applying is resumed by a confirm: the apply is idempotent and
-    // continues from its checkpoint (the same scope continues where it stopped).
-    if run.resumable() {
-        if scope == ApplyScope::OrgUnits {
-            return Err(ApiError::Conflict(format!(
-                "run {} failed while applying; resume it with scope=accounts or all",
-                run.id
-            )));
-        }
-    } else {
-        reviewing(&run).map_err(|_| match &run.superseded_by {
-            Some(newer) => ApiError::Conflict(format!(
-                "run {} was superseded by run {newer}, a newer pull of this connector; review \
-                 and confirm that one instead",
-                run.id
-            )),
-            None => ApiError::Conflict(format!(
-                "run {} is {}; only a run awaiting review, or one that failed while applying, \
-                 can be confirmed",
-                run.id, run.state
-            )),
-        })?;
-    }
-    // Applying a snapshot older than the connector's latest pull would undo newer changes.
-    let latest = runs(&admin)
-        .list(Some(&run.connector_id), 1, None)
-        .await?
-        .items
-        .into_iter()
-        .next();
-    if let Some(newer) = latest
-        .filter(|l| l.id != run.id && !matches!(l.state, RunState::Discarded | RunState::Failed))
-    {
-        return Err(ApiError::Conflict(format!(
-            "run {} is a newer pull of this connector; review and confirm that one instead",
-            newer.id
-        )));
-    }
-    // Blocking problems concern the accounts (the default password): org units may go first.
-    if scope != ApplyScope::OrgUnits && !run.blocking.is_empty() {
-        return Err(ApiError::Conflict(format!(
-            "run {} cannot be confirmed: {}",
-            run.id,
-            run.blocking.join("; ")
-        )));
-    }
-    if scope == ApplyScope::OrgUnits {
-        // The run stays awaiting review (its accounts are confirmed later); the step number
-        // only has to differ from earlier org-unit confirms inside the dedupe window.
-        let step = u64::try_from(admin.deps.clock.now_millis()).unwrap_or(0);
-        enqueue(&admin, &run, scope, step).await?;
-        return Ok((StatusCode::ACCEPTED, Json(RunView::from(run))).into_response());
-    }
-    if scope == ApplyScope::Accounts {
-        let missing = missing_units(&admin, &run).await?;
-        if !missing.is_empty() {
-            let shown: Vec<&str> = missing.iter().take(5).map(String::as_str).collect();
-            return Err(ApiError::Conflict(format!(
-                "{} org unit(s) of this run's accounts are not in the directory yet ({}{}); \
-                 confirm the org units first (scope=org_units), or confirm all",
-                missing.len(),
-                shown.join(", "),
-                if missing.len() > shown.len() {
-                    ", …"
-                } else {
-                    ""
-                }
-            )));
-        }
-    }
-    let locks = locks(&admin);
-    if !locks
-        .acquire(
-            &pull_lock_name(&run.connector_id),
-            run.id.as_str(),
-            LEASE_SECS,
-        )
-        .await?
-    {
-        return Err(ApiError::Conflict(
-            "another pull of this connector is running; confirm once it is done".to_owned(),
-        ));
-    }
-    let confirmed = runs(&admin).confirm(&id, &actor.name).await?;
-    let step = u64::try_from(admin.deps.clock.now_millis()).unwrap_or(0);
-    enqueue(&admin, &confirmed, scope, step).await?;
-    Ok((StatusCode::ACCEPTED, Json(RunView::from(confirmed))).into_response())
+    let run = admin.pull_runs.confirm(&id, scope, &actor.name).await?;
+    Ok((StatusCode::ACCEPTED, Json(RunView::from(run))).into_response())
 }
 
 async fn discard(
@@ -536,10 +330,6 @@ async fn discard(
     Path(id): Path<String>,
 ) -> Result<Json<RunView>, ApiError> {
     let id = run_id(&id)?;
-    let run = runs(&admin).discard(&id).await?;
-    // A discarded pull frees its connector at once (the lease would otherwise run out later).
-    locks(&admin)
-        .release(&pull_lock_name(&run.connector_id), run.id.as_str())
-        .await?;
+    let run = admin.pull_runs.discard(&id).await?;
     Ok(Json(run.into()))
 }

@@ -15,7 +15,7 @@ use tokio::time::Instant;
 
 use crate::Deps;
 use crate::checkpoint::{ApplyPhase, ApplyState, Stored};
-use crate::drive::StepError;
+use crate::step::StepError;
 
 /// Attempts per row for transient failures (throttling, version races) before it is recorded.
 const ROW_ATTEMPTS: u32 = 3;
@@ -112,7 +112,9 @@ async fn save(deps: &Deps, run: &SyncRun, checkpoint: &mut Stored) -> Result<(),
         })
         .await?;
     if run.state == dingbridge::store::runs::RunState::Applying {
-        crate::drive::renew_lock(deps, &run.connector_id, &run.id).await?;
+        deps.pull_runs
+            .renew_lock(&run.connector_id, &run.id)
+            .await?;
     }
     Ok(())
 }
@@ -262,11 +264,11 @@ fn settle(
         .filter(|e| e.transient)
         .collect();
     if let Some(first) = transient.first() {
-        return Err(StepError(format!(
-            "{} row(s) still failing after {ROW_ATTEMPTS} attempts, e.g. {}",
-            transient.len(),
-            first.text
-        )));
+        return Err(StepError::RowsFailing {
+            count: transient.len(),
+            attempts: ROW_ATTEMPTS,
+            example: first.text.clone(),
+        });
     }
     Ok(results.into_iter().map(|r| r.map_err(|e| e.text)).collect())
 }
@@ -422,9 +424,11 @@ mod tests {
             row(true, "U:b: throttled"),
         ])
         .unwrap_err();
+        assert!(err.is_transient(), "{err}");
+        let text = err.to_string();
         assert!(
-            err.0.contains("1 row(s)") && err.0.contains("U:b: throttled"),
-            "{err}"
+            text.contains("1 row(s)") && text.contains("U:b: throttled"),
+            "{text}"
         );
         let ok = settle(vec![
             Ok(Applied::staged(Outcome::Created)),

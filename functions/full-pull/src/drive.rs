@@ -4,11 +4,10 @@
 
 use dingbridge::domain::connector::PullMode;
 use dingbridge::domain::directory::Origin;
-use dingbridge::domain::ids::ConnectorId;
-use dingbridge::domain::sync::{ApplyScope, PullMessage};
+use dingbridge::domain::sync::ApplyScope;
+use dingbridge::lifecycle::{Step, step_for};
 use dingbridge::store::Actor;
-use dingbridge::store::runs::{RunError, RunId, RunState, SyncRun, pull_lock_name};
-use dingbridge::sync::SyncError;
+use dingbridge::store::runs::{RunId, RunState, SyncRun};
 use tokio::time::Instant;
 
 use crate::Deps;
@@ -16,6 +15,7 @@ use crate::apply::{self, ApplyEnd};
 use crate::checkpoint::Stored;
 use crate::review;
 use crate::stage::Stager;
+use crate::step::StepError;
 use crate::walk::{self, WalkEnd};
 
 /// Where one step left the run.
@@ -30,56 +30,6 @@ pub enum Progress {
     Idle,
 }
 
-/// Why a step could not be taken; the message is retried (rows are keyed, applying is
-/// idempotent, so redoing the step is safe).
-#[derive(Debug, thiserror::Error)]
-#[error("{0}")]
-pub struct StepError(pub String);
-
-impl From<RunError> for StepError {
-    fn from(e: RunError) -> Self {
-        Self(e.to_string())
-    }
-}
-
-impl From<String> for StepError {
-    fn from(e: String) -> Self {
-        Self(e)
-    }
-}
-
-/// Renews (or takes) the connector's pull lock for this run. Another run holding it means this
-/// one lost its lease while stalled: it must not go on side by side.
-pub async fn renew_lock(deps: &Deps, connector: &ConnectorId, run: &RunId) -> Result<(), String> {
-    let held = deps
-        .locks
-        .acquire(
-            &pull_lock_name(connector),
-            run.as_str(),
-            deps.settings.lease.as_secs(),
-        )
-        .await
-        .map_err(|e| e.to_string())?;
-    if held {
-        Ok(())
-    } else {
-        Err(format!(
-            "another pull of connector {connector} holds the lock; run {run} stops"
-        ))
-    }
-}
-
-pub async fn release_lock(deps: &Deps, connector: &ConnectorId, run: &RunId) {
-    if let Err(e) = deps
-        .locks
-        .release(&pull_lock_name(connector), run.as_str())
-        .await
-    {
-        // The lease expires on its own; a failed release only delays the next pull.
-        tracing::warn!(run_id = %run, error = %e, "could not release the pull lock");
-    }
-}
-
 async fn fail(deps: &Deps, run: &SyncRun, reason: String) -> Result<Progress, StepError> {
     tracing::warn!(run_id = %run.id, connector_id = %run.connector_id, %reason, "pull failed");
     let r = if run.state == RunState::Applying {
@@ -87,10 +37,7 @@ async fn fail(deps: &Deps, run: &SyncRun, reason: String) -> Result<Progress, St
     } else {
         reason.clone()
     };
-    deps.runs
-        .transition(&run.id, RunState::Failed, move |x| x.push_error(r))
-        .await?;
-    release_lock(deps, &run.connector_id, &run.id).await;
+    deps.pull_runs.fail(run, None, r, |_| {}).await?;
     Ok(Progress::Failed(reason))
 }
 
@@ -126,17 +73,10 @@ async fn continue_later(
 ) -> Result<Progress, StepError> {
     checkpoint.data.step += 1;
     checkpoint.save(&deps.runs, &run.id).await?;
-    let message = PullMessage::out(
-        &run.connector_id,
-        run.id.as_str(),
-        scope,
-        checkpoint.data.step,
-    )
-    .map_err(|e| StepError(e.to_string()))?;
-    deps.queue
-        .send(message)
+    deps.pull_runs
+        .enqueue(run, scope, checkpoint.data.step)
         .await
-        .map_err(|e| StepError(format!("enqueueing the continuation: {e}")))?;
+        .map_err(StepError::Queue)?;
     tracing::info!(run_id = %run.id, step = checkpoint.data.step, "pull continues in a new invocation");
     Ok(Progress::Continued)
 }
@@ -151,20 +91,22 @@ pub async fn run_once(
     let Some(run) = deps.runs.get(run_id).await? else {
         return Ok(Progress::Idle);
     };
-    let org_units_only = run.state == RunState::AwaitingReview && scope == ApplyScope::OrgUnits;
-    // An org-units message that arrives after a later confirm moved the run to applying is
-    // stale: that confirm's own message applies the units, and must be the one that finishes.
-    let stale = run.state == RunState::Applying && scope == ApplyScope::OrgUnits;
-    if stale || !(matches!(run.state, RunState::Pulling | RunState::Applying) || org_units_only) {
+    let step = step_for(run.state, scope);
+    if step == Step::Idle {
         return Ok(Progress::Idle);
     }
+    let org_units_only = step == Step::OrgUnitsOnly;
     let target = match deps.reconciler.target(&run.connector_id).await {
         Ok(t) => t,
-        Err(SyncError::Transient(e)) => return Err(StepError(e)),
+        Err(e) if e.is_transient() => return Err(StepError::Target(e)),
         Err(e) => return fail(deps, &run, e.reason().to_owned()).await,
     };
-    if !org_units_only && let Err(e) = renew_lock(deps, &run.connector_id, &run.id).await {
-        return fail(deps, &run, e).await;
+    if !org_units_only {
+        match deps.pull_runs.renew_lock(&run.connector_id, &run.id).await {
+            Ok(()) => {}
+            Err(e) if e.is_transient() => return Err(e.into()),
+            Err(e) => return fail(deps, &run, e.to_string()).await,
+        }
     }
     let mut checkpoint = Stored::load(&deps.runs, &run.id).await?;
     if let Some(version) = checkpoint.version {
@@ -222,20 +164,10 @@ pub async fn run_once(
         if !auto || reviewed.guard.is_some() || !reviewed.blocking.is_empty() {
             let reason = review_reason(auto, &reviewed);
             tracing::info!(run_id = %run.id, %reason, "pull awaits review");
-            deps.runs.await_review(&run.id, Some(reason)).await?;
-            release_lock(deps, &run.connector_id, &run.id).await;
+            deps.pull_runs.await_review(&run, reason).await?;
             return Ok(Progress::AwaitingReview);
         }
-        run = deps
-            .runs
-            .transition(&run.id, RunState::Applying, |r| {
-                r.confirmed_by = Some("auto".to_owned());
-            })
-            .await?;
-        // This snapshot is newer than any run still waiting for review: that one is obsolete.
-        deps.runs
-            .supersede_waiting(&run.connector_id, &run.id)
-            .await?;
+        run = deps.pull_runs.auto_confirm(&run).await?;
     }
     let actor = Actor::new(
         Origin::DingtalkPull,
@@ -264,11 +196,7 @@ pub async fn run_once(
         ApplyEnd::OutOfTime => continue_later(deps, &run, &mut checkpoint, scope).await,
         ApplyEnd::Finished if org_units_only => Ok(Progress::AwaitingReview),
         ApplyEnd::Finished => {
-            deps.runs
-                .transition(&run.id, RunState::Done, |_| {})
-                .await?;
-            deps.runs.delete_checkpoint(&run.id).await?;
-            release_lock(deps, &run.connector_id, &run.id).await;
+            deps.pull_runs.finish(&run).await?;
             tracing::info!(run_id = %run.id, "pull applied");
             Ok(Progress::Done)
         }

@@ -3,9 +3,11 @@
 //! dispatched on the event's shape.
 
 use async_trait::async_trait;
-use dingbridge::domain::sync::PullMessage;
+use dingbridge::domain::ids::ConnectorId;
+use dingbridge::domain::sync::{ApplyScope, PullMessage};
 use dingbridge::ports::Received;
-use dingbridge::store::runs::RunId;
+use dingbridge::store::events::parked_under;
+use dingbridge::store::runs::{RunError, RunId};
 use dingbridge::worker::{
     BatchHandler, Invocation, InvocationError, answer_batch, parse_invocation,
 };
@@ -24,53 +26,94 @@ impl BatchHandler for Deps {
         let deadline = Instant::now() + self.settings.budget;
         let mut failed = Vec::new();
         for m in batch {
-            let Ok(PullMessage::Run {
-                run_id,
-                scope,
-                connector_id,
-                ..
-            }) = serde_json::from_str::<PullMessage>(&m.body)
-            else {
-                // Not ours to retry: a malformed body never becomes valid. Logged loudly.
-                tracing::error!(message_id = %m.id, "unreadable pull message dropped");
-                continue;
-            };
-            let Ok(run_id) = RunId::parse(&run_id) else {
-                tracing::error!(message_id = %m.id, %run_id, "pull message with an invalid run id dropped");
-                continue;
-            };
-            match run_once(self, &run_id, scope, deadline).await {
-                Ok(progress) => {
-                    tracing::info!(run_id = %run_id, connector_id = %connector_id, ?progress, "pull step done");
-                    if let Progress::Failed(reason) = progress {
-                        tracing::warn!(run_id = %run_id, %reason, "pull run failed");
-                    }
-                }
-                Err(e) if m.receive_count >= self.settings.max_receives => {
-                    // The queue would dead-letter the message next: the run is failed with the
-                    // reason instead, where the admin sees it.
-                    match give_up(self, &run_id, scope, m.receive_count, &e.0).await {
-                        Ok(()) => {
-                            tracing::warn!(run_id = %run_id, error = %e, receive_count = m.receive_count,
-                                "pull step failed on its last delivery; the run is failed");
-                        }
-                        Err(g) => {
-                            // Left to the dead-letter queue; the schedule's sweep fails the run.
-                            tracing::error!(run_id = %run_id, error = %e, give_up_error = %g,
-                                "pull step failed on its last delivery and the run could not be failed");
-                            failed.push(m.id);
-                        }
-                    }
-                }
-                Err(e) => {
-                    // Retried after the visibility timeout: the step resumes from its checkpoint.
-                    tracing::warn!(run_id = %run_id, error = %e, receive_count = m.receive_count,
-                        "pull step failed; message returned for retry");
-                    failed.push(m.id);
-                }
+            if !self.step(&m, deadline).await {
+                failed.push(m.id);
             }
         }
         failed
+    }
+}
+
+/// A pull message's run, or why the body is not one.
+fn read_message(body: &str) -> Result<(RunId, ApplyScope, ConnectorId), String> {
+    let message: PullMessage =
+        serde_json::from_str(body).map_err(|e| format!("unreadable pull message: {e}"))?;
+    let PullMessage::Run {
+        run_id,
+        scope,
+        connector_id,
+        ..
+    } = message;
+    let run_id = RunId::parse(&run_id)
+        .map_err(|_| format!("pull message with an invalid run id {run_id:?}"))?;
+    Ok((run_id, scope, connector_id))
+}
+
+impl Deps {
+    /// One message; true = acknowledge it.
+    async fn step(&self, m: &Received, deadline: Instant) -> bool {
+        let (run_id, scope, connector_id) = match read_message(&m.body) {
+            Ok(read) => read,
+            // It never becomes readable: parked with the reason, where an admin sees it.
+            Err(reason) => return self.park_unreadable(m, &reason).await,
+        };
+        let e = match run_once(self, &run_id, scope, deadline).await {
+            Ok(progress) => {
+                tracing::info!(run_id = %run_id, connector_id = %connector_id, ?progress, "pull step done");
+                if let Progress::Failed(reason) = progress {
+                    tracing::warn!(run_id = %run_id, %reason, "pull run failed");
+                }
+                return true;
+            }
+            Err(e) => e,
+        };
+        let transient = e.is_transient();
+        if transient && m.receive_count < self.settings.max_receives {
+            // Retried after the visibility timeout: the step resumes from its checkpoint.
+            tracing::warn!(run_id = %run_id, error = %e, receive_count = m.receive_count,
+                "pull step failed; message returned for retry");
+            return false;
+        }
+        // A failure no retry mends, or the queue would dead-letter the message next: the run is
+        // failed with the reason instead, where the admin sees it.
+        let error = e.to_string();
+        match give_up(self, &run_id, scope, m.receive_count, transient, &error).await {
+            Ok(()) => {
+                tracing::warn!(run_id = %run_id, error = %e, transient, receive_count = m.receive_count,
+                    "pull step failed for good; the run is failed");
+                true
+            }
+            Err(g) => {
+                // Left to the queue (and its dead-letter queue); the schedule's sweep fails
+                // the run if nothing moves it.
+                tracing::error!(run_id = %run_id, error = %e, give_up_error = %g,
+                    "pull step failed for good and the run could not be failed");
+                false
+            }
+        }
+    }
+
+    /// Parks an unreadable body; false (retry) when even that cannot be written.
+    async fn park_unreadable(&self, m: &Received, reason: &str) -> bool {
+        let parked = match parked_under(&m.group) {
+            Ok(connector) => {
+                self.events
+                    .park(&connector, &m.body, reason, m.receive_count)
+                    .await
+            }
+            Err(e) => Err(e.into()),
+        };
+        match parked {
+            Ok(p) => {
+                tracing::error!(message_id = %m.id, parked_id = %p.id, %reason, "pull message parked");
+                true
+            }
+            Err(e) => {
+                tracing::error!(message_id = %m.id, error = %e,
+                    "could not park an unreadable pull message; returning it for retry");
+                false
+            }
+        }
     }
 }
 
@@ -79,7 +122,7 @@ pub enum InvokeError {
     #[error(transparent)]
     Invocation(#[from] InvocationError),
     #[error("scheduled start: {0}")]
-    Schedule(String),
+    Schedule(#[source] RunError),
 }
 
 /// One Lambda invocation: SQS records → the batch handler (answered with the batch item
@@ -93,7 +136,7 @@ pub async fn invoke(
         Invocation::Schedule => {
             let done = tick(deps, deps.clock.now_millis())
                 .await
-                .map_err(|e| InvokeError::Schedule(e.to_string()))?;
+                .map_err(InvokeError::Schedule)?;
             let ids = |runs: &[dingbridge::store::runs::SyncRun]| -> Vec<String> {
                 runs.iter().map(|r| r.id.to_string()).collect()
             };

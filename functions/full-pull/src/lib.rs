@@ -9,6 +9,7 @@ mod handler;
 mod review;
 pub mod schedule;
 mod stage;
+mod step;
 mod stuck;
 pub mod walk;
 
@@ -17,18 +18,22 @@ use std::time::Duration;
 
 use dingbridge::config::{AwsStorageConfig, ConfigError, EnvReader, data_key, queue_url};
 use dingbridge::dingtalk::DingTalk;
+use dingbridge::lifecycle::{PULL_LEASE, PullRuns};
 use dingbridge::ports::{Clock, Queue, Table};
 use dingbridge::secrets::SecretBox;
 use dingbridge::store::connectors::Connectors;
 use dingbridge::store::directory::Directory;
+use dingbridge::store::events::Events;
 use dingbridge::store::mappings::Mappings;
 use dingbridge::store::runs::{Locks, Runs};
 use dingbridge::store::settings::Settings as StoredSettings;
 use dingbridge::sync::Reconciler;
 
+pub use dingbridge::lifecycle::StartError;
 pub use drive::{Progress, run_once};
 pub use handler::{InvokeError, invoke};
-pub use schedule::{StartError, Tick, start_due_pulls, start_pull, tick};
+pub use schedule::{Tick, start_due_pulls, start_pull, tick};
+pub use step::StepError;
 pub use stuck::sweep_stale_runs;
 pub use walk::WalkLimits;
 
@@ -44,9 +49,6 @@ pub struct PullSettings {
     /// Rows read per apply page (of which those of the phase are applied), i.e. between two
     /// apply checkpoints.
     pub apply_page: usize,
-    /// The lease of the per-connector pull lock; renewed at every checkpoint, so it only needs
-    /// to outlive one invocation plus the queue's redelivery delay.
-    pub lease: Duration,
     /// The pull queue's `maxReceiveCount` (its redrive policy): the delivery on which a step that
     /// still fails marks its run failed, instead of the message going to the dead-letter queue.
     pub max_receives: u32,
@@ -58,11 +60,11 @@ pub struct PullSettings {
 impl PullSettings {
     /// How long a `pulling` or `applying` run may go without a write before the schedule's sweep
     /// fails it (if its lease is gone too). A live step writes at every checkpoint and renews the
-    /// lease; after its last write the lease lasts `lease`, and the queue may still hold the step
+    /// lease; after its last write the lease lasts [`PULL_LEASE`], and the queue may still hold the step
     /// for `max_receives` deliveries of `queue_visibility` each before it gives up on it. Past
     /// both, nothing is left that could move the run on. 20 min + 5 × 16 min = 100 min on Lambda.
     pub fn stale_after(&self) -> Duration {
-        self.lease + self.queue_visibility * self.max_receives.max(1)
+        PULL_LEASE + self.queue_visibility * self.max_receives.max(1)
     }
 }
 
@@ -73,7 +75,6 @@ impl Default for PullSettings {
             walk: WalkLimits::default(),
             apply_concurrency: 8,
             apply_page: 500,
-            lease: Duration::from_secs(20 * 60),
             max_receives: 5,
             queue_visibility: Duration::from_secs(960),
         }
@@ -91,9 +92,11 @@ pub struct Deps {
     pub settings_store: StoredSettings,
     pub runs: Runs,
     pub locks: Locks,
+    /// The run lifecycle (lock, queue and state rules), shared with the admin API.
+    pub pull_runs: PullRuns,
+    /// Where unreadable pull messages are parked.
+    pub events: Events,
     pub dingtalk: Arc<dyn DingTalk>,
-    /// The pull queue: continuations, and the runs the schedule starts.
-    pub queue: Arc<dyn Queue>,
     pub clock: Arc<dyn Clock>,
     pub settings: PullSettings,
 }
@@ -116,9 +119,10 @@ impl Deps {
             settings_store: reconciler.settings().clone(),
             reconciler,
             runs: Runs::new(table.clone(), clock.clone()),
-            locks: Locks::new(table, clock.clone()),
+            locks: Locks::new(table.clone(), clock.clone()),
+            pull_runs: PullRuns::new(table.clone(), queue.clone(), clock.clone()),
+            events: Events::new(table, clock.clone()),
             dingtalk,
-            queue,
             clock,
             settings,
         }

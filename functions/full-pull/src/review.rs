@@ -21,7 +21,7 @@ use dingbridge::sync::SyncTarget;
 use futures::stream::{self, StreamExt, TryStreamExt};
 
 use crate::Deps;
-use crate::drive::StepError;
+use crate::step::StepError;
 use crate::walk::WalkState;
 
 /// Rows read (and rewritten) per page.
@@ -35,10 +35,6 @@ pub struct Reviewed {
     pub guard: Option<String>,
     /// Run-level problems that refuse applying (the default password against the policy).
     pub blocking: Vec<String>,
-}
-
-fn err(e: impl ToString) -> StepError {
-    StepError(e.to_string())
 }
 
 /// One page of a run's rows of `kind`.
@@ -87,7 +83,7 @@ async fn load_fields(
 ) -> Result<Vec<(DingUserId, AccountFields)>, StepError> {
     let found: Vec<Option<(DingUserId, AccountFields)>> = stream::iter(ids)
         .map(|(userid, id)| async move {
-            let account = deps.directory.account(&id).await.map_err(err)?;
+            let account = deps.directory.account(&id).await?;
             Ok::<_, StepError>(account.map(|a| (userid, AccountFields::of(&a))))
         })
         .buffer_unordered(READS_IN_FLIGHT)
@@ -119,14 +115,9 @@ pub async fn finish(
     walk: &WalkState,
 ) -> Result<Reviewed, StepError> {
     let complete = walk.failures.is_empty();
-    let mut view = load_view(&deps.directory, &deps.mappings, &target.connector)
-        .await
-        .map_err(err)?;
-    let policy = deps.settings_store.password_policy().await.map_err(err)?;
-    let secrets = deps
-        .connectors
-        .open_secrets(&target.connector)
-        .map_err(err)?;
+    let mut view = load_view(&deps.directory, &deps.mappings, &target.connector).await?;
+    let policy = deps.settings_store.password_policy().await?;
+    let secrets = deps.connectors.open_secrets(&target.connector)?;
     let rules = PullRules::of(&target.connector, policy, secrets.default_password);
     let email_field = rules.email_field;
 

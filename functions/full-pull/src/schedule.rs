@@ -6,76 +6,16 @@ use std::str::FromStr;
 
 use chrono::{DateTime, FixedOffset, TimeZone};
 use dingbridge::domain::ids::ConnectorId;
-use dingbridge::domain::sync::{ApplyScope, PullMessage};
-use dingbridge::store::runs::{RunError, RunKind, RunState, SyncRun, pull_lock_name};
+use dingbridge::lifecycle::StartError;
+use dingbridge::store::runs::{RunError, SyncRun};
 
 use crate::Deps;
 use crate::stuck::sweep_stale_runs;
 
-/// Why a pull did not start.
-#[derive(Debug, thiserror::Error)]
-pub enum StartError {
-    /// Another pull of the connector holds the lock (pulling or applying).
-    #[error("a pull of connector {0} is already running")]
-    Busy(ConnectorId),
-    #[error("{0}")]
-    Failed(String),
-}
-
-impl From<RunError> for StartError {
-    fn from(e: RunError) -> Self {
-        Self::Failed(e.to_string())
-    }
-}
-
 /// Starts a pull of `connector`: takes the connector's lock for a new run and queues the run's
 /// first step. The walk itself happens in the queue's consumer (this function on Lambda).
 pub async fn start_pull(deps: &Deps, connector: &ConnectorId) -> Result<SyncRun, StartError> {
-    let name = pull_lock_name(connector);
-    let failed = |e: dingbridge::ports::TableError| StartError::Failed(e.to_string());
-    // The run's id is only known once it exists: a short probe lease refuses a busy connector
-    // before a run record is made for nothing.
-    let probe = format!("start:{}", uuid::Uuid::now_v7());
-    if !deps
-        .locks
-        .acquire(&name, &probe, 60)
-        .await
-        .map_err(failed)?
-    {
-        return Err(StartError::Busy(connector.clone()));
-    }
-    let run = deps.runs.create(connector, RunKind::Pull).await?;
-    deps.locks.release(&name, &probe).await.map_err(failed)?;
-    let lease = deps.settings.lease.as_secs();
-    if !deps
-        .locks
-        .acquire(&name, run.id.as_str(), lease)
-        .await
-        .map_err(failed)?
-    {
-        deps.runs
-            .transition(&run.id, RunState::Discarded, |r| {
-                r.push_error("another pull of this connector started at the same moment");
-            })
-            .await?;
-        return Err(StartError::Busy(connector.clone()));
-    }
-    let message = PullMessage::out(connector, run.id.as_str(), ApplyScope::All, 0)
-        .map_err(|e| StartError::Failed(e.to_string()))?;
-    if let Err(e) = deps.queue.send(message).await {
-        let reason = format!("the pull could not be queued: {e}");
-        let r = reason.clone();
-        deps.runs
-            .transition(&run.id, RunState::Failed, move |x| x.push_error(r))
-            .await?;
-        deps.locks
-            .release(&name, run.id.as_str())
-            .await
-            .map_err(failed)?;
-        return Err(StartError::Failed(reason));
-    }
-    tracing::info!(connector_id = %connector, run_id = %run.id, "pull started");
-    Ok(run)
+    Ok(deps.pull_runs.start(connector).await?.run)
 }
 
 /// What one tick did.
@@ -89,7 +29,7 @@ pub struct Tick {
 /// The EventBridge tick at `now_ms`: the sweep of stale runs first, so a connector freed from a
 /// stale run is not skipped as busy, then the due pulls. A failed sweep is logged and does not
 /// hold up the schedule (the next tick sweeps again).
-pub async fn tick(deps: &Deps, now_ms: i64) -> Result<Tick, StartError> {
+pub async fn tick(deps: &Deps, now_ms: i64) -> Result<Tick, RunError> {
     let failed_stale = sweep_stale_runs(deps, now_ms).await.unwrap_or_else(|e| {
         tracing::warn!(error = %e, "sweeping stale pulls failed; the next tick retries");
         Vec::new()
@@ -103,15 +43,11 @@ pub async fn tick(deps: &Deps, now_ms: i64) -> Result<Tick, StartError> {
 
 /// Starts the pull of every enabled connector whose schedule is due at `now_ms` (the
 /// EventBridge tick). A busy connector is skipped; it is due again at the next tick.
-pub async fn start_due_pulls(deps: &Deps, now_ms: i64) -> Result<Vec<SyncRun>, StartError> {
+pub async fn start_due_pulls(deps: &Deps, now_ms: i64) -> Result<Vec<SyncRun>, RunError> {
     let mut started = Vec::new();
     let mut cursor = None;
     loop {
-        let page = deps
-            .connectors
-            .list(100, cursor)
-            .await
-            .map_err(|e| StartError::Failed(e.to_string()))?;
+        let page = deps.connectors.list(100, cursor).await?;
         for c in page.items.into_iter().filter(|c| c.enabled) {
             let last = deps.runs.list(Some(&c.id), 1, None).await?;
             let since = last.items.first().map_or(c.created_ms, |r| r.started_ms);

@@ -8,10 +8,11 @@ use async_trait::async_trait;
 use dingbridge::dingtalk::{DeptId, DingDepartment, DingUser};
 use dingbridge::domain::ids::ConnectorId;
 use dingbridge::domain::pull::{RowAction, StagedDept, StagedUser};
-use dingbridge::store::runs::{RowBody, RowFilter, RowKind, RowRef, RunId, StagingRow};
+use dingbridge::store::runs::{RowBody, RowFilter, RowKind, RowRef, RunError, RunId, StagingRow};
 
 use crate::Deps;
 use crate::checkpoint::Stored;
+use crate::step::StepError;
 use crate::walk::{Pending, WalkSink, WalkState};
 
 /// Rows per `put_rows` call (the table engines chunk to 25 per batch write).
@@ -51,7 +52,7 @@ impl<'a> Stager<'a> {
         connector: ConnectorId,
         run: RunId,
         checkpoint: &'a mut Stored,
-    ) -> Result<Self, String> {
+    ) -> Result<Self, StepError> {
         let mut seen = HashMap::new();
         let mut departments = 0;
         if checkpoint.version.is_some() {
@@ -61,8 +62,7 @@ impl<'a> Stager<'a> {
                     let page = deps
                         .runs
                         .rows(&run, kind, RowFilter::All, 1000, cursor)
-                        .await
-                        .map_err(|e| e.to_string())?;
+                        .await?;
                     for r in page.items {
                         match r.body {
                             RowBody::User(u) => {
@@ -94,19 +94,16 @@ impl<'a> Stager<'a> {
         self.seen.len() as u64
     }
 
-    async fn flush(&mut self) -> Result<(), String> {
+    async fn flush(&mut self) -> Result<(), StepError> {
         if self.buffer.is_empty() {
             return Ok(());
         }
         let rows = std::mem::take(&mut self.buffer);
-        self.deps
-            .runs
-            .put_rows(&self.run, &rows)
-            .await
-            .map_err(|e| e.to_string())
+        self.deps.runs.put_rows(&self.run, &rows).await?;
+        Ok(())
     }
 
-    async fn push(&mut self, r: StagingRow) -> Result<(), String> {
+    async fn push(&mut self, r: StagingRow) -> Result<(), StepError> {
         self.buffer.push(r);
         if self.buffer.len() >= FLUSH_AT {
             self.flush().await?;
@@ -116,7 +113,7 @@ impl<'a> Stager<'a> {
 
     /// A second listing of a user in a department its row lacks: the row in the buffer or the
     /// store gets the department added (DingTalk's record normally lists them all already).
-    async fn merge(&mut self, user: DingUser, dept: DeptId) -> Result<(), String> {
+    async fn merge(&mut self, user: DingUser, dept: DeptId) -> Result<(), StepError> {
         let key = user.userid.as_str().to_owned();
         if let Some(r) = self
             .buffer
@@ -133,8 +130,7 @@ impl<'a> Stager<'a> {
             .deps
             .runs
             .row(&self.run, &RowRef::user(&user.userid))
-            .await
-            .map_err(|e| e.to_string())?;
+            .await?;
         let mut staged = match stored.map(|r| r.body) {
             Some(RowBody::User(u)) => u,
             _ => StagedUser::from_ding(user),
@@ -156,7 +152,7 @@ impl WalkSink for Stager<'_> {
         &mut self,
         _parent: DeptId,
         depts: Vec<DingDepartment>,
-    ) -> Result<(), String> {
+    ) -> Result<(), StepError> {
         for d in depts {
             self.departments += 1;
             let staged = StagedDept::from_ding(&d);
@@ -166,7 +162,7 @@ impl WalkSink for Stager<'_> {
         Ok(())
     }
 
-    async fn users(&mut self, dept: DeptId, users: Vec<DingUser>) -> Result<(), String> {
+    async fn users(&mut self, dept: DeptId, users: Vec<DingUser>) -> Result<(), StepError> {
         for u in users {
             let known = self
                 .seen
@@ -189,17 +185,16 @@ impl WalkSink for Stager<'_> {
         Ok(())
     }
 
-    async fn checkpoint(&mut self, state: &WalkState) -> Result<(), String> {
+    async fn checkpoint(&mut self, state: &WalkState) -> Result<(), StepError> {
         self.flush().await?;
         self.checkpoint.data.walk = state.clone();
-        self.checkpoint
-            .save(&self.deps.runs, &self.run)
-            .await
-            .map_err(|e| e.to_string())?;
-        self.write_counters(state, None)
-            .await
-            .map_err(|e| e.to_string())?;
-        crate::drive::renew_lock(self.deps, &self.connector, &self.run).await
+        self.checkpoint.save(&self.deps.runs, &self.run).await?;
+        self.write_counters(state, None).await?;
+        self.deps
+            .pull_runs
+            .renew_lock(&self.connector, &self.run)
+            .await?;
+        Ok(())
     }
 
     /// One write of the run item with what the walk has counted so far (users staged include
@@ -218,7 +213,7 @@ impl Stager<'_> {
         &self,
         state: &WalkState,
         pending: Option<Pending>,
-    ) -> Result<(), dingbridge::store::runs::RunError> {
+    ) -> Result<(), RunError> {
         let (departments, users, calls) = (self.departments, self.staged_users(), state.api_calls);
         let now = self.deps.clock.now_millis();
         let rate = self.deps.settings.walk.rate_per_api;

@@ -10,12 +10,14 @@ use dingbridge::store::runs::{RunCounters, RunError, RunId, RunState, SyncRun, p
 
 use crate::Deps;
 use crate::checkpoint::Stored;
-use crate::drive::release_lock;
 
 /// Why a run is given up.
 enum Stuck<'a> {
     /// Its step failed on every delivery the pull queue allows.
     Retried { attempts: u32, error: &'a str },
+    /// Its step failed in a way no retry mends (a permission refused, a stored value that does
+    /// not decode, a queue that does not exist).
+    Refused { error: &'a str },
     /// No write and no lease for this long.
     Stalled { idle: Duration },
 }
@@ -30,6 +32,9 @@ fn what_failed(run: &SyncRun, why: &Stuck<'_>) -> String {
             "{step} failed on {attempts} deliveries in a row, the most the pull queue allows \
              (last error: {error})"
         ),
+        Stuck::Refused { error } => {
+            format!("{step} failed, and retrying would fail the same way: {error}")
+        }
         Stuck::Stalled { idle } => format!(
             "{step} made no progress for {} minutes and no step holds its lease: its steps \
              crashed or timed out until the pull queue gave up on them (see the pull queue's \
@@ -79,28 +84,26 @@ async fn fail_stuck(
     }
     let reason = format!("{}; {}", what_failed(run, &why), what_to_do(run, &counters));
     tracing::warn!(run_id = %run.id, connector_id = %run.connector_id, %reason, "stuck pull failed");
-    let failed = deps
-        .runs
-        .transition_at(&run.id, pinned, RunState::Failed, move |r| {
+    deps.pull_runs
+        .fail(run, pinned, reason, move |r| {
             if let Some(t) = tally {
                 t.copy_to(&mut r.counters);
             }
-            r.push_error(reason);
         })
-        .await?;
-    release_lock(deps, &run.connector_id, &run.id).await;
-    Ok(failed)
+        .await
 }
 
-/// The answer to a step that failed on its message's last delivery: the run is failed with the
-/// reason (a pulling or applying run), or, for an org-units apply while the run awaits review,
-/// the failure is recorded on the run. `Ok` means the message may be acknowledged; an error
-/// leaves it to the dead-letter queue, and the run to the sweep.
+/// The answer to a step that failed for good: on its message's last delivery (`transient`), or
+/// at once with an error no retry mends. The run is failed with the reason (a pulling or
+/// applying run), or, for an org-units apply while the run awaits review, the failure is
+/// recorded on the run. `Ok` means the message may be acknowledged; an error leaves it to the
+/// dead-letter queue, and the run to the sweep.
 pub async fn give_up(
     deps: &Deps,
     run_id: &RunId,
     scope: ApplyScope,
     attempts: u32,
+    transient: bool,
     error: &str,
 ) -> Result<(), RunError> {
     let Some(run) = deps.runs.get(run_id).await? else {
@@ -108,14 +111,22 @@ pub async fn give_up(
     };
     let result = match run.state {
         RunState::Pulling | RunState::Applying => {
-            fail_stuck(deps, &run, Stuck::Retried { attempts, error }, None)
-                .await
-                .map(drop)
+            let why = if transient {
+                Stuck::Retried { attempts, error }
+            } else {
+                Stuck::Refused { error }
+            };
+            fail_stuck(deps, &run, why, None).await.map(drop)
         }
         RunState::AwaitingReview if scope == ApplyScope::OrgUnits => {
+            let failed = if transient {
+                format!("failed on {attempts} deliveries in a row (last error: {error})")
+            } else {
+                format!("failed ({error})")
+            };
             let reason = format!(
-                "applying the org units failed on {attempts} deliveries in a row (last error: \
-                 {error}); the run still awaits review: confirm the org units again to retry"
+                "applying the org units {failed}; the run still awaits review: confirm the org \
+                 units again to retry"
             );
             deps.runs
                 .update(&run.id, None, move |r| r.push_error(reason))

@@ -13,6 +13,8 @@ use futures::stream::{FuturesUnordered, StreamExt};
 use serde::{Deserialize, Serialize};
 use tokio::time::Instant;
 
+use crate::step::StepError;
+
 /// One call still to make. Compact on purpose: the whole frontier is saved in one checkpoint item
 /// (DynamoDB's 400 KB), ~12 bytes a task.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -89,11 +91,11 @@ pub trait WalkSink: Send {
         &mut self,
         parent: DeptId,
         depts: Vec<DingDepartment>,
-    ) -> Result<(), String>;
+    ) -> Result<(), StepError>;
     /// One `user/list` page of `dept`.
-    async fn users(&mut self, dept: DeptId, users: Vec<DingUser>) -> Result<(), String>;
+    async fn users(&mut self, dept: DeptId, users: Vec<DingUser>) -> Result<(), StepError>;
     /// Flush what was handed over, then persist `state`.
-    async fn checkpoint(&mut self, state: &WalkState) -> Result<(), String>;
+    async fn checkpoint(&mut self, state: &WalkState) -> Result<(), StepError>;
     /// Shows how far the walk is (called every [`WalkLimits::progress_every`]); cheaper than a
     /// checkpoint, and best effort: a failure must not stop the walk.
     async fn progress(&mut self, _state: &WalkState, _pending: Pending) {}
@@ -179,7 +181,7 @@ pub async fn walk(
     sink: &mut dyn WalkSink,
     limits: &WalkLimits,
     deadline: Instant,
-) -> Result<WalkEnd, String> {
+) -> Result<WalkEnd, StepError> {
     if !state.started {
         *state = WalkState::new();
     }
@@ -275,7 +277,7 @@ pub async fn walk(
         }
         state.api_calls += 1;
         completed_here += 1;
-        let dept = DeptId::new(task.dept()).map_err(|e| e.to_string())?;
+        let dept = DeptId::new(task.dept()).map_err(|e| StepError::Corrupt(e.to_string()))?;
         let failed = match answer {
             Answer::Sub(Ok(children)) => {
                 state.departments_listed += 1;

@@ -11,14 +11,12 @@ use dingbridge::domain::ids::ConnectorId;
 use dingbridge::domain::sync::SyncMessage;
 use dingbridge::ports::Received;
 use dingbridge::store::Actor;
+use dingbridge::store::events::parked_under;
 use dingbridge::sync::{Outcome, SyncError, SyncTarget};
 use dingbridge::worker::BatchHandler;
 use futures::future::join_all;
 
 use crate::Deps;
-
-/// Where messages that name no readable connector are parked: the nil id, shown as "unknown".
-const UNKNOWN_CONNECTOR: &str = "00000000-0000-0000-0000-000000000000";
 
 #[async_trait]
 impl BatchHandler for Deps {
@@ -63,9 +61,7 @@ impl Deps {
         let message: SyncMessage = match serde_json::from_str(&m.body) {
             Ok(message) => message,
             Err(e) => {
-                let connector =
-                    ConnectorId::parse(&m.group).or_else(|_| ConnectorId::parse(UNKNOWN_CONNECTOR));
-                let Ok(connector) = connector else {
+                let Ok(connector) = parked_under(&m.group) else {
                     return false;
                 };
                 let reason = format!("unreadable sync message: {e}");

@@ -17,12 +17,12 @@ use dingbridge::dingtalk::{
 use dingbridge::domain::connector::{ConnectorInput, PullMode, check_input};
 use dingbridge::domain::directory::Origin;
 use dingbridge::domain::password::PasswordPolicy;
-use dingbridge::domain::sync::{ApplyScope, PullMessage};
+use dingbridge::domain::sync::ApplyScope;
 use dingbridge::ports::{Clock, Queue, QueueConsumer, SystemClock, Table};
 use dingbridge::secrets::SecretBox;
 use dingbridge::store::Actor;
 use dingbridge::store::directory::Directory;
-use dingbridge::store::runs::{RunId, RunState, SyncRun, pull_lock_name};
+use dingbridge::store::runs::{RunId, RunState, SyncRun};
 use dingbridge::worker::BatchHandler;
 use dingtalk_sim::SimConfig;
 use full_pull::{Deps, PullSettings};
@@ -202,19 +202,10 @@ pub async fn run(args: Args) -> anyhow::Result<Value> {
 
     // --- confirm, apply, then the daily case: a second pull against a populated directory ---
     if second {
-        deps.locks
-            .acquire(&pull_lock_name(&connector.id), run.id.as_str(), 3600)
-            .await
-            .map_err(|e| anyhow!("lock: {e:?}"))?;
-        deps.runs
-            .confirm(&run.id, "bench")
+        deps.pull_runs
+            .confirm(&run.id, ApplyScope::All, "bench")
             .await
             .map_err(|e| anyhow!("confirm: {e:?}"))?;
-        let message = PullMessage::out(&connector.id, run.id.as_str(), ApplyScope::All, 1)?;
-        deps.queue
-            .send(message)
-            .await
-            .map_err(|e| anyhow!("enqueue the apply: {e:?}"))?;
         let t = Instant::now();
         let applied = settle(&deps, consumer.as_ref(), &run.id, RunState::Applying).await?;
         let apply_secs = t.elapsed().as_secs_f64();

@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 use super::keys::time_key;
 use super::{DirectoryError, PageOf, encode};
 use crate::domain::ids::ConnectorId;
+use crate::domain::values::InvalidField;
 use crate::ports::{Clock, Cond, Index, IndexKey, Item, Key, Query, Table};
 use crate::store::keys::esc;
 
@@ -17,6 +18,14 @@ pub const DEDUPE_TTL_SECONDS: i64 = 7 * 24 * 3600;
 /// How long parked events are kept.
 pub const PARKED_TTL_SECONDS: i64 = 30 * 24 * 3600;
 pub const ALL_PARKED: &str = "PARKED";
+/// Where a message that names no readable connector is parked: the nil id, shown as "unknown".
+pub const UNKNOWN_CONNECTOR: &str = "00000000-0000-0000-0000-000000000000";
+
+/// The connector an unreadable message of queue group `group` is parked under: the group's
+/// (the queues group messages by connector id), else [`UNKNOWN_CONNECTOR`].
+pub fn parked_under(group: &str) -> Result<ConnectorId, InvalidField> {
+    ConnectorId::parse(group).or_else(|_| ConnectorId::parse(UNKNOWN_CONNECTOR))
+}
 
 /// A message the worker could not apply, kept with the reason.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

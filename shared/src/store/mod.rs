@@ -76,6 +76,15 @@ pub enum DirectoryError {
 }
 
 impl DirectoryError {
+    /// Storage that may answer later, or a race lost to a concurrent write: worth retrying.
+    pub fn is_transient(&self) -> bool {
+        match self {
+            Self::Storage(e) => e.is_transient(),
+            Self::Stale => true,
+            _ => false,
+        }
+    }
+
     pub fn invalid(field: &'static str, reason: impl Into<String>) -> Self {
         Self::Invalid(InvalidField::new(field, reason))
     }

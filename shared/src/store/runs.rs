@@ -281,6 +281,17 @@ pub enum RunError {
     Directory(#[from] DirectoryError),
 }
 
+impl RunError {
+    /// See [`DirectoryError::is_transient`]; a run changed concurrently is re-read and retried.
+    pub fn is_transient(&self) -> bool {
+        match self {
+            Self::Stale => true,
+            Self::Directory(e) => e.is_transient(),
+            Self::NotFound(_) | Self::InvalidTransition { .. } => false,
+        }
+    }
+}
+
 impl From<TableError> for RunError {
     fn from(e: TableError) -> Self {
         Self::Directory(DirectoryError::Storage(e))

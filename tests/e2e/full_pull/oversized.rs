@@ -4,7 +4,7 @@
 use axum::http::StatusCode;
 use serde_json::json;
 
-use crate::support::{Engine, Options, small_org, world};
+use crate::full_pull::support::{Engine, Options, small_org, world};
 
 on_engines!(a_user_with_a_huge_field_is_an_invalid_row_not_a_failed_pull);
 

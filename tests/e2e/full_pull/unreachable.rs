@@ -4,7 +4,7 @@
 
 use axum::http::{Method, StatusCode};
 
-use crate::support::{Engine, Options, small_org, world};
+use crate::full_pull::support::{Engine, Options, small_org, world};
 
 on_engines!(a_pull_that_cannot_reach_dingtalk_fails_naming_the_host);
 

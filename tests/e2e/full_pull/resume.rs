@@ -11,7 +11,7 @@ use dingbridge::worker::BatchHandler;
 use full_pull::{Deps, PullSettings};
 use tracing::instrument::WithSubscriber;
 
-use crate::support::{Engine, Options, World, world};
+use crate::full_pull::support::{Engine, Options, World, world};
 
 on_engines!(a_pull_killed_mid_walk_and_mid_apply_converges_without_duplicates);
 

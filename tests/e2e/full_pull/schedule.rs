@@ -4,7 +4,7 @@
 
 use serde_json::json;
 
-use crate::support::{Engine, Options, world};
+use crate::full_pull::support::{Engine, Options, world};
 
 on_engines!(a_due_schedule_starts_one_pull_and_a_running_one_is_not_doubled);
 

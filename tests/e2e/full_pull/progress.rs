@@ -6,7 +6,7 @@ use std::time::Duration;
 use axum::http::{Method, StatusCode};
 use serde_json::{Value, json};
 
-use crate::support::{Engine, Options, world};
+use crate::full_pull::support::{Engine, Options, world};
 
 on_engines!(a_slow_walk_shows_its_counters_before_it_ends);
 

@@ -8,7 +8,7 @@ use dingbridge::domain::directory::Origin;
 use dingbridge::store::Actor;
 use serde_json::json;
 
-use crate::support::{Engine, Options, World, small_org, world};
+use crate::full_pull::support::{Engine, Options, World, small_org, world};
 
 on_engines!(
     confirming_an_old_review_never_moves_an_account_back,

@@ -1,8 +1,6 @@
-//! Full pull against the simulator over HTTP, on the embedded engines and on DynamoDB + SQS
-//! (moto): pull, review, confirm, auto mode and its guard, partial snapshots, resumes after a kill,
+//! The full pull's deep cases, through the admin API against the simulator over HTTP, on the
+//! embedded engines and on DynamoDB + SQS (moto): pull, review, confirm, auto mode and its guard, partial snapshots, resumes after a kill,
 //! the schedule, stale reviews, DingTalk out of reach, progress while walking, oversized values.
-
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 /// One test per engine for each case (an `async fn(Engine)` of the calling module):
 /// `embedded::<case>`, and `aws::<case>` with the `aws` feature.
@@ -17,7 +15,7 @@ macro_rules! on_engines {
             $(
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
                 async fn $case() {
-                    super::$case(crate::support::Engine::$engine).await;
+                    super::$case(crate::full_pull::support::Engine::$engine).await;
                 }
             )+
         }

@@ -3,7 +3,7 @@
 use axum::http::StatusCode;
 use dingbridge::domain::connector::PullMode;
 
-use crate::support::{Engine, Options, world};
+use crate::full_pull::support::{Engine, Options, world};
 
 on_engines!(an_auto_pull_applies_at_once_and_the_guard_holds_a_mass_disable);
 

@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use axum::http::{Method, StatusCode};
 use serde_json::Value;
 
-use crate::support::{Engine, Options, json_str, world};
+use crate::full_pull::support::{Engine, Options, json_str, world};
 
 on_engines!(
     a_generated_org_is_reproduced_exactly_org_units_first,

@@ -4,7 +4,7 @@
 use axum::http::StatusCode;
 use serde_json::{Value, json};
 
-use crate::support::{Engine, Options, fault, world};
+use crate::full_pull::support::{Engine, Options, fault, world};
 
 on_engines!(a_partial_snapshot_disables_nobody_whatever_failed);
 

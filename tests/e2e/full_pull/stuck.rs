@@ -14,13 +14,15 @@ use dingbridge::worker::BatchHandler;
 use full_pull::{Deps, PullSettings};
 use serde_json::Value;
 
-use crate::support::{Engine, Options, World, world};
+use crate::full_pull::support::{Engine, Options, World, world};
 
 on_engines!(
     a_pull_step_failing_on_every_delivery_fails_the_run_on_the_last_one,
     an_apply_failing_on_every_delivery_fails_with_what_it_applied_and_a_confirm_resumes_it,
     a_run_whose_step_crashed_is_failed_by_the_tick_once_stale_and_frees_the_schedule,
     an_apply_killed_in_the_middle_of_a_page_still_counts_every_row,
+    a_step_failing_in_a_way_no_retry_mends_fails_the_run_on_its_first_delivery,
+    an_unreadable_pull_message_is_parked_with_its_reason,
 );
 
 const DAY_MS: i64 = 86_400_000;
@@ -44,6 +46,25 @@ impl Queue for SendsFail {
     }
 }
 
+/// The pull queue refusing sends for good, as SQS does when the queue was deleted or the
+/// function's role lost `sqs:SendMessage`.
+struct SendsRefused(Arc<dyn Queue>);
+
+#[async_trait]
+impl Queue for SendsRefused {
+    async fn send(&self, _: OutMessage) -> Result<(), QueueError> {
+        Err(QueueError::Permanent("AccessDenied on SendMessage".into()))
+    }
+
+    async fn send_batch(&self, _: Vec<OutMessage>) -> Result<(), QueueError> {
+        Err(QueueError::Permanent("AccessDenied on SendMessage".into()))
+    }
+
+    fn engine(&self) -> &'static str {
+        self.0.engine()
+    }
+}
+
 /// The world's pull applying one row at a time: moto, the test double of DynamoDB, loses
 /// concurrent transactions now and then, and these tests count rows exactly.
 fn one_at_a_time(w: &World) -> Deps {
@@ -60,7 +81,10 @@ fn one_at_a_time(w: &World) -> Deps {
 fn failing_sends(w: &World, apply_page: usize) -> Deps {
     let calm = one_at_a_time(w);
     Deps {
-        queue: Arc::new(SendsFail(w.deps.queue.clone())),
+        pull_runs: w
+            .deps
+            .pull_runs
+            .with_queue(Arc::new(SendsFail(w.deps.pull_runs.queue().clone()))),
         settings: PullSettings {
             budget: Duration::from_millis(1),
             apply_page,
@@ -322,4 +346,79 @@ async fn an_apply_killed_in_the_middle_of_a_page_still_counts_every_row(engine: 
     let run = w.run(&id).await;
     assert_eq!(run["state"], "done", "{run}");
     assert_counts_match_directory(&w, &planned, &run).await;
+}
+
+async fn a_step_failing_in_a_way_no_retry_mends_fails_the_run_on_its_first_delivery(
+    engine: Engine,
+) {
+    let w = world(engine, engine.org(0.0), Options::default()).await;
+    let id = start(&w).await;
+    let calm = failing_sends(&w, 500);
+    let refused = Deps {
+        pull_runs: calm
+            .pull_runs
+            .with_queue(Arc::new(SendsRefused(w.deps.pull_runs.queue().clone()))),
+        ..calm
+    };
+
+    let deliveries = drain_with(&w, &refused, 50).await;
+    assert_eq!(deliveries, 1, "a permanent failure is not retried");
+    let run = w.run(&id).await;
+    assert_eq!(run["state"], "failed", "{run}");
+    let reason = last_error(&run);
+    for part in [
+        "retrying would fail the same way",
+        "AccessDenied on SendMessage",
+        "nothing was applied",
+    ] {
+        assert!(reason.contains(part), "{part:?} not in {reason:?}");
+    }
+    assert!(w.queue.dead_letters(10).await.unwrap().is_empty());
+    // The connector is free again.
+    start(&w).await;
+}
+
+async fn an_unreadable_pull_message_is_parked_with_its_reason(engine: Engine) {
+    let w = world(engine, engine.org(0.0), Options::default()).await;
+    let group = w.connector.id.to_string();
+    for (n, body) in [
+        "{not json".to_owned(),
+        format!(r#"{{"kind":"run","connector_id":"{group}","run_id":"RUN#1"}}"#),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        w.deps
+            .pull_runs
+            .queue()
+            .send(OutMessage::new(group.clone(), format!("junk-{n}"), body))
+            .await
+            .unwrap();
+    }
+
+    assert_eq!(drain_with(&w, &w.deps, 10).await, 2);
+    assert!(
+        w.queue.dead_letters(10).await.unwrap().is_empty(),
+        "parked, not retried until dead-lettered"
+    );
+    let (status, body) = w
+        .api(Method::GET, &format!("/parked-events?connector_id={group}"))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let mut reasons: Vec<String> = body["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["reason"].as_str().unwrap().to_owned())
+        .collect();
+    reasons.sort();
+    assert_eq!(reasons.len(), 2, "{body}");
+    assert!(
+        reasons[0].starts_with("pull message with an invalid run id \"RUN#1\""),
+        "{reasons:?}"
+    );
+    assert!(
+        reasons[1].starts_with("unreadable pull message: "),
+        "{reasons:?}"
+    );
 }
