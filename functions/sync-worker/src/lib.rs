@@ -13,7 +13,7 @@ use dingbridge::ports::{Clock, Queue, Table};
 use dingbridge::secrets::SecretBox;
 use dingbridge::store::connectors::Connectors;
 use dingbridge::store::events::Events;
-use dingbridge::sync::Reconciler;
+use dingbridge::sync::{Reconciler, SyncError};
 use dingbridge::worker::{Invocation, InvocationError, answer_batch, parse_invocation};
 
 pub use drain::{DrainReport, DrainSummary, drain_all, drain_failed, message_for};
@@ -106,7 +106,9 @@ pub enum InvokeError {
     #[error(transparent)]
     Invocation(#[from] InvocationError),
     #[error("failed-list drain: {0}")]
-    Drain(String),
+    Drain(#[source] SyncError),
+    #[error("answering the schedule: {0}")]
+    Answer(#[source] serde_json::Error),
 }
 
 /// One Lambda invocation: SQS records → the batch handler, answered with the batch item failures
@@ -119,10 +121,8 @@ pub async fn invoke(
     match parse_invocation(payload)? {
         Invocation::Batch(batch) => Ok(answer_batch(deps, batch).await?),
         Invocation::Schedule => {
-            let summary = drain_all(deps)
-                .await
-                .map_err(|e| InvokeError::Drain(e.to_string()))?;
-            serde_json::to_value(summary).map_err(|e| InvokeError::Drain(e.to_string()))
+            let summary = drain_all(deps).await.map_err(InvokeError::Drain)?;
+            serde_json::to_value(summary).map_err(InvokeError::Answer)
         }
     }
 }
