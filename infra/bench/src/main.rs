@@ -2,6 +2,7 @@
 //! medians measured in one run, so ratios between engines are taken on the same machine state.
 
 mod callback;
+mod coldstart;
 mod dingtalk_client;
 mod plan;
 mod pull;
@@ -62,6 +63,10 @@ enum What {
     /// per call: wall time against the rate-limit lower bound, and (with `--naive true`) against a
     /// naive sequential pull measured in the same run.
     Pull(pull::Args),
+    /// Cold start per Lambda function: each release binary against a loopback Lambda Runtime
+    /// API, exec → first `GET /runtime/invocation/next` (needs `--features aws` and moto at
+    /// `AWS_ENDPOINT_URL` for the secrets).
+    ColdStart(coldstart::Args),
     /// The simulator's own throughput with every limit off.
     Simulator {
         #[arg(long, default_value_t = 10)]
@@ -98,6 +103,11 @@ async fn main() -> anyhow::Result<()> {
         }
         What::Pull(args) => {
             let report = pull::run(args).await?;
+            println!("{}", serde_json::to_string_pretty(&report)?);
+            Ok(())
+        }
+        What::ColdStart(args) => {
+            let report = coldstart::run(args).await?;
             println!("{}", serde_json::to_string_pretty(&report)?);
             Ok(())
         }
