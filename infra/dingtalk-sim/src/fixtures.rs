@@ -46,6 +46,15 @@ const FIXTURES: &[(&str, &str)] = &[
         "org_dept_remove",
         include_str!("../fixtures/dingtalk/org_dept_remove.json"),
     ),
+    // Events dingbridge receives and deliberately ignores.
+    (
+        "label_user_change",
+        include_str!("../fixtures/dingtalk/label_user_change.json"),
+    ),
+    (
+        "org_change",
+        include_str!("../fixtures/dingtalk/org_change.json"),
+    ),
 ];
 
 /// The names of every fixture.
