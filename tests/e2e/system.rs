@@ -15,6 +15,7 @@ use dingbridge::secrets::SecretBox;
 use dingbridge::store::directory::Directory;
 use dingbridge::store::mappings::Mappings;
 use dingbridge::worker::{PumpSettings, pump};
+use dingtalk_sim::testkit;
 use serde_json::{Value, json};
 use tokio::sync::watch;
 
@@ -227,23 +228,27 @@ impl System {
             idle_poll: Duration::from_millis(100),
         };
 
-        let sim = dingtalk_sim::start("127.0.0.1:0".parse().unwrap(), config)
-            .await
-            .unwrap();
+        let testkit::Sim {
+            handle: sim,
+            base: sim_base,
+        } = testkit::start_sim(config).await.unwrap();
         let sim_app = sim.apps().into_iter().next().unwrap();
         let http = reqwest::Client::new();
         let callback_token = "e2eToken12345".to_owned();
-        let callback_aes_key = "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG".to_owned();
+        let callback_aes_key = testkit::CALLBACK_AES_KEY.to_owned();
+        let mut input = testkit::connector_json(&sim_app, &sim_base, "e2e");
+        for (key, value) in [
+            ("register_callback", json!(true)),
+            ("callback_token", json!(callback_token)),
+            ("callback_aes_key", json!(callback_aes_key)),
+            ("email_field", json!("email")),
+        ] {
+            input[key] = value;
+        }
         let created: Value = http
             .post(format!("{base}/admin/api/connectors"))
             .bearer_auth(&token)
-            .json(&json!({
-                "name": "e2e", "corp_id": sim_app.corp_id, "app_key": sim_app.app_key,
-                "app_secret": sim_app.app_secret, "agent_id": sim_app.agent_id,
-                "register_callback": true, "callback_token": callback_token,
-                "callback_aes_key": callback_aes_key, "email_field": "email",
-                "oapi_base": sim.base_url(), "api_base": sim.base_url(), "login_base": sim.base_url(),
-            }))
+            .json(&input)
             .send()
             .await
             .unwrap()

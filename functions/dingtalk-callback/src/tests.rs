@@ -36,6 +36,22 @@ const AES_KEY: &str = "4g5j64qlyl3zvetqxz5jiocdr586fn2zvjpa8zls3ij";
 const CORP_ID: &str = "dingcorp0001";
 const APP_KEY: &str = "dingappkey0001";
 
+/// A DingTalk payload from the shared fixtures as this harness's corp sends it: the corp id (in
+/// the fixture's own casing, where it has one) is ours, then `fields` replace their keys — a
+/// variation is made in code, never as a new literal.
+fn event(name: &str, fields: &[(&str, serde_json::Value)]) -> String {
+    let mut value = dingtalk_sim::fixtures::fixture(name);
+    for key in ["CorpId", "corpId", "eventCorpId"] {
+        if value.get(key).is_some() {
+            value[key] = CORP_ID.into();
+        }
+    }
+    for (key, field) in fields {
+        value[*key] = field.clone();
+    }
+    value.to_string()
+}
+
 /// A queue that fails its first `failures` sends, then forwards to a real queue.
 struct FlakyQueue {
     inner: Arc<EmbeddedQueue>,

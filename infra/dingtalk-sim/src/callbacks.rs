@@ -160,7 +160,8 @@ impl Delivery {
         casing: KeyCasing,
         timeout: Duration,
     ) -> Result<(), DingError> {
-        let body = json!({ "EventType": "check_url" }).to_string();
+        // The check event is the fixture itself: what the tests send is what the simulator sends.
+        let body = crate::fixtures::fixture("check_url").to_string();
         self.push(reg, corp_id, casing, &body, timeout)
             .await
             .map_err(|e| match e {

@@ -5,6 +5,7 @@ mod callbacks;
 mod control;
 mod envelope;
 mod faults;
+pub mod fixtures;
 mod gate;
 pub mod generator;
 mod limits;
@@ -13,6 +14,8 @@ pub mod org;
 mod persist;
 mod routes;
 mod state;
+#[cfg(feature = "testkit")]
+pub mod testkit;
 mod tokens;
 
 use std::collections::HashMap;

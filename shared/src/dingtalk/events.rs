@@ -194,12 +194,26 @@ mod tests {
         EventKind::Departments(ids.iter().map(|i| DeptId::new(*i).unwrap()).collect())
     }
 
+    /// The shared DingTalk payloads (`infra/dingtalk-sim/fixtures/dingtalk`, see its README),
+    /// byte for byte: the simulator's test kit serves the same files to the other crates' tests.
+    /// Read by path because this crate cannot depend on the simulator (which depends on it).
+    macro_rules! fixture {
+        ($name:literal) => {
+            include_str!(concat!(
+                "../../../infra/dingtalk-sim/fixtures/dingtalk/",
+                $name,
+                ".json"
+            ))
+            .trim_end()
+        };
+    }
+
     #[test]
     fn the_legacy_pascal_case_format_is_parsed() {
-        let body = r#"{"EventType":"user_add_org","TimeStamp":43535463645,"UserId":["user1","user2"],"CorpId":"dingcorp"}"#;
+        let body = fixture!("user_add_org");
         let e = parse_event(body).unwrap();
         assert_eq!(e.event_type, "user_add_org");
-        assert_eq!(e.kind, users(&["user1", "user2"]));
+        assert_eq!(e.kind, users(&["zhangsan", "lisi"]));
         assert_eq!(e.corp_id.as_deref(), Some("dingcorp"));
         assert_eq!(e.key, hex::encode(Sha256::digest(body.as_bytes())));
         assert_eq!(e.key.len(), 64);
@@ -207,7 +221,7 @@ mod tests {
 
     #[test]
     fn the_current_camel_case_format_uses_the_event_id_as_key() {
-        let body = r#"{"EventType":"org_dept_modify","EventTime":1663143335567,"CorpId":"dingcorp","eventId":"ev-42","timeStamp":"1685501863357","deptId":[432825033, "7"]}"#;
+        let body = fixture!("org_dept_modify");
         let e = parse_event(body).unwrap();
         assert_eq!(e.kind, depts(&[432_825_033, 7]));
         assert_eq!(e.key, "ev-42");
@@ -215,13 +229,13 @@ mod tests {
 
     #[test]
     fn lower_case_userid_and_numeric_user_ids_are_accepted() {
-        let e = parse_event(r#"{"eventType":"user_modify_org","userid":[123, "abc"]}"#).unwrap();
+        let e = parse_event(fixture!("user_modify_org.camel")).unwrap();
         assert_eq!(e.kind, users(&["123", "abc"]));
     }
 
     #[test]
     fn stream_style_data_is_looked_into() {
-        let body = r#"{"eventType":"user_leave_org","eventCorpId":"dingcorp","eventId":"e1","data":{"timeStamp":"1","userId":["u9"]}}"#;
+        let body = fixture!("user_leave_org.camel");
         let e = parse_event(body).unwrap();
         assert_eq!(e.kind, users(&["u9"]));
         assert_eq!(e.corp_id.as_deref(), Some("dingcorp"));

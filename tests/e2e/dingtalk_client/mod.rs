@@ -12,7 +12,7 @@ use dingbridge::dingtalk::{
     Endpoints, ErrorCode, ErrorKind, HttpDingTalk, NewDepartment, NewUser, Rate, RateLimiter,
     SecretString, TokenSource, UserPatch,
 };
-use dingtalk_sim::{SimConfig, SimHandle};
+use dingtalk_sim::{SimConfig, SimHandle, testkit};
 use futures::TryStreamExt;
 use serde_json::{Value, json};
 use std::collections::{BTreeSet, HashSet};
@@ -28,16 +28,14 @@ struct Harness {
 
 impl Harness {
     async fn start(config: SimConfig) -> Self {
-        let sim = dingtalk_sim::start(([127, 0, 0, 1], 0).into(), config)
-            .await
-            .unwrap();
+        let testkit::Sim { handle: sim, base } = testkit::start_sim(config).await.unwrap();
         let first = sim.apps().into_iter().next().unwrap();
         let app = DingApp {
             corp_id: first.corp_id,
             app_key: first.app_key,
             app_secret: SecretString::new(first.app_secret),
             agent_id: Some(first.agent_id.to_string()),
-            endpoints: Endpoints::single(&sim.base_url()),
+            endpoints: Endpoints::single(&base),
         };
         let control = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
@@ -104,6 +102,8 @@ impl Harness {
 }
 
 /// Fast retries so fault tests take milliseconds; the policy is the production one otherwise.
+/// Its timings are wider than the kit's (`fault` cases count on 4 retries and 100 ms throttle
+/// pauses, and on an 800 ms timeout against hangs).
 fn quick_config() -> ClientConfig {
     ClientConfig {
         request_timeout: Duration::from_millis(800),
@@ -111,7 +111,7 @@ fn quick_config() -> ClientConfig {
         backoff_max: Duration::from_millis(200),
         throttle_backoff: Duration::from_millis(100),
         max_retries: 4,
-        ..ClientConfig::default()
+        ..testkit::fast_client_config()
     }
 }
 

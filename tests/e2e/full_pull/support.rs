@@ -3,7 +3,6 @@
 //! the full pull fed from the pull queue through the `QueueConsumer` port.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -11,7 +10,7 @@ use axum::Router;
 use axum::body::Body;
 use axum::http::{Method, Request, StatusCode};
 use dingbridge::adapters::embedded::{EmbeddedStore, QueueSettings};
-use dingbridge::dingtalk::{ClientConfig, DingUserId, HttpDingTalk, Rate, RateLimiter};
+use dingbridge::dingtalk::{DingUserId, HttpDingTalk, Rate, RateLimiter};
 use dingbridge::domain::connector::{Connector, ConnectorInput, PullMode, check_input};
 use dingbridge::domain::directory::{AccountStatus, Origin};
 use dingbridge::domain::ids::OrgUnitId;
@@ -23,7 +22,7 @@ use dingbridge::store::connectors::Connectors;
 use dingbridge::store::directory::Directory;
 use dingbridge::store::mappings::Mappings;
 use dingbridge::worker::BatchHandler;
-use dingtalk_sim::{SimConfig, SimHandle};
+use dingtalk_sim::{SimConfig, SimHandle, testkit};
 use full_pull::{Deps, PullSettings, WalkLimits};
 use http_body_util::BodyExt;
 use serde_json::{Value, json};
@@ -171,25 +170,16 @@ pub struct World {
 }
 
 pub async fn world(engine: Engine, sim_config: SimConfig, options: Options) -> World {
-    let addr: SocketAddr = "127.0.0.1:0".parse().unwrap();
-    let sim = dingtalk_sim::start(addr, sim_config).await.unwrap();
-    let base = sim.base_url();
+    let testkit::Sim { handle: sim, base } = testkit::start_sim(sim_config).await.unwrap();
     let dir = tempfile::tempdir().unwrap();
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let (table, pull_queue, queue, sync_queue) = engine.engines(dir.path(), clock.clone()).await;
     let secrets = SecretBox::from_base64(&SecretBox::generate_key()).unwrap();
     let app = sim.apps().into_iter().next().unwrap();
     let input = ConnectorInput {
-        name: Some("sim".into()),
-        corp_id: Some(app.corp_id),
-        app_key: Some(app.app_key),
-        app_secret: Some(app.app_secret),
         default_password: options.default_password.clone(),
         pull_mode: Some(options.pull_mode),
-        oapi_base: Some(base.clone()),
-        api_base: Some(base.clone()),
-        login_base: Some(base.clone()),
-        ..ConnectorInput::default()
+        ..testkit::connector_input(&app, &base)
     };
     let checked = check_input(&input, None, &PasswordPolicy::default()).unwrap();
     let connectors = Connectors::new(table.clone(), clock.clone(), secrets.clone());
@@ -201,14 +191,7 @@ pub async fn world(engine: Engine, sim_config: SimConfig, options: Options) -> W
         )
         .await
         .unwrap();
-    let client = ClientConfig {
-        max_retries: 1,
-        backoff_base: Duration::from_millis(5),
-        backoff_max: Duration::from_millis(20),
-        throttle_backoff: Duration::from_millis(5),
-        request_timeout: Duration::from_secs(5),
-        ..ClientConfig::default()
-    };
+    let client = testkit::fast_client_config();
     let limiter = Arc::new(RateLimiter::new(Rate::per_second(options.qps)));
     let dingtalk = Arc::new(HttpDingTalk::with_limiter(client, limiter).unwrap());
     let deps = Arc::new(Deps::new(

@@ -16,13 +16,13 @@ use dingbridge::dingtalk::crypto::CallbackCrypto;
 use dingbridge::dingtalk::{ClientConfig, HttpDingTalk};
 use dingbridge::ports::{Clock, SystemClock, Table};
 use dingbridge::secrets::SecretBox;
-use dingtalk_sim::{SimApp, SimConfig, SimHandle};
+use dingtalk_sim::{SimApp, SimConfig, SimHandle, testkit};
 use http_body_util::BodyExt;
 use serde_json::{Value, json};
 use tower::ServiceExt;
 
 pub const CALLBACK_TOKEN: &str = "cbtoken123";
-pub const CALLBACK_AES_KEY: &str = "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG";
+pub use dingtalk_sim::testkit::CALLBACK_AES_KEY;
 pub const APP_SECRET_MARK: &str = "app-secret-never-shown";
 /// The simulated corp's id: fixed, so a callback receiver can be started before the simulator.
 pub const SIM_CORP: &str = "dingsimcorp0001";
@@ -51,20 +51,18 @@ impl Env {
 
     /// A simulator with a small org; callbacks go to `public_base_url`.
     pub async fn with_sim(public_base_url: &str) -> Self {
-        let sim = dingtalk_sim::start(
-            "127.0.0.1:0".parse().unwrap(),
-            SimConfig {
-                users: 30,
-                depts: 6,
-                qps_per_api: 0,
-                callback_time_scale: 0.01,
-                callback_timeout_ms: 1000,
-                corp_id: Some(SIM_CORP.to_owned()),
-                ..SimConfig::default()
-            },
-        )
+        let sim = testkit::start_sim(SimConfig {
+            users: 30,
+            depts: 6,
+            qps_per_api: 0,
+            callback_time_scale: 0.01,
+            callback_timeout_ms: 1000,
+            corp_id: Some(SIM_CORP.to_owned()),
+            ..SimConfig::default()
+        })
         .await
-        .unwrap();
+        .unwrap()
+        .handle;
         Self::build(Some(sim), public_base_url).await
     }
 
@@ -78,12 +76,12 @@ impl Env {
             .await
             .unwrap()
             .expect("a first token is generated");
+        // No retries: the admin API's answers to DingTalk's failures are the subject here.
         let dingtalk = HttpDingTalk::new(ClientConfig {
             max_retries: 0,
-            request_timeout: Duration::from_secs(5),
             backoff_base: Duration::from_millis(1),
             throttle_backoff: Duration::from_millis(1),
-            ..ClientConfig::default()
+            ..testkit::fast_client_config()
         })
         .unwrap();
         let app = admin::router(admin::Deps {
@@ -129,15 +127,7 @@ impl Env {
     /// A connector input for the simulator's app (or a dummy one without a simulator).
     pub fn connector_input(&self) -> Value {
         match &self.sim {
-            Some(_) => {
-                let app = self.sim_app();
-                let base = self.sim_url();
-                json!({
-                    "name": "Sim corp", "corp_id": app.corp_id, "app_key": app.app_key,
-                    "app_secret": app.app_secret, "agent_id": app.agent_id,
-                    "oapi_base": base, "api_base": base, "login_base": base,
-                })
-            }
+            Some(_) => testkit::connector_json(&self.sim_app(), &self.sim_url(), "Sim corp"),
             None => json!({
                 "name": "HQ", "corp_id": "dingcorp", "app_key": "dingkey",
                 "app_secret": APP_SECRET_MARK, "oapi_base": "http://127.0.0.1:9",

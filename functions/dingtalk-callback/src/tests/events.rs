@@ -6,12 +6,18 @@ use super::*;
 #[tokio::test]
 async fn check_url_is_answered_with_encrypted_success_and_queues_nothing() {
     let h = harness().await;
-    let (status, body) = h.send(h.request(r#"{"EventType":"check_url"}"#)).await;
+    let (status, body) = h.send(h.request(&event("check_url", &[]))).await;
     h.assert_success(status, &body);
     assert_eq!(body["timeStamp"], "1685501863357");
     assert_eq!(body["nonce"], "nEXhMP4r");
     let (status, body) = h
-        .send(h.request(r#"{"EventType":"check_create_suite_url","Random":"LPIdSnlF"}"#))
+        .send(h.request(&event(
+            "check_url",
+            &[
+                ("EventType", "check_create_suite_url".into()),
+                ("Random", "LPIdSnlF".into()),
+            ],
+        )))
         .await;
     h.assert_success(status, &body);
     assert!(h.drain().await.is_empty());
@@ -20,7 +26,7 @@ async fn check_url_is_answered_with_encrypted_success_and_queues_nothing() {
 #[tokio::test]
 async fn the_legacy_query_spelling_is_accepted() {
     let h = harness().await;
-    let encrypt = h.crypto.encrypt(r#"{"EventType":"check_url"}"#).unwrap();
+    let encrypt = h.crypto.encrypt(&event("check_url", &[])).unwrap();
     let (status, body) = h
         .send(signed_request(&h.path(), &h.crypto, &encrypt, true))
         .await;
@@ -30,9 +36,7 @@ async fn the_legacy_query_spelling_is_accepted() {
 #[tokio::test]
 async fn a_legacy_user_event_queues_one_users_message() {
     let h = harness().await;
-    let plaintext = format!(
-        r#"{{"EventType":"user_add_org","TimeStamp":43535463645,"UserId":["zhangsan","lisi"],"CorpId":"{CORP_ID}"}}"#
-    );
+    let plaintext = event("user_add_org", &[]);
     let (status, body) = h.send(h.request(&plaintext)).await;
     h.assert_success(status, &body);
     let messages = h.drain().await;
@@ -53,9 +57,7 @@ async fn a_legacy_user_event_queues_one_users_message() {
 #[tokio::test]
 async fn a_current_department_event_queues_one_departments_message() {
     let h = harness().await;
-    let plaintext = format!(
-        r#"{{"EventType":"org_dept_create","CorpId":"{CORP_ID}","eventId":"e-77","timeStamp":"1685501863357","deptId":[432825033,"12"]}}"#
-    );
+    let plaintext = event("org_dept_create", &[]);
     let (status, body) = h.send(h.request(&plaintext)).await;
     h.assert_success(status, &body);
     let messages = h.drain().await;
@@ -79,7 +81,10 @@ async fn camel_case_user_events_and_admin_events_are_queued() {
         ("org_admin_add", "u2"),
         ("user_active_org", "u3"),
     ] {
-        let plaintext = format!(r#"{{"eventType":"{t}","corpId":"{CORP_ID}","userId":["{id}"]}}"#);
+        let plaintext = event(
+            "user_add_org.camel",
+            &[("eventType", t.into()), ("userId", serde_json::json!([id]))],
+        );
         let (status, body) = h.send(h.request(&plaintext)).await;
         h.assert_success(status, &body);
     }
@@ -98,8 +103,8 @@ async fn camel_case_user_events_and_admin_events_are_queued() {
 #[tokio::test]
 async fn a_replayed_event_is_acknowledged_and_queues_nothing_new() {
     let h = harness().await;
-    let plaintext = r#"{"EventType":"user_leave_org","UserId":["gone"]}"#;
-    let request = || h.request(plaintext);
+    let plaintext = event("user_leave_org", &[]);
+    let request = || h.request(&plaintext);
     let (status, body) = h.send(request()).await;
     h.assert_success(status, &body);
     assert_eq!(h.drain().await.len(), 1);
@@ -109,7 +114,7 @@ async fn a_replayed_event_is_acknowledged_and_queues_nothing_new() {
         h.assert_success(status, &body);
     }
     // The very same bytes again, as a replay would send them.
-    let encrypt = h.crypto.encrypt(plaintext).unwrap();
+    let encrypt = h.crypto.encrypt(&plaintext).unwrap();
     for _ in 0..2 {
         let (status, body) = h
             .send(signed_request(&h.path(), &h.crypto, &encrypt, false))
@@ -123,8 +128,13 @@ async fn a_replayed_event_is_acknowledged_and_queues_nothing_new() {
 async fn events_with_the_same_event_id_are_one_event() {
     let h = harness().await;
     for ts in ["1", "2"] {
-        let plaintext = format!(
-            r#"{{"EventType":"org_dept_modify","eventId":"same","timeStamp":"{ts}","deptId":[5]}}"#
+        let plaintext = event(
+            "org_dept_modify",
+            &[
+                ("eventId", "same".into()),
+                ("timeStamp", ts.into()),
+                ("deptId", serde_json::json!([5])),
+            ],
         );
         let (status, body) = h.send(h.request(&plaintext)).await;
         h.assert_success(status, &body);
@@ -136,12 +146,15 @@ async fn events_with_the_same_event_id_are_one_event() {
 async fn unsynced_event_types_and_id_less_events_are_acknowledged_only() {
     let h = harness().await;
     for plaintext in [
-        r#"{"EventType":"label_user_change","userIdList":["a"],"action":"add"}"#,
-        r#"{"EventType":"org_change"}"#,
-        r#"{"EventType":"user_add_org","UserId":[]}"#,
-        r#"{"EventType":"org_dept_remove","DeptId":[0,"x"]}"#,
+        event("label_user_change", &[]),
+        event("org_change", &[]),
+        event("user_add_org", &[("UserId", serde_json::json!([]))]),
+        event(
+            "org_dept_remove",
+            &[("DeptId", serde_json::json!([0, "x"]))],
+        ),
     ] {
-        let (status, body) = h.send(h.request(plaintext)).await;
+        let (status, body) = h.send(h.request(&plaintext)).await;
         h.assert_success(status, &body);
     }
     assert!(h.drain().await.is_empty());
@@ -151,7 +164,10 @@ async fn unsynced_event_types_and_id_less_events_are_acknowledged_only() {
 async fn the_corp_id_receive_mode_uses_the_corp_id() {
     let h = harness_with(ReceiveIdMode::CorpId, 0).await;
     let (status, body) = h
-        .send(h.request(r#"{"EventType":"user_add_org","UserId":["a"]}"#))
+        .send(h.request(&event(
+            "user_add_org",
+            &[("UserId", serde_json::json!(["a"]))],
+        )))
         .await;
     h.assert_success(status, &body);
     assert_eq!(h.drain().await.len(), 1);
@@ -160,9 +176,9 @@ async fn the_corp_id_receive_mode_uses_the_corp_id() {
 #[tokio::test]
 async fn an_enqueue_failure_is_a_503_and_the_retry_succeeds() {
     let h = harness_with(ReceiveIdMode::AppKey, 2).await;
-    let plaintext = r#"{"EventType":"user_modify_org","UserId":["u1"],"eventId":"ev-retry"}"#;
+    let plaintext = event("user_modify_org", &[]);
     for _ in 0..2 {
-        let (status, body) = h.send(h.request(plaintext)).await;
+        let (status, body) = h.send(h.request(&plaintext)).await;
         assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
         assert_eq!(body["message"], "temporarily unavailable, retry later");
         assert!(
@@ -174,7 +190,7 @@ async fn an_enqueue_failure_is_a_503_and_the_retry_succeeds() {
         );
     }
     assert!(h.drain().await.is_empty());
-    let (status, body) = h.send(h.request(plaintext)).await;
+    let (status, body) = h.send(h.request(&plaintext)).await;
     h.assert_success(status, &body);
     assert_eq!(h.drain().await.len(), 1);
     assert!(

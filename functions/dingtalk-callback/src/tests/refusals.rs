@@ -8,7 +8,10 @@ async fn a_tampered_signature_is_refused() {
     let h = harness().await;
     let encrypt = h
         .crypto
-        .encrypt(r#"{"EventType":"user_add_org","UserId":["a"]}"#)
+        .encrypt(&event(
+            "user_add_org",
+            &[("UserId", serde_json::json!(["a"]))],
+        ))
         .unwrap();
     let sig = h.crypto.signature("1", "n", &encrypt);
     let mut tampered = sig.clone().into_bytes();
@@ -43,7 +46,10 @@ async fn a_wrong_receive_id_is_refused() {
     for receive_id in [CORP_ID, "suite4xxxxxxxxxxxxxxx"] {
         let other = CallbackCrypto::new(TOKEN, AES_KEY, receive_id).unwrap();
         let encrypt = other
-            .encrypt(r#"{"EventType":"user_add_org","UserId":["a"]}"#)
+            .encrypt(&event(
+                "user_add_org",
+                &[("UserId", serde_json::json!(["a"]))],
+            ))
             .unwrap();
         let (status, body) = h
             .send(signed_request(&h.path(), &other, &encrypt, false))
@@ -57,7 +63,13 @@ async fn a_wrong_receive_id_is_refused() {
 async fn an_event_of_another_corp_is_refused() {
     let h = harness().await;
     let (status, body) = h
-        .send(h.request(r#"{"EventType":"user_add_org","UserId":["a"],"CorpId":"dingother"}"#))
+        .send(h.request(&event(
+            "user_add_org",
+            &[
+                ("UserId", serde_json::json!(["a"])),
+                ("CorpId", "dingother".into()),
+            ],
+        )))
         .await;
     assert_refused(status, &body, StatusCode::FORBIDDEN);
     assert!(h.drain().await.is_empty());
@@ -110,7 +122,7 @@ async fn invalid_json_bodies_are_refused() {
 #[tokio::test]
 async fn missing_query_parameters_are_refused() {
     let h = harness().await;
-    let encrypt = h.crypto.encrypt(r#"{"EventType":"check_url"}"#).unwrap();
+    let encrypt = h.crypto.encrypt(&event("check_url", &[])).unwrap();
     let sig = h.crypto.signature("1", "n", &encrypt);
     for query in [
         String::new(),
@@ -155,7 +167,10 @@ async fn bad_padding_is_refused() {
     let mut raw = STANDARD
         .decode(
             h.crypto
-                .encrypt(r#"{"EventType":"user_add_org","UserId":["a"]}"#)
+                .encrypt(&event(
+                    "user_add_org",
+                    &[("UserId", serde_json::json!(["a"]))],
+                ))
                 .unwrap(),
         )
         .unwrap();
@@ -173,7 +188,10 @@ async fn bad_padding_is_refused() {
     )
     .unwrap();
     let encrypt = wrong
-        .encrypt(r#"{"EventType":"user_add_org","UserId":["a"]}"#)
+        .encrypt(&event(
+            "user_add_org",
+            &[("UserId", serde_json::json!(["a"]))],
+        ))
         .unwrap();
     let (status, body) = send_signed_ciphertext(&h, &encrypt).await;
     assert_refused(status, &body, StatusCode::FORBIDDEN);
@@ -186,7 +204,10 @@ async fn a_bad_length_prefix_is_refused() {
     let mut raw = STANDARD
         .decode(
             h.crypto
-                .encrypt(r#"{"EventType":"user_add_org","UserId":["a"]}"#)
+                .encrypt(&event(
+                    "user_add_org",
+                    &[("UserId", serde_json::json!(["a"]))],
+                ))
                 .unwrap(),
         )
         .unwrap();
@@ -241,7 +262,10 @@ async fn unknown_disabled_and_unconfigured_connectors_are_refused_alike() {
     let unconfigured = h.other_connector(true, false).await;
     let encrypt = h
         .crypto
-        .encrypt(r#"{"EventType":"user_add_org","UserId":["a"]}"#)
+        .encrypt(&event(
+            "user_add_org",
+            &[("UserId", serde_json::json!(["a"]))],
+        ))
         .unwrap();
     for id in [
         dingbridge::domain::ids::ConnectorId::generate().to_string(),
@@ -265,7 +289,7 @@ async fn a_connector_under_another_data_key_is_an_internal_error_not_a_leak() {
     let other_key = SecretBox::from_base64(&SecretBox::generate_key()).unwrap();
     let deps = Deps::new(h.table.clone(), h.queue.clone(), h.clock.clone(), other_key);
     let response = router(deps)
-        .oneshot(h.request(r#"{"EventType":"check_url"}"#))
+        .oneshot(h.request(&event("check_url", &[])))
         .await
         .unwrap();
     assert_eq!(response.status(), StatusCode::INTERNAL_SERVER_ERROR);

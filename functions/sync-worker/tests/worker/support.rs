@@ -2,12 +2,11 @@
 //! a normalised snapshot of the directory to compare sides and runs.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
 use dingbridge::adapters::embedded::{EmbeddedQueue, EmbeddedStore, QueueSettings};
-use dingbridge::dingtalk::{ClientConfig, HttpDingTalk};
+use dingbridge::dingtalk::HttpDingTalk;
 use dingbridge::domain::connector::{Connector, ConnectorInput, LeaverPolicy, check_input};
 use dingbridge::domain::directory::{Account, Origin};
 use dingbridge::domain::ids::OrgUnitId;
@@ -21,7 +20,7 @@ use dingbridge::store::directory::Directory;
 use dingbridge::store::events::{Events, ParkedEvent};
 use dingbridge::store::mappings::Mappings;
 use dingbridge::worker::BatchHandler;
-use dingtalk_sim::{SimConfig, SimHandle};
+use dingtalk_sim::{SimConfig, SimHandle, testkit};
 use serde_json::{Value, json};
 use sync_worker::{Deps, Settings};
 
@@ -34,21 +33,16 @@ pub struct Sim {
 }
 
 pub async fn sim() -> Sim {
-    let addr: SocketAddr = "127.0.0.1:0".parse().unwrap();
-    let handle = dingtalk_sim::start(
-        addr,
-        SimConfig {
-            users: 0,
-            depts: 0,
-            qps_per_api: 0,
-            callback_time_scale: 0.01,
-            callback_timeout_ms: 300,
-            ..SimConfig::default()
-        },
-    )
+    let testkit::Sim { handle, base } = testkit::start_sim(SimConfig {
+        users: 0,
+        depts: 0,
+        qps_per_api: 0,
+        callback_time_scale: 0.01,
+        callback_timeout_ms: 300,
+        ..SimConfig::default()
+    })
     .await
     .unwrap();
-    let base = handle.base_url();
     Sim {
         handle,
         base,
@@ -181,21 +175,14 @@ pub async fn side(sim: &Sim, options: SideOptions) -> Side {
     let secrets = SecretBox::from_base64(&SecretBox::generate_key()).unwrap();
     let app = sim.handle.apps().into_iter().next().unwrap();
     let input = ConnectorInput {
-        name: Some("sim".into()),
-        corp_id: Some(app.corp_id),
-        app_key: Some(app.app_key),
-        app_secret: Some(app.app_secret),
         leaver_policy: Some(options.leaver_policy),
         default_password: options.default_password,
         register_callback: Some(options.register_callback),
         callback_token: options.register_callback.then(|| "token123".into()),
         callback_aes_key: options
             .register_callback
-            .then(|| "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG".into()),
-        oapi_base: Some(sim.base.clone()),
-        api_base: Some(sim.base.clone()),
-        login_base: Some(sim.base.clone()),
-        ..ConnectorInput::default()
+            .then(|| testkit::CALLBACK_AES_KEY.into()),
+        ..testkit::connector_input(&app, &sim.base)
     };
     let checked = check_input(&input, None, &PasswordPolicy::default()).unwrap();
     let connectors = Connectors::new(table.clone(), clock.clone(), secrets.clone());
@@ -207,15 +194,7 @@ pub async fn side(sim: &Sim, options: SideOptions) -> Side {
         )
         .await
         .unwrap();
-    let dingtalk = HttpDingTalk::new(ClientConfig {
-        max_retries: 1,
-        backoff_base: Duration::from_millis(5),
-        backoff_max: Duration::from_millis(20),
-        throttle_backoff: Duration::from_millis(5),
-        request_timeout: Duration::from_secs(5),
-        ..ClientConfig::default()
-    })
-    .unwrap();
+    let dingtalk = HttpDingTalk::new(testkit::fast_client_config()).unwrap();
     let deps = Arc::new(Deps::new(
         table.clone(),
         queue.clone(),
