@@ -134,28 +134,12 @@ pub fn step_for(state: RunState, scope: ApplyScope) -> Step {
 mod tests {
     use super::*;
     use crate::domain::ids::ConnectorId;
-    use crate::store::runs::{RunCounters, RunKind};
+    use crate::store::runs::RunKind;
 
     fn run(state: RunState) -> SyncRun {
         SyncRun {
-            id: RunId::generate(),
-            connector_id: ConnectorId::generate(),
-            kind: RunKind::Pull,
             state,
-            partial: false,
-            partial_reasons: Vec::new(),
-            counters: RunCounters::default(),
-            started_ms: 0,
-            finished_ms: None,
-            errors: Vec::new(),
-            errors_dropped: 0,
-            confirmed_by: None,
-            review_reason: None,
-            superseded_by: None,
-            blocking: Vec::new(),
-            updated_ms: None,
-            failed_during: None,
-            version: 1,
+            ..SyncRun::new(&ConnectorId::generate(), RunKind::Pull, 0)
         }
     }
 

@@ -231,6 +231,30 @@ pub struct SyncRun {
 }
 
 impl SyncRun {
+    /// A new run, `pulling` since `now_ms` (version 1), as [`Runs::create`] stores it.
+    pub fn new(connector_id: &ConnectorId, kind: RunKind, now_ms: i64) -> Self {
+        Self {
+            id: RunId::generate(),
+            connector_id: connector_id.clone(),
+            kind,
+            state: RunState::Pulling,
+            partial: false,
+            partial_reasons: Vec::new(),
+            counters: RunCounters::default(),
+            started_ms: now_ms,
+            finished_ms: None,
+            errors: Vec::new(),
+            errors_dropped: 0,
+            confirmed_by: None,
+            review_reason: None,
+            superseded_by: None,
+            blocking: Vec::new(),
+            updated_ms: Some(now_ms),
+            failed_during: None,
+            version: 1,
+        }
+    }
+
     /// Records an error, keeping the list bounded (a run over a very dirty org must still fit
     /// in one item of 400 KB).
     pub fn push_error(&mut self, error: impl Into<String>) {
@@ -347,27 +371,7 @@ impl Runs {
         connector_id: &ConnectorId,
         kind: RunKind,
     ) -> Result<SyncRun, RunError> {
-        let now = self.clock.now_millis();
-        let run = SyncRun {
-            id: RunId::generate(),
-            connector_id: connector_id.clone(),
-            kind,
-            state: RunState::Pulling,
-            partial: false,
-            partial_reasons: Vec::new(),
-            counters: RunCounters::default(),
-            started_ms: now,
-            finished_ms: None,
-            errors: Vec::new(),
-            errors_dropped: 0,
-            confirmed_by: None,
-            review_reason: None,
-            superseded_by: None,
-            blocking: Vec::new(),
-            updated_ms: Some(now),
-            failed_during: None,
-            version: 1,
-        };
+        let run = SyncRun::new(connector_id, kind, self.clock.now_millis());
         let mut ops = vec![TxOp::Put {
             item: run_item(&run)?,
             cond: Cond::Absent,
