@@ -52,6 +52,18 @@ fn event(name: &str, fields: &[(&str, serde_json::Value)]) -> String {
     value.to_string()
 }
 
+/// The plain user event most refusal tests seal and then break: one user added.
+fn one_user_event() -> String {
+    event("user_add_org", &[("UserId", serde_json::json!(["a"]))])
+}
+
+/// That event sealed for the harness's connector, as raw ciphertext bytes to tamper with.
+fn ciphertext_bytes(h: &Harness) -> Vec<u8> {
+    STANDARD
+        .decode(h.crypto.encrypt(&one_user_event()).unwrap())
+        .unwrap()
+}
+
 /// A queue that fails its first `failures` sends, then forwards to a real queue.
 struct FlakyQueue {
     inner: Arc<EmbeddedQueue>,

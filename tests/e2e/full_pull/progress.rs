@@ -3,7 +3,6 @@
 
 use std::time::Duration;
 
-use axum::http::{Method, StatusCode};
 use serde_json::{Value, json};
 
 use crate::full_pull::support::{Engine, Options, world};
@@ -28,14 +27,7 @@ async fn a_slow_walk_shows_its_counters_before_it_ends(engine: Engine) {
         Some(json!({ "latency_ms": 150 })),
     )
     .await;
-    let (status, body) = w
-        .api(
-            Method::POST,
-            &format!("/connectors/{}/pull", w.connector.id),
-        )
-        .await;
-    assert_eq!(status, StatusCode::ACCEPTED, "{body}");
-    let id = body["id"].as_str().unwrap().to_owned();
+    let id = w.start_pull().await;
 
     // Polls the run while the walk runs beside it; `None` once the run left `pulling` first.
     let watch = async {

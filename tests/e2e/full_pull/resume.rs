@@ -86,21 +86,9 @@ async fn a_pull_killed_mid_walk_and_mid_apply_converges_without_duplicates(engin
     .await;
     let sim = w.sim_org().await;
     let users = sim.users.len();
-    let (status, body) = w
-        .api(
-            Method::POST,
-            &format!("/connectors/{}/pull", w.connector.id),
-        )
-        .await;
-    assert_eq!(status, StatusCode::ACCEPTED, "{body}");
-    let id = body["id"].as_str().unwrap().to_owned();
+    let id = w.start_pull().await;
     // A second start while the first is running is refused.
-    let (status, _) = w
-        .api(
-            Method::POST,
-            &format!("/connectors/{}/pull", w.connector.id),
-        )
-        .await;
+    let (status, _) = w.request_pull().await;
     assert_eq!(status, StatusCode::CONFLICT);
 
     // Killed mid-walk, once a checkpoint has saved some users.

@@ -2,7 +2,7 @@
 //! reached it later (A→B staged, B→C applied by an event: the directory keeps C), and only one
 //! run of a connector waits for review at a time (a newer pull supersedes the waiting one).
 
-use axum::http::{Method, StatusCode};
+use axum::http::StatusCode;
 use dingbridge::dingtalk::DingUserId;
 use dingbridge::domain::directory::Origin;
 use dingbridge::store::Actor;
@@ -90,12 +90,7 @@ async fn a_second_pull_supersedes_the_run_waiting_for_review(engine: Engine) {
     assert!(reason.contains("review mode"), "{run}");
 
     // The start answer names the run it will supersede.
-    let (status, started) = w
-        .api(
-            Method::POST,
-            &format!("/connectors/{}/pull", w.connector.id),
-        )
-        .await;
+    let (status, started) = w.request_pull().await;
     assert_eq!(status, StatusCode::ACCEPTED, "{started}");
     assert_eq!(started["supersedes"], older.as_str(), "{started}");
     assert!(

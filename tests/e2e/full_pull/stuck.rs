@@ -113,17 +113,6 @@ async fn drain_with(w: &World, deps: &Deps, max: usize) -> usize {
     handled
 }
 
-async fn start(w: &World) -> String {
-    let (status, body) = w
-        .api(
-            Method::POST,
-            &format!("/connectors/{}/pull", w.connector.id),
-        )
-        .await;
-    assert_eq!(status, StatusCode::ACCEPTED, "{body}");
-    body["id"].as_str().unwrap().to_owned()
-}
-
 fn last_error(run: &Value) -> String {
     run["errors"]
         .as_array()
@@ -139,7 +128,7 @@ fn counter(run: &Value, name: &str) -> u64 {
 
 async fn a_pull_step_failing_on_every_delivery_fails_the_run_on_the_last_one(engine: Engine) {
     let w = world(engine, engine.org(0.0), Options::default()).await;
-    let id = start(&w).await;
+    let id = w.start_pull().await;
     let failing = failing_sends(&w, 500);
 
     let deliveries = drain_with(&w, &failing, 50).await;
@@ -163,7 +152,7 @@ async fn a_pull_step_failing_on_every_delivery_fails_the_run_on_the_last_one(eng
     // A failed pull has no plan to confirm, and it frees the connector at once.
     let (status, _) = w.api(Method::POST, &format!("/runs/{id}/confirm")).await;
     assert_eq!(status, StatusCode::CONFLICT);
-    start(&w).await;
+    w.start_pull().await;
 }
 
 async fn an_apply_failing_on_every_delivery_fails_with_what_it_applied_and_a_confirm_resumes_it(
@@ -352,7 +341,7 @@ async fn a_step_failing_in_a_way_no_retry_mends_fails_the_run_on_its_first_deliv
     engine: Engine,
 ) {
     let w = world(engine, engine.org(0.0), Options::default()).await;
-    let id = start(&w).await;
+    let id = w.start_pull().await;
     let calm = failing_sends(&w, 500);
     let refused = Deps {
         pull_runs: calm
@@ -375,7 +364,7 @@ async fn a_step_failing_in_a_way_no_retry_mends_fails_the_run_on_its_first_deliv
     }
     assert!(w.queue.dead_letters(10).await.unwrap().is_empty());
     // The connector is free again.
-    start(&w).await;
+    w.start_pull().await;
 }
 
 async fn an_unreadable_pull_message_is_parked_with_its_reason(engine: Engine) {

@@ -326,16 +326,25 @@ impl World {
         handled
     }
 
+    /// `POST /connectors/{id}/pull`: status and body.
+    pub async fn request_pull(&self) -> (StatusCode, Value) {
+        self.api(
+            Method::POST,
+            &format!("/connectors/{}/pull", self.connector.id),
+        )
+        .await
+    }
+
+    /// Starts a pull through the admin API (202) and returns the run's id.
+    pub async fn start_pull(&self) -> String {
+        let (status, body) = self.request_pull().await;
+        assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+        body["id"].as_str().unwrap().to_owned()
+    }
+
     /// Starts a pull through the admin API and runs it to its next resting state.
     pub async fn pull(&self) -> String {
-        let (status, body) = self
-            .api(
-                Method::POST,
-                &format!("/connectors/{}/pull", self.connector.id),
-            )
-            .await;
-        assert_eq!(status, StatusCode::ACCEPTED, "{body}");
-        let id = body["id"].as_str().unwrap().to_owned();
+        let id = self.start_pull().await;
         self.drain(1000).await;
         id
     }

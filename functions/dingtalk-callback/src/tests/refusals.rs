@@ -6,13 +6,7 @@ use super::*;
 #[tokio::test]
 async fn a_tampered_signature_is_refused() {
     let h = harness().await;
-    let encrypt = h
-        .crypto
-        .encrypt(&event(
-            "user_add_org",
-            &[("UserId", serde_json::json!(["a"]))],
-        ))
-        .unwrap();
+    let encrypt = h.crypto.encrypt(&one_user_event()).unwrap();
     let sig = h.crypto.signature("1", "n", &encrypt);
     let mut tampered = sig.clone().into_bytes();
     tampered[0] = if tampered[0] == b'0' { b'1' } else { b'0' };
@@ -45,12 +39,7 @@ async fn a_wrong_receive_id_is_refused() {
     let h = harness().await; // expects the AppKey
     for receive_id in [CORP_ID, "suite4xxxxxxxxxxxxxxx"] {
         let other = CallbackCrypto::new(TOKEN, AES_KEY, receive_id).unwrap();
-        let encrypt = other
-            .encrypt(&event(
-                "user_add_org",
-                &[("UserId", serde_json::json!(["a"]))],
-            ))
-            .unwrap();
+        let encrypt = other.encrypt(&one_user_event()).unwrap();
         let (status, body) = h
             .send(signed_request(&h.path(), &other, &encrypt, false))
             .await;
@@ -164,16 +153,7 @@ async fn a_ciphertext_of_a_bad_length_is_refused() {
 #[tokio::test]
 async fn bad_padding_is_refused() {
     let h = harness().await;
-    let mut raw = STANDARD
-        .decode(
-            h.crypto
-                .encrypt(&event(
-                    "user_add_org",
-                    &[("UserId", serde_json::json!(["a"]))],
-                ))
-                .unwrap(),
-        )
-        .unwrap();
+    let mut raw = ciphertext_bytes(&h);
     // In CBC, flipping a bit of the second-to-last block flips the same bit of the last plaintext
     // block: the final (padding) byte becomes > 32.
     let at = raw.len() - 17;
@@ -187,12 +167,7 @@ async fn bad_padding_is_refused() {
         APP_KEY,
     )
     .unwrap();
-    let encrypt = wrong
-        .encrypt(&event(
-            "user_add_org",
-            &[("UserId", serde_json::json!(["a"]))],
-        ))
-        .unwrap();
+    let encrypt = wrong.encrypt(&one_user_event()).unwrap();
     let (status, body) = send_signed_ciphertext(&h, &encrypt).await;
     assert_refused(status, &body, StatusCode::FORBIDDEN);
     assert!(h.drain().await.is_empty());
@@ -201,16 +176,7 @@ async fn bad_padding_is_refused() {
 #[tokio::test]
 async fn a_bad_length_prefix_is_refused() {
     let h = harness().await;
-    let mut raw = STANDARD
-        .decode(
-            h.crypto
-                .encrypt(&event(
-                    "user_add_org",
-                    &[("UserId", serde_json::json!(["a"]))],
-                ))
-                .unwrap(),
-        )
-        .unwrap();
+    let mut raw = ciphertext_bytes(&h);
     // Plaintext bytes 16..20 (the big-endian length) are block 2 XOR ciphertext block 1: flipping
     // the top bit of ciphertext byte 0 adds 2^31 to the declared length.
     raw[0] ^= 0x80;
@@ -260,13 +226,7 @@ async fn unknown_disabled_and_unconfigured_connectors_are_refused_alike() {
     let h = harness().await;
     let disabled = h.other_connector(false, true).await;
     let unconfigured = h.other_connector(true, false).await;
-    let encrypt = h
-        .crypto
-        .encrypt(&event(
-            "user_add_org",
-            &[("UserId", serde_json::json!(["a"]))],
-        ))
-        .unwrap();
+    let encrypt = h.crypto.encrypt(&one_user_event()).unwrap();
     for id in [
         dingbridge::domain::ids::ConnectorId::generate().to_string(),
         disabled.id.to_string(),
