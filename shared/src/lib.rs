@@ -1,10 +1,11 @@
 //! `dingbridge`: everything the Lambda functions share — the pure domain, the ports, the stores
 //! written once over those ports, the engines behind them, and the DingTalk client and crypto.
 
+pub use dingbridge_domain as domain;
+
 pub mod adapters;
 pub mod config;
 pub mod dingtalk;
-pub mod domain;
 pub mod lifecycle;
 pub mod logging;
 pub mod ports;

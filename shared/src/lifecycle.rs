@@ -13,7 +13,7 @@ use std::time::Duration;
 use crate::domain::ids::ConnectorId;
 use crate::domain::pull::RowAction;
 use crate::domain::sync::{ApplyScope, PullMessage};
-use crate::ports::{Clock, Queue, QueueError, Table, TableError};
+use crate::ports::{Clock, OutMessage, Queue, QueueError, Table, TableError};
 use crate::store::mappings::Mappings;
 use crate::store::runs::{
     Locks, RowBody, RowFilter, RowKind, RowRef, RunError, RunId, RunKind, RunState, Runs, SyncRun,
@@ -300,7 +300,7 @@ impl PullRuns {
         scope: ApplyScope,
         step: u64,
     ) -> Result<(), QueueError> {
-        let message = PullMessage::out(&run.connector_id, run.id.as_str(), scope, step)
+        let message = pull_message(&run.connector_id, run.id.as_str(), scope, step)
             .map_err(|e| QueueError::Invalid(e.to_string()))?;
         self.queue.send(message).await
     }
@@ -395,4 +395,25 @@ impl PullRuns {
             None => format!("department {dept}"),
         })
     }
+}
+
+/// The message that moves a run on, with the FIFO group (the connector: one run's steps in order)
+/// and the deduplication id (run, scope and step: a step is queued once however often it is sent).
+fn pull_message(
+    connector_id: &ConnectorId,
+    run_id: &str,
+    scope: ApplyScope,
+    step: u64,
+) -> Result<OutMessage, serde_json::Error> {
+    let message = PullMessage::Run {
+        connector_id: connector_id.clone(),
+        run_id: run_id.to_owned(),
+        scope,
+        step,
+    };
+    Ok(OutMessage::new(
+        connector_id.as_str(),
+        format!("{run_id}:{}:{step}", scope.as_str()),
+        serde_json::to_string(&message)?,
+    ))
 }

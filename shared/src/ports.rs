@@ -1,8 +1,10 @@
 //! The ports the domain needs from the outside world: `Table` (a DynamoDB-shaped key-value table),
-//! `Queue` / `QueueConsumer` (an SQS-FIFO-shaped queue), `Clock` and `Secrets` (`ports/secrets.rs`).
+//! `Queue` / `QueueConsumer` (an SQS-FIFO-shaped queue), `Clock`, `Secrets` (`ports/secrets.rs`) and
+//! `DingTalk` (`ports/dingtalk.rs`). Ports import nothing but the domain.
 //! Engines live in `adapters/`; one contract-test suite (`shared/tests/contract`) holds every engine
 //! to the same semantics.
 
+mod dingtalk;
 mod secrets;
 pub use secrets::{DeploymentSecret, Secrets, SecretsError};
 
@@ -372,6 +374,6 @@ impl Clock for SystemClock {
 }
 
 // --- DingTalk ---------------------------------------------------------------------------------
-// The `DingTalk` port is defined beside its wire types and client in `crate::dingtalk::port`
-// (HttpDingTalk is the real implementation; tests point it at the simulator).
-pub use crate::dingtalk::port::DingTalk;
+// `ports/dingtalk.rs`, in the domain's terms; `dingtalk::HttpDingTalk` is the real implementation
+// (tests point it at the simulator).
+pub use dingtalk::{DingTalk, MAX_PAGE_SIZE};

@@ -15,6 +15,8 @@ pub use json::{Json, decode};
 
 use crate::lifecycle::{ConfirmError, StartError};
 use crate::ports::{QueueError, TableError};
+use crate::store::DirectoryError;
+use crate::store::runs::RunError;
 
 /// What went wrong, in terms a client can act on. Internal causes are logged, never sent.
 #[derive(Debug, thiserror::Error)]
@@ -219,6 +221,38 @@ impl From<QueueError> for ApiError {
         match e {
             QueueError::Transient(cause) => Self::Unavailable(cause),
             QueueError::Invalid(cause) | QueueError::Permanent(cause) => Self::Internal(cause),
+        }
+    }
+}
+
+impl From<DirectoryError> for ApiError {
+    fn from(e: DirectoryError) -> Self {
+        match e {
+            DirectoryError::Invalid(f) => ApiError::invalid(f.field, f.reason),
+            DirectoryError::NotFound(what) => {
+                tracing::debug!(%what, "not found");
+                ApiError::NotFound
+            }
+            DirectoryError::Conflict { detail, .. } => ApiError::Conflict(detail),
+            e @ DirectoryError::NotEmpty { .. } => ApiError::Conflict(e.to_string()),
+            DirectoryError::Stale => ApiError::Conflict(
+                "the entity was changed concurrently; reload and retry".to_owned(),
+            ),
+            DirectoryError::Corrupt(cause) => ApiError::Internal(cause),
+            DirectoryError::Storage(e) => e.into(),
+        }
+    }
+}
+
+impl From<RunError> for ApiError {
+    fn from(e: RunError) -> Self {
+        match e {
+            RunError::NotFound(_) => ApiError::NotFound,
+            e @ RunError::InvalidTransition { .. } => ApiError::Conflict(e.to_string()),
+            RunError::Stale => {
+                ApiError::Conflict("the run was changed concurrently; reload and retry".to_owned())
+            }
+            RunError::Directory(e) => e.into(),
         }
     }
 }

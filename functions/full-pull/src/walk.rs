@@ -7,8 +7,9 @@ use std::time::Duration;
 use async_trait::async_trait;
 use dingbridge::dingtalk::{
     DeptId, DingApp, DingDepartment, DingTalk, DingTalkError, DingUser, ErrorCode, ErrorKind, Page,
-    limiter::DEFAULT_QPS, port::MAX_PAGE_SIZE,
+    limiter::DEFAULT_QPS,
 };
+use dingbridge::ports::MAX_PAGE_SIZE;
 use futures::stream::{FuturesUnordered, StreamExt};
 use serde::{Deserialize, Serialize};
 use tokio::time::Instant;

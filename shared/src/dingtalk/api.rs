@@ -3,7 +3,6 @@
 
 use super::client::{Auth, Call, HttpDingTalk};
 use super::error::DingTalkError;
-use super::port::{DingTalk, MAX_PAGE_SIZE};
 use super::types::{
     AppToken, CallbackRegistration, CreatedUser, DepartmentPatch, DeptId, DingApp, DingDepartment,
     DingProfile, DingUser, DingUserId, DingUserRef, FailedEvent, FailedEventBatch, MicroAppUser,
@@ -11,6 +10,7 @@ use super::types::{
     UserToken,
 };
 use super::wire;
+use crate::ports::{DingTalk, MAX_PAGE_SIZE};
 use async_trait::async_trait;
 use base64::Engine as _;
 use hmac::{Hmac, Mac};

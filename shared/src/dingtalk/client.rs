@@ -4,10 +4,10 @@
 
 use super::error::{self, DingTalkError, ErrorCode, ErrorKind};
 use super::limiter::RateLimiter;
-use super::port::DingTalk;
 use super::token::{CredentialKey, DEFAULT_MARGIN, TokenCache};
 use super::types::{DingApp, SecretString, TokenSource};
 use super::wire;
+use crate::ports::DingTalk;
 use crate::ports::{Clock, SystemClock};
 use rand::Rng;
 use reqwest::{Method, Url};

@@ -3,17 +3,16 @@
 mod api;
 pub mod client;
 pub mod crypto;
-pub mod error;
 pub mod events;
 pub mod limiter;
-pub mod port;
 pub mod token;
-pub mod types;
 mod wire;
 
+pub use crate::domain::dingtalk::{error, types};
+
+pub use crate::ports::DingTalk;
 pub use api::sns_signature;
 pub use client::{ClientConfig, HttpDingTalk};
 pub use error::{DingTalkError, ErrorCode, ErrorKind};
 pub use limiter::{Rate, RateLimiter};
-pub use port::DingTalk;
 pub use types::*;

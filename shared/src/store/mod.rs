@@ -90,26 +90,6 @@ impl DirectoryError {
     }
 }
 
-impl From<DirectoryError> for crate::web::ApiError {
-    fn from(e: DirectoryError) -> Self {
-        use crate::web::ApiError;
-        match e {
-            DirectoryError::Invalid(f) => ApiError::invalid(f.field, f.reason),
-            DirectoryError::NotFound(what) => {
-                tracing::debug!(%what, "not found");
-                ApiError::NotFound
-            }
-            DirectoryError::Conflict { detail, .. } => ApiError::Conflict(detail),
-            e @ DirectoryError::NotEmpty { .. } => ApiError::Conflict(e.to_string()),
-            DirectoryError::Stale => ApiError::Conflict(
-                "the entity was changed concurrently; reload and retry".to_owned(),
-            ),
-            DirectoryError::Corrupt(cause) => ApiError::Internal(cause),
-            DirectoryError::Storage(e) => e.into(),
-        }
-    }
-}
-
 pub(crate) fn encode<T: Serialize>(value: &T) -> Result<serde_json::Value, DirectoryError> {
     serde_json::to_value(value).map_err(|e| DirectoryError::Corrupt(e.to_string()))
 }

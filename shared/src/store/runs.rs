@@ -21,33 +21,14 @@ use serde::{Deserialize, Serialize};
 
 use super::{DirectoryError, PageOf, decode, encode, keys};
 use crate::domain::ids::ConnectorId;
+pub use crate::domain::ids::RunId;
 use crate::domain::pull::{PlanTotals, RowAction};
-use crate::domain::values::{InvalidField, text_newtype_impls};
 use crate::ports::{Clock, Cond, Index, IndexKey, Item, Key, Query, Table, TableError, TxOp};
 
 /// At most this many errors are kept on a run; later ones are counted in `errors_dropped`.
 pub const MAX_RUN_ERRORS: usize = 100;
 /// Staging rows expire 30 days after they are written (DESIGN: the preview is not history).
 pub const ROW_TTL_SECS: i64 = 30 * 86_400;
-
-/// A run id: a UUIDv7 (time-ordered).
-#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(try_from = "String", into = "String")]
-pub struct RunId(String);
-
-impl RunId {
-    pub fn generate() -> Self {
-        Self(uuid::Uuid::now_v7().to_string())
-    }
-
-    pub fn parse(raw: &str) -> Result<Self, InvalidField> {
-        uuid::Uuid::parse_str(raw.trim())
-            .map(|u| Self(u.hyphenated().to_string()))
-            .map_err(|_| InvalidField::new("run_id", "is not a valid id"))
-    }
-}
-
-text_newtype_impls!(RunId);
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -319,20 +300,6 @@ impl RunError {
 impl From<TableError> for RunError {
     fn from(e: TableError) -> Self {
         Self::Directory(DirectoryError::Storage(e))
-    }
-}
-
-impl From<RunError> for crate::web::ApiError {
-    fn from(e: RunError) -> Self {
-        use crate::web::ApiError;
-        match e {
-            RunError::NotFound(_) => ApiError::NotFound,
-            e @ RunError::InvalidTransition { .. } => ApiError::Conflict(e.to_string()),
-            RunError::Stale => {
-                ApiError::Conflict("the run was changed concurrently; reload and retry".to_owned())
-            }
-            RunError::Directory(e) => e.into(),
-        }
     }
 }
 

@@ -3,7 +3,7 @@
 
 mod departments;
 mod reconciler;
-pub mod rules;
+pub use crate::domain::rules;
 
 pub use reconciler::{Reconciler, SyncTarget};
 

@@ -3,10 +3,10 @@
 use std::collections::{BTreeMap, HashMap};
 
 use super::*;
-use crate::domain::directory::{Account, AccountStatus, OrgUnit, normalise_memberships};
-use crate::domain::ids::{AccountId, ConnectorId, OrgUnitId};
-use crate::domain::values::{DisplayName, Email, Mobile, Username};
-use crate::sync::rules::desired_account;
+use crate::directory::{Account, AccountStatus, OrgUnit, normalise_memberships};
+use crate::ids::{AccountId, ConnectorId, OrgUnitId};
+use crate::rules::desired_account;
+use crate::values::{DisplayName, Email, Mobile, Username};
 
 fn rules() -> PullRules {
     PullRules {
@@ -206,7 +206,7 @@ fn an_oversized_dingtalk_value_is_clipped_and_refuses_its_row_naming_the_field()
     let staged = StagedUser::from_ding(ding);
     assert_eq!(
         staged.title.as_deref().map(|t| t.chars().count()),
-        Some(crate::sync::rules::MAX_TITLE_CHARS)
+        Some(crate::rules::MAX_TITLE_CHARS)
     );
     assert_eq!(staged.name.chars().count(), MAX_NAME_CHARS);
     assert_eq!(staged.dept_ids.len(), MAX_USER_DEPTS);

@@ -151,7 +151,7 @@ impl DingTalkError {
         }
     }
 
-    pub(crate) fn malformed(api: &str, what: impl fmt::Display) -> Self {
+    pub fn malformed(api: &str, what: impl fmt::Display) -> Self {
         Self::new(
             api,
             ErrorKind::Unavailable,
@@ -162,12 +162,12 @@ impl DingTalkError {
 }
 
 /// Token errors that mean "refresh the token and retry once" (§3.2, §5.3).
-pub(crate) fn is_token_errcode(code: i64) -> bool {
+pub fn is_token_errcode(code: i64) -> bool {
     matches!(code, 33001 | 40001 | 40014 | 42001)
 }
 
 /// Maps a legacy errcode (already unwrapped from 88/sub_code) to its outcome (§5.3).
-pub(crate) fn legacy_kind(code: i64, message: &str) -> ErrorKind {
+pub fn legacy_kind(code: i64, message: &str) -> ErrorKind {
     match code {
         -1 | 60019 => ErrorKind::Unavailable,
         90002 | 90018 => ErrorKind::Throttled,
@@ -188,7 +188,7 @@ pub(crate) fn legacy_kind(code: i64, message: &str) -> ErrorKind {
 }
 
 /// Maps a new-API failure (HTTP status + `code`) to its outcome (§5.2, §5.3).
-pub(crate) fn api_kind(status: u16, code: &str) -> ErrorKind {
+pub fn api_kind(status: u16, code: &str) -> ErrorKind {
     let lower = code.to_ascii_lowercase();
     if status >= 500 || status == 429 || lower.contains("qpslimit") || lower.contains("qpmlimit") {
         if status >= 500 {
@@ -216,7 +216,7 @@ pub(crate) fn api_kind(status: u16, code: &str) -> ErrorKind {
 }
 
 /// The IP in 60020's message (`… request ip=1.2.3.4 …`), so an admin can be told what to whitelist.
-pub(crate) fn reported_ip(message: &str) -> Option<String> {
+pub fn reported_ip(message: &str) -> Option<String> {
     let start = message.find("ip=")? + 3;
     let ip: String = message[start..]
         .chars()

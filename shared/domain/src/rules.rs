@@ -4,9 +4,9 @@
 
 use sha2::{Digest, Sha256};
 
+use crate::connector::EmailField;
 use crate::dingtalk::{DingUser, DingUserId};
-use crate::domain::connector::EmailField;
-use crate::domain::values::{DisplayName, Email, InvalidField, Mobile, Username};
+use crate::values::{DisplayName, Email, InvalidField, Mobile, Username};
 
 /// The prefix of usernames derived from userids that are not valid usernames themselves.
 pub const DIGEST_USERNAME_PREFIX: &str = "dt_";

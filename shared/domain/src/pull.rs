@@ -24,9 +24,9 @@ pub use view::{AccountFields, DirectoryView, MappedAccount, MappedUnit, ValueKin
 
 use serde::{Deserialize, Serialize};
 
+use crate::connector::{Connector, EmailField, LeaverPolicy};
 use crate::dingtalk::{DeptId, DingDepartment, DingUser, DingUserId, SecretString};
-use crate::domain::connector::{Connector, EmailField, LeaverPolicy};
-use crate::domain::password::PasswordPolicy;
+use crate::password::PasswordPolicy;
 
 /// A DingTalk value longer than anything the directory keeps: the staged row holds only its
 /// first `limit` characters (or departments), and validation refuses the row naming the field.
@@ -159,7 +159,7 @@ impl StagedUser {
     /// record is dropped to keep the snapshot small (a 100,000-user org must fit a 128 MB
     /// Lambda).
     pub fn from_ding(u: DingUser) -> Self {
-        use crate::sync::rules::{MAX_JOB_NUMBER_CHARS, MAX_TITLE_CHARS};
+        use crate::rules::{MAX_JOB_NUMBER_CHARS, MAX_TITLE_CHARS};
         let mut c = Vec::new();
         let mut staged = Self {
             userid: u.userid,

@@ -2,12 +2,12 @@
 //! the real implementation; tests point it at the simulator. Listings are streams built over the
 //! page calls, so every implementation pages the same way (and checkpointing callers use the pages).
 
-use super::error::{DingTalkError, ErrorCode, ErrorKind};
-use super::types::{
+use crate::domain::dingtalk::{
     AppToken, CallbackRegistration, CreatedUser, DepartmentPatch, DeptId, DingApp, DingDepartment,
     DingProfile, DingUser, DingUserId, DingUserRef, FailedEvent, MicroAppUser, NewDepartment,
     NewUser, Page, SecretString, SnsUser, TokenSource, UnionIdMatch, UserPatch, UserToken,
 };
+use crate::domain::dingtalk::{DingTalkError, ErrorCode, ErrorKind};
 use async_trait::async_trait;
 use futures::stream::{self, BoxStream, StreamExt, TryStreamExt};
 use std::collections::{HashSet, VecDeque};
@@ -126,7 +126,7 @@ pub trait DingTalk: Send + Sync {
     async fn failed_events_page(
         &self,
         app: &DingApp,
-    ) -> Result<super::types::FailedEventBatch, DingTalkError>;
+    ) -> Result<crate::domain::dingtalk::FailedEventBatch, DingTalkError>;
 
     // --- login (§4) ---
 

@@ -46,6 +46,12 @@ uuid_id!(
     "connector_id"
 );
 
+uuid_id!(
+    /// A sync run (a full pull; later, a push run).
+    RunId,
+    "run_id"
+);
+
 #[cfg(test)]
 mod tests {
     use super::*;

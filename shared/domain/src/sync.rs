@@ -102,28 +102,6 @@ impl ApplyScope {
     }
 }
 
-impl PullMessage {
-    /// The message that moves a run on, with the FIFO group and deduplication id it is sent with.
-    pub fn out(
-        connector_id: &ConnectorId,
-        run_id: &str,
-        scope: ApplyScope,
-        step: u64,
-    ) -> Result<crate::ports::OutMessage, serde_json::Error> {
-        let m = Self::Run {
-            connector_id: connector_id.clone(),
-            run_id: run_id.to_owned(),
-            scope,
-            step,
-        };
-        Ok(crate::ports::OutMessage::new(
-            connector_id.as_str(),
-            format!("{run_id}:{}:{step}", scope.as_str()),
-            serde_json::to_string(&m)?,
-        ))
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -8,11 +8,11 @@ use serde::{Deserialize, Serialize};
 
 use super::view::{Key, KeyIndex, ValueKind};
 use super::{DirectoryView, MappedAccount, PullRules, Snapshot, StagedDept, StagedUser};
+use crate::connector::EmailField;
 use crate::dingtalk::{DeptId, DingUserId};
-use crate::domain::connector::EmailField;
-use crate::domain::ids::AccountId;
-use crate::domain::values::{Email, Mobile, check_unit_name};
-use crate::sync::rules::{desired_account, username_for};
+use crate::ids::AccountId;
+use crate::rules::{desired_account, username_for};
+use crate::values::{Email, Mobile, check_unit_name};
 
 /// A reason names at most this many other holders of a duplicated value ("and N more" after).
 const NAMED_OTHERS: usize = 5;
@@ -165,8 +165,7 @@ pub fn validate_depts(depts: &[StagedDept], view: &DirectoryView) -> Vec<Verdict
         .collect();
     let mut reasons: Vec<Vec<String>> = vec![Vec::new(); depts.len()];
     let mut names: HashMap<(DeptId, String), Vec<usize>> = HashMap::new();
-    let ours: HashSet<&crate::domain::ids::OrgUnitId> =
-        view.units.values().map(|u| &u.id).collect();
+    let ours: HashSet<&crate::ids::OrgUnitId> = view.units.values().map(|u| &u.id).collect();
     for (i, d) in depts.iter().enumerate() {
         // DingTalk's root is the connector's root unit: it is never created, renamed or moved.
         if d.dept_id.is_root() {

@@ -7,8 +7,8 @@ use std::collections::HashMap;
 use std::hash::{BuildHasher, Hash, RandomState};
 
 use crate::dingtalk::{DeptId, DingUserId};
-use crate::domain::directory::{Account, AccountStatus, OrgUnit};
-use crate::domain::ids::{AccountId, OrgUnitId};
+use crate::directory::{Account, AccountStatus, OrgUnit};
+use crate::ids::{AccountId, OrgUnitId};
 
 /// What a unique value is: keys of different kinds never meet.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]

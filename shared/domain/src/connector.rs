@@ -65,7 +65,7 @@ pub enum PullMode {
     Auto,
 }
 
-/// A connector as stored, secrets sealed (see `crate::secrets`). Never returned by an API as is.
+/// A connector as stored, secrets sealed (sealed by the `dingbridge` crate's `secrets` module). Never returned by an API as is.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Connector {
     pub id: ConnectorId,

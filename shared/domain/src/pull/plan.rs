@@ -8,11 +8,11 @@ use std::collections::HashSet;
 use super::validate::{parent_of, parents_first};
 use super::view::{AccountFields, FieldsRef, MappedAccount};
 use super::{DirectoryView, PullRules, Snapshot, StagedDept, StagedUser, Validation, Verdict};
+use crate::connector::LeaverPolicy;
 use crate::dingtalk::{DeptId, DingUserId};
-use crate::domain::connector::LeaverPolicy;
-use crate::domain::ids::{AccountId, OrgUnitId};
-use crate::domain::values::check_unit_name;
-use crate::sync::rules::{DesiredAccount, desired_account};
+use crate::ids::{AccountId, OrgUnitId};
+use crate::rules::{DesiredAccount, desired_account};
+use crate::values::check_unit_name;
 
 /// What applying does with one row; also the staging row's review filter.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]

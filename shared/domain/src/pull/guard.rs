@@ -2,7 +2,7 @@
 //! waits for review instead (a narrowed contact scope must not empty the directory).
 
 use super::PlanTotals;
-use crate::domain::connector::Connector;
+use crate::connector::Connector;
 
 /// The reason the run must wait for review, or `None` when the plan is within the connector's
 /// limits. It trips when the accounts to disable/delete, or the units to remove, are more than
