@@ -155,7 +155,7 @@ async fn callback(
     })?;
     // A connector is one corp: an event naming another corp is misrouted or replayed across corps.
     if let Some(corp) = &event.corp_id
-        && *corp != connector.corp_id
+        && corp.as_str() != connector.corp_id.as_str()
     {
         return Err(refuse(
             &shown,
@@ -263,11 +263,11 @@ fn crypto_for(
         ));
     };
     let receive_id = match connector.receive_id_mode {
-        ReceiveIdMode::AppKey => &connector.app_key,
-        ReceiveIdMode::CorpId => &connector.corp_id,
+        ReceiveIdMode::AppKey => connector.app_key.as_str(),
+        ReceiveIdMode::CorpId => connector.corp_id.as_str(),
     };
     // The admin API validates these at save time; failing here means a hand-edited table.
-    CallbackCrypto::new(token.expose(), aes_key.expose(), receive_id.as_str()).map_err(|e| {
+    CallbackCrypto::new(token.expose(), aes_key.expose(), receive_id).map_err(|e| {
         ApiError::Internal(format!(
             "connector {} has unusable callback settings: {e}",
             connector.id
@@ -305,9 +305,9 @@ fn refuse_crypto(shown: &str, connector: &Connector, e: &CryptoError) -> ApiErro
 /// What an operator should fix when a message was sealed for `found` instead of the receive-id
 /// the connector's mode names. A mode set the wrong way round is the usual cause (§1.1, 900010).
 fn receive_id_hint(found: &str, connector: &Connector) -> &'static str {
-    if found == connector.corp_id && found != connector.app_key {
+    if found == connector.corp_id.as_str() && found != connector.app_key.as_str() {
         "sealed for the connector's corp_id, but receive_id_mode is app_key: events registered through the API use the CorpId; set receive_id_mode to corp_id"
-    } else if found == connector.app_key && found != connector.corp_id {
+    } else if found == connector.app_key.as_str() && found != connector.corp_id.as_str() {
         "sealed for the connector's app_key, but receive_id_mode is corp_id: events configured in the developer console use the AppKey; set receive_id_mode to app_key"
     } else {
         "sealed for a receive-id that is neither the connector's app_key nor its corp_id: another app's events, or a mistyped app_key/corp_id"

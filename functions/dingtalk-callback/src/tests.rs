@@ -14,7 +14,8 @@ use dingbridge::adapters::embedded::{EmbeddedQueue, EmbeddedStore, QueueSettings
 use dingbridge::dingtalk::crypto::{CallbackCrypto, EncryptedReply};
 use dingbridge::dingtalk::{DeptId, DingUserId};
 use dingbridge::domain::connector::{
-    CheckedConnector, Connector, EmailField, LeaverPolicy, PullMode, ReceiveIdMode,
+    AppKey, CheckedConnector, Connector, CorpId, EmailField, LeaverPolicy, PullMode, PullSchedule,
+    ReceiveIdMode,
 };
 use dingbridge::domain::directory::Origin;
 use dingbridge::domain::ids::OrgUnitId;
@@ -107,8 +108,8 @@ struct Harness {
 fn settings(enabled: bool, mode: ReceiveIdMode, callback: bool) -> CheckedConnector {
     CheckedConnector {
         name: "acme".into(),
-        corp_id: CORP_ID.into(),
-        app_key: APP_KEY.into(),
+        corp_id: CorpId::parse(CORP_ID).unwrap(),
+        app_key: AppKey::parse(APP_KEY).unwrap(),
         app_secret: Some("app-secret-value".into()),
         agent_id: Some(1),
         enabled,
@@ -121,7 +122,7 @@ fn settings(enabled: bool, mode: ReceiveIdMode, callback: bool) -> CheckedConnec
         default_password: None,
         leaver_policy: LeaverPolicy::Disable,
         pull_mode: PullMode::Review,
-        pull_schedule: "0 2 * * *".into(),
+        pull_schedule: PullSchedule::parse("0 2 * * *").unwrap(),
         mass_delete_max_share: 0.1,
         mass_delete_max_count: 100,
         oapi_base: "http://127.0.0.1:1".into(),
@@ -175,7 +176,7 @@ impl Harness {
     /// another app of the corp (one connector per DingTalk app).
     async fn other_connector(&self, enabled: bool, callback: bool) -> Connector {
         let mut other = settings(enabled, ReceiveIdMode::AppKey, callback);
-        other.app_key = format!("{APP_KEY}-{}", OrgUnitId::generate());
+        other.app_key = AppKey::parse(&format!("{APP_KEY}-{}", OrgUnitId::generate())).unwrap();
         self.deps
             .connectors
             .create(

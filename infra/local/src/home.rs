@@ -291,7 +291,7 @@ async fn status(home: &Home) -> Result<Status, ApiError> {
             .map(|c| ConnectorBrief {
                 id: c.id.to_string(),
                 name: c.name,
-                corp_id: c.corp_id,
+                corp_id: c.corp_id.to_string(),
                 enabled: c.enabled,
                 callback_status: c.callback_status,
             })

@@ -1,13 +1,14 @@
 //! A connector: one DingTalk internal app and its inbound settings, with the same fields DingTalk
 //! admins know from IDaaS (钉钉同步配置). Input is trimmed and checked here, every problem at once.
 
-use std::str::FromStr;
-
 use serde::{Deserialize, Serialize};
 
 use super::ids::{ConnectorId, OrgUnitId};
 use super::password::PasswordPolicy;
 use super::values::{InvalidField, check_name_chars, identifier};
+
+mod app;
+pub use app::{AppKey, CorpId, PullSchedule};
 
 pub const DEFAULT_OAPI_BASE: &str = "https://oapi.dingtalk.com";
 pub const DEFAULT_API_BASE: &str = "https://api.dingtalk.com";
@@ -65,13 +66,14 @@ pub enum PullMode {
     Auto,
 }
 
-/// A connector as stored, secrets sealed (sealed by the `dingbridge` crate's `secrets` module). Never returned by an API as is.
+/// A connector as stored, secrets sealed (by the `dingbridge` crate's `secrets` module). Never
+/// returned by an API as is.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Connector {
     pub id: ConnectorId,
     pub name: String,
-    pub corp_id: String,
-    pub app_key: String,
+    pub corp_id: CorpId,
+    pub app_key: AppKey,
     pub app_secret: Sealed,
     pub agent_id: Option<i64>,
     pub enabled: bool,
@@ -84,7 +86,7 @@ pub struct Connector {
     pub default_password: Option<Sealed>,
     pub leaver_policy: LeaverPolicy,
     pub pull_mode: PullMode,
-    pub pull_schedule: String,
+    pub pull_schedule: PullSchedule,
     /// The mass-delete guard of auto pulls: more than this share of accounts or units to disable…
     pub mass_delete_max_share: f64,
     /// …or more than this count, and the run waits for review.
@@ -152,8 +154,8 @@ impl std::fmt::Debug for ConnectorInput {
 #[derive(Clone, PartialEq)]
 pub struct CheckedConnector {
     pub name: String,
-    pub corp_id: String,
-    pub app_key: String,
+    pub corp_id: CorpId,
+    pub app_key: AppKey,
     /// `None` = keep the stored secret (update without a new one).
     pub app_secret: Option<String>,
     pub agent_id: Option<i64>,
@@ -167,7 +169,7 @@ pub struct CheckedConnector {
     pub default_password: Option<String>,
     pub leaver_policy: LeaverPolicy,
     pub pull_mode: PullMode,
-    pub pull_schedule: String,
+    pub pull_schedule: PullSchedule,
     pub mass_delete_max_share: f64,
     pub mass_delete_max_count: u64,
     pub oapi_base: String,
@@ -253,9 +255,9 @@ pub fn check_input(
         None => Ok(pick(&input.name, current.map(|c| &c.name))),
     };
     let corp_id = ident(&mut problems, "corp_id", &input.corp_id, MAX_IDENTIFIER)
-        .map(|v| v.or_else(|| current.map(|c| c.corp_id.clone())));
+        .map(|v| v.or_else(|| current.map(|c| c.corp_id.to_string())));
     let app_key = ident(&mut problems, "app_key", &input.app_key, MAX_IDENTIFIER)
-        .map(|v| v.or_else(|| current.map(|c| c.app_key.clone())));
+        .map(|v| v.or_else(|| current.map(|c| c.app_key.to_string())));
     let app_secret = ident(&mut problems, "app_secret", &input.app_secret, MAX_SECRET);
     for (field, v) in [
         ("name", &name),
@@ -269,12 +271,11 @@ pub fn check_input(
     if matches!(app_secret, Ok(None)) && !secrets.app_secret {
         problems.push(InvalidField::new("app_secret", "is required"));
     }
-    let (name, corp_id, app_key, app_secret) = (
-        name.ok().flatten(),
-        corp_id.ok().flatten(),
-        app_key.ok().flatten(),
-        app_secret.ok().flatten(),
-    );
+    let corp_id = corp_id.ok().flatten().map(|v| CorpId::parse(&v));
+    let app_key = app_key.ok().flatten().map(|v| AppKey::parse(&v));
+    let corp_id = corp_id.and_then(|r| r.map_err(|p| problems.push(p)).ok());
+    let app_key = app_key.and_then(|r| r.map_err(|p| problems.push(p)).ok());
+    let (name, app_secret) = (name.ok().flatten(), app_secret.ok().flatten());
 
     let register_callback = input
         .register_callback
@@ -369,16 +370,13 @@ pub fn check_input(
         }
     }
 
-    let pull_schedule = pick(&input.pull_schedule, current.map(|c| &c.pull_schedule))
-        .unwrap_or_else(|| DEFAULT_PULL_SCHEDULE.to_owned());
-    if let Some(p) = too_long("pull_schedule", &Some(pull_schedule.clone()), MAX_SCHEDULE) {
-        problems.push(p);
-    } else if let Err(e) = croner::Cron::from_str(&pull_schedule) {
-        problems.push(InvalidField::new(
-            "pull_schedule",
-            format!("is not a valid cron expression ({e})"),
-        ));
+    let pull_schedule = match (clean(&input.pull_schedule), current) {
+        (Some(raw), _) => PullSchedule::parse(&raw),
+        (None, Some(c)) => Ok(c.pull_schedule.clone()),
+        (None, None) => PullSchedule::parse(DEFAULT_PULL_SCHEDULE),
     }
+    .map_err(|p| problems.push(p))
+    .ok();
     let mass_delete_max_share = input
         .mass_delete_max_share
         .or(current.map(|c| c.mass_delete_max_share))
@@ -422,13 +420,15 @@ pub fn check_input(
         DEFAULT_LOGIN_BASE,
     );
 
-    if !problems.is_empty() {
+    let (Some(corp_id), Some(app_key), Some(pull_schedule), true) =
+        (corp_id, app_key, pull_schedule, problems.is_empty())
+    else {
         return Err(problems);
-    }
+    };
     Ok(CheckedConnector {
         name: name.unwrap_or_default(),
-        corp_id: corp_id.unwrap_or_default(),
-        app_key: app_key.unwrap_or_default(),
+        corp_id,
+        app_key,
         app_secret,
         agent_id: input.agent_id.or(current.and_then(|c| c.agent_id)),
         enabled: input.enabled.or(current.map(|c| c.enabled)).unwrap_or(true),
@@ -467,8 +467,8 @@ pub fn check_input(
 pub struct ConnectorView {
     pub id: ConnectorId,
     pub name: String,
-    pub corp_id: String,
-    pub app_key: String,
+    pub corp_id: CorpId,
+    pub app_key: AppKey,
     pub app_secret_set: bool,
     pub agent_id: Option<i64>,
     pub enabled: bool,
@@ -481,7 +481,7 @@ pub struct ConnectorView {
     pub default_password_set: bool,
     pub leaver_policy: LeaverPolicy,
     pub pull_mode: PullMode,
-    pub pull_schedule: String,
+    pub pull_schedule: PullSchedule,
     pub mass_delete_max_share: f64,
     pub mass_delete_max_count: u64,
     pub oapi_base: String,

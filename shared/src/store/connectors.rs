@@ -9,7 +9,7 @@ use serde_json::json;
 use super::audit::{AuditEntry, audit_op};
 use super::{Actor, DirectoryError, PageOf, decode, encode};
 use crate::dingtalk::{DingApp, Endpoints, SecretString};
-use crate::domain::connector::{CheckedConnector, Connector, StoredSecrets};
+use crate::domain::connector::{AppKey, CheckedConnector, Connector, CorpId, StoredSecrets};
 use crate::domain::ids::{ConnectorId, OrgUnitId};
 use crate::ports::{Clock, Cond, Index, IndexKey, Item, Key, Query, Table, TableError, TxOp};
 use crate::secrets::SecretBox;
@@ -25,8 +25,8 @@ pub fn connector_key(id: &ConnectorId) -> Key {
 #[derive(Serialize, Deserialize)]
 struct AppClaim {
     owner: ConnectorId,
-    corp_id: String,
-    app_key: String,
+    corp_id: CorpId,
+    app_key: AppKey,
 }
 
 /// Who holds a DingTalk app, as seen by connector `me`.
@@ -185,8 +185,8 @@ impl Connectors {
     /// claims existed have no marker: the list (a few items) is read for them.
     async fn claim_of(
         &self,
-        corp_id: &str,
-        app_key: &str,
+        corp_id: &CorpId,
+        app_key: &AppKey,
         me: &ConnectorId,
     ) -> Result<Claim, DirectoryError> {
         if let Some((owner, version)) = self.marker_of(corp_id, app_key).await? {
@@ -204,7 +204,7 @@ impl Connectors {
             if let Some(holder) = page
                 .items
                 .into_iter()
-                .find(|c| &c.id != me && c.corp_id == corp_id && c.app_key == app_key)
+                .find(|c| &c.id != me && &c.corp_id == corp_id && &c.app_key == app_key)
             {
                 return Ok(Claim::Held(Box::new(holder)));
             }
@@ -218,12 +218,12 @@ impl Connectors {
     /// The marker of an app: its owner and version.
     async fn marker_of(
         &self,
-        corp_id: &str,
-        app_key: &str,
+        corp_id: &CorpId,
+        app_key: &AppKey,
     ) -> Result<Option<(ConnectorId, u64)>, DirectoryError> {
         match self
             .table
-            .get(&keys::connector_app(corp_id, app_key))
+            .get(&keys::connector_app(corp_id.as_str(), app_key.as_str()))
             .await?
         {
             Some(item) => {
@@ -246,7 +246,7 @@ impl Connectors {
         };
         Ok(TxOp::Put {
             item: Item::new(
-                keys::connector_app(&c.corp_id, &c.app_key),
+                keys::connector_app(c.corp_id.as_str(), c.app_key.as_str()),
                 version,
                 encode(&claim)?,
             ),
@@ -320,7 +320,7 @@ impl Connectors {
             && owner == old.id
         {
             claims.push(TxOp::Delete {
-                key: keys::connector_app(&old.corp_id, &old.app_key),
+                key: keys::connector_app(old.corp_id.as_str(), old.app_key.as_str()),
                 cond: Cond::Version(v),
             });
         }
@@ -392,7 +392,7 @@ impl Connectors {
             && owner == old.id
         {
             ops.push(TxOp::Delete {
-                key: keys::connector_app(&old.corp_id, &old.app_key),
+                key: keys::connector_app(old.corp_id.as_str(), old.app_key.as_str()),
                 cond: Cond::Version(v),
             });
         }
@@ -430,8 +430,8 @@ impl Connectors {
     pub fn app(&self, c: &Connector) -> Result<DingApp, DirectoryError> {
         let secrets = self.open_secrets(c)?;
         Ok(DingApp {
-            corp_id: c.corp_id.clone(),
-            app_key: c.app_key.clone(),
+            corp_id: c.corp_id.to_string(),
+            app_key: c.app_key.to_string(),
             app_secret: secrets.app_secret,
             agent_id: c.agent_id.map(|a| a.to_string()),
             endpoints: Endpoints {

@@ -121,7 +121,7 @@ pub async fn concurrent_creates_for_one_app_have_one_winner(t: Arc<dyn Table>) {
             None => break,
         }
     }
-    let same_app: Vec<_> = all.iter().filter(|c| c.corp_id == corp).collect();
+    let same_app: Vec<_> = all.iter().filter(|c| c.corp_id.as_str() == corp).collect();
     assert_eq!(same_app.len(), 1, "exactly one connector was stored");
     assert_eq!(same_app[0].id, winner.id);
 }

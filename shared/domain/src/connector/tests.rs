@@ -21,7 +21,7 @@ fn values_are_trimmed_and_defaults_applied() {
     );
     assert_eq!(c.app_secret.as_deref(), Some("s"));
     assert_eq!(c.oapi_base, DEFAULT_OAPI_BASE);
-    assert_eq!(c.pull_schedule, DEFAULT_PULL_SCHEDULE);
+    assert_eq!(c.pull_schedule.as_str(), DEFAULT_PULL_SCHEDULE);
     assert_eq!(
         (c.leaver_policy, c.pull_mode, c.receive_id_mode),
         (
