@@ -63,19 +63,23 @@ async fn check(
         Ok(c) => (Some(c), Vec::new()),
         Err(problems) => (None, problems),
     };
-    let root = input
-        .root_org_unit_id
-        .as_deref()
-        .map(str::trim)
-        .filter(|s| !s.is_empty())
-        .and_then(|raw| OrgUnitId::parse(raw).ok());
-    if let Some(root) = root
-        && admin.directory.org_unit(&root).await?.is_none()
-    {
-        problems.push(InvalidField::new(
-            "root_org_unit_id",
-            "does not name an existing org unit",
-        ));
+    for (field, raw) in [
+        ("root_org_unit_id", &input.root_org_unit_id),
+        ("push_root_org_unit_id", &input.push_root_org_unit_id),
+    ] {
+        let unit = raw
+            .as_deref()
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .and_then(|raw| OrgUnitId::parse(raw).ok());
+        if let Some(unit) = unit
+            && admin.directory.org_unit(&unit).await?.is_none()
+        {
+            problems.push(InvalidField::new(
+                field,
+                "does not name an existing org unit",
+            ));
+        }
     }
     match checked {
         Some(c) if problems.is_empty() => Ok(c),

@@ -125,6 +125,7 @@ fn settings(enabled: bool, mode: ReceiveIdMode, callback: bool) -> CheckedConnec
         pull_schedule: PullSchedule::parse("0 2 * * *").unwrap(),
         mass_delete_max_share: 0.1,
         mass_delete_max_count: 100,
+        push: Default::default(),
         oapi_base: "http://127.0.0.1:1".into(),
         api_base: "http://127.0.0.1:1".into(),
         login_base: "http://127.0.0.1:1".into(),

@@ -8,7 +8,11 @@ use super::password::PasswordPolicy;
 use super::values::{InvalidField, check_name_chars, identifier};
 
 mod app;
+mod push;
 pub use app::{AppKey, CorpId, PullSchedule};
+pub use push::{
+    LinkMode, MAX_EXTENSION_KEYS, PushDeletePolicy, PushField, PushInput, PushSettings, check_push,
+};
 
 pub const DEFAULT_OAPI_BASE: &str = "https://oapi.dingtalk.com";
 pub const DEFAULT_API_BASE: &str = "https://api.dingtalk.com";
@@ -91,6 +95,8 @@ pub struct Connector {
     pub mass_delete_max_share: f64,
     /// …or more than this count, and the run waits for review.
     pub mass_delete_max_count: u64,
+    #[serde(flatten)]
+    pub push: PushSettings,
     pub oapi_base: String,
     pub api_base: String,
     pub login_base: String,
@@ -135,6 +141,15 @@ pub struct ConnectorInput {
     pub pull_schedule: Option<String>,
     pub mass_delete_max_share: Option<f64>,
     pub mass_delete_max_count: Option<u64>,
+    pub push_enabled: Option<bool>,
+    pub push_root_org_unit_id: Option<String>,
+    pub push_dingtalk_parent: Option<u64>,
+    pub push_link_mode: Option<LinkMode>,
+    pub push_delete_policy: Option<PushDeletePolicy>,
+    pub push_move_dept_id: Option<u64>,
+    pub push_email_field: Option<EmailField>,
+    pub push_fields: Option<Vec<PushField>>,
+    pub push_extension_keys: Option<Vec<String>>,
     pub oapi_base: Option<String>,
     pub api_base: Option<String>,
     pub login_base: Option<String>,
@@ -172,6 +187,7 @@ pub struct CheckedConnector {
     pub pull_schedule: PullSchedule,
     pub mass_delete_max_share: f64,
     pub mass_delete_max_count: u64,
+    pub push: PushSettings,
     pub oapi_base: String,
     pub api_base: String,
     pub login_base: String,
@@ -420,6 +436,19 @@ pub fn check_input(
         DEFAULT_LOGIN_BASE,
     );
 
+    let push_input = PushInput {
+        push_enabled: input.push_enabled,
+        push_root_org_unit_id: input.push_root_org_unit_id.clone(),
+        push_dingtalk_parent: input.push_dingtalk_parent,
+        push_link_mode: input.push_link_mode,
+        push_delete_policy: input.push_delete_policy,
+        push_move_dept_id: input.push_move_dept_id,
+        push_email_field: input.push_email_field,
+        push_fields: input.push_fields.clone(),
+        push_extension_keys: input.push_extension_keys.clone(),
+    };
+    let push = check_push(&push_input, current.map(|c| &c.push), &mut problems);
+
     let (Some(corp_id), Some(app_key), Some(pull_schedule), true) =
         (corp_id, app_key, pull_schedule, problems.is_empty())
     else {
@@ -456,6 +485,7 @@ pub fn check_input(
             .mass_delete_max_count
             .or(current.map(|c| c.mass_delete_max_count))
             .unwrap_or(100),
+        push,
         oapi_base,
         api_base,
         login_base,
@@ -484,6 +514,8 @@ pub struct ConnectorView {
     pub pull_schedule: PullSchedule,
     pub mass_delete_max_share: f64,
     pub mass_delete_max_count: u64,
+    #[serde(flatten)]
+    pub push: PushSettings,
     pub oapi_base: String,
     pub api_base: String,
     pub login_base: String,
@@ -515,6 +547,7 @@ impl From<&Connector> for ConnectorView {
             pull_schedule: c.pull_schedule.clone(),
             mass_delete_max_share: c.mass_delete_max_share,
             mass_delete_max_count: c.mass_delete_max_count,
+            push: c.push.clone(),
             oapi_base: c.oapi_base.clone(),
             api_base: c.api_base.clone(),
             login_base: c.login_base.clone(),

@@ -145,6 +145,7 @@ impl Connectors {
             pull_schedule: checked.pull_schedule,
             mass_delete_max_share: checked.mass_delete_max_share,
             mass_delete_max_count: checked.mass_delete_max_count,
+            push: checked.push,
             oapi_base: checked.oapi_base,
             api_base: checked.api_base,
             login_base: checked.login_base,
@@ -300,6 +301,7 @@ impl Connectors {
         c.pull_schedule = checked.pull_schedule;
         c.mass_delete_max_share = checked.mass_delete_max_share;
         c.mass_delete_max_count = checked.mass_delete_max_count;
+        c.push = checked.push;
         c.oapi_base = checked.oapi_base;
         c.api_base = checked.api_base;
         c.login_base = checked.login_base;

@@ -174,6 +174,7 @@ fn a_refused_update_value_does_not_fall_back_to_the_stored_one() {
         pull_schedule: c.pull_schedule,
         mass_delete_max_share: 0.1,
         mass_delete_max_count: 100,
+        push: Default::default(),
         oapi_base: c.oapi_base,
         api_base: c.api_base,
         login_base: c.login_base,

@@ -56,7 +56,6 @@ fn the_guard_trips_on_share_or_count_of_accounts_or_units() {
     );
 }
 
-
 #[test]
 fn a_key_index_answers_the_same_before_and_after_sealing() {
     let keys = view::Keys::default();
