@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use dingbridge::dingtalk::crypto::CallbackCrypto;
 use dingbridge::domain::directory::AccountStatus;
+use dingtalk_sim::fixtures::with;
 use reqwest::Method;
 use serde_json::json;
 
@@ -180,10 +181,28 @@ pub async fn duplicate_reordered_and_replayed_events_change_nothing(engine: Engi
 
     // DingTalk re-sends (same bytes), an old department event arrives late, and the add event is
     // replayed with a new eventId: each is accepted with `success`, none changes the directory.
+    // The shared fixtures, with this user, department and corp under each fixture's own keys.
+    let corp = json!(sys.corp_id);
     let events = [
-        json!({"EventType": "user_add_org", "UserId": [u], "CorpId": sys.corp_id, "TimeStamp": "1"}),
-        json!({"EventType": "org_dept_create", "DeptId": [dept.to_string()], "CorpId": sys.corp_id}),
-        json!({"eventType": "user_modify_org", "userId": [u], "eventId": "replay-1", "CorpId": sys.corp_id}),
+        with(
+            "user_add_org",
+            &[("UserId", json!([u])), ("CorpId", corp.clone())],
+        ),
+        with(
+            "org_dept_create",
+            &[
+                ("deptId", json!([dept.to_string()])),
+                ("CorpId", corp.clone()),
+            ],
+        ),
+        with(
+            "user_modify_org.camel",
+            &[
+                ("userid", json!([u])),
+                ("eventId", json!("replay-1")),
+                ("corpId", corp),
+            ],
+        ),
     ];
     for event in &events {
         let (query, body) = seal(&sys, &event.to_string());

@@ -70,15 +70,28 @@ async fn connector(
     })
 }
 
-/// `n` distinct sealed `user_modify_org` events (distinct eventIds: each is new, each is queued).
+/// `n` distinct sealed `user_modify_org` events (distinct eventIds: each is new, each is queued),
+/// each the shared fixture naming the target's user and corp.
 fn sealed(target: &Target, n: usize) -> anyhow::Result<Vec<(String, String)>> {
     let crypto = CallbackCrypto::new(TOKEN, AES_KEY, &target.corp_id)?;
     (0..n)
         .map(|i| {
-            let event = json!({"EventType": "user_modify_org", "UserId": [target.userid],
-                "CorpId": target.corp_id, "eventId": format!("bench-{}-{i}", uuid::Uuid::new_v4().simple())});
+            let event = dingtalk_sim::fixtures::with(
+                "user_modify_org",
+                &[
+                    ("UserId", json!([target.userid])),
+                    ("CorpId", json!(target.corp_id)),
+                    (
+                        "eventId",
+                        json!(format!("bench-{}-{i}", uuid::Uuid::new_v4().simple())),
+                    ),
+                ],
+            );
             let reply = crypto.reply(&event.to_string(), "1700000000000", "benchnonce")?;
-            let url = format!("{}?msg_signature={}&timestamp=1700000000000&nonce=benchnonce", target.url, reply.msg_signature);
+            let url = format!(
+                "{}?msg_signature={}&timestamp=1700000000000&nonce=benchnonce",
+                target.url, reply.msg_signature
+            );
             Ok((url, json!({"encrypt": reply.encrypt}).to_string()))
         })
         .collect()

@@ -8,7 +8,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use dingbridge::dingtalk::crypto::{CallbackCrypto, EncryptedReply, SUCCESS};
 use serde::Serialize;
-use serde_json::{Value, json};
+use serde_json::{Map, Value, json};
 use tokio::sync::mpsc::UnboundedReceiver;
 
 use crate::envelope::DingError;
@@ -185,49 +185,63 @@ impl Delivery {
     }
 }
 
-/// The pushed body in the chosen era's key casing (§2.2).
+/// Keys (compared ignoring case) whose fixture values are examples: every push sets its own ids,
+/// corp, times and event id, so none of the fixture's may survive into it.
+const PER_PUSH_KEYS: [&str; 9] = [
+    "userid",
+    "deptid",
+    "corpid",
+    "eventcorpid",
+    "timestamp",
+    "eventtime",
+    "eventid",
+    "bizid",
+    "data",
+];
+
+/// The pushed body in the chosen era's key casing (§2.2), built on the fixture of the event's
+/// type: what the tests send as DingTalk's event is what the simulator pushes, with this change's
+/// ids, corp and times in place of the fixture's examples.
 pub fn event_payload(event: &OrgEvent, corp_id: &str, casing: KeyCasing) -> Value {
     let now = now_ms();
-    let tag = event.tag();
-    let mut body = match casing {
-        KeyCasing::Legacy => json!({ "EventType": tag, "TimeStamp": now, "CorpId": corp_id }),
-        KeyCasing::Current => json!({
-            "EventType": tag,
-            "EventTime": now,
-            "CorpId": corp_id,
-            "BizId": random_string(20),
-            "eventId": random_string(32).to_lowercase(),
-            "timeStamp": now.to_string(),
-        }),
+    let mut body = match crate::fixtures::fixture(event.tag()) {
+        Value::Object(map) => map,
+        _ => Map::new(),
     };
+    body.retain(|key, _| !PER_PUSH_KEYS.iter().any(|k| key.eq_ignore_ascii_case(k)));
+    let mut set = |key: &str, value: Value| {
+        body.insert(key.to_owned(), value);
+    };
+    set("CorpId", json!(corp_id));
+    match casing {
+        KeyCasing::Legacy => set("TimeStamp", json!(now)),
+        KeyCasing::Current => {
+            set("EventTime", json!(now));
+            set("BizId", json!(random_string(20)));
+            set("eventId", json!(random_string(32).to_lowercase()));
+            set("timeStamp", json!(now.to_string()));
+        }
+    }
     match (event, casing) {
         (
             OrgEvent::UserAdd(u) | OrgEvent::UserModify(u) | OrgEvent::UserLeave(u),
             KeyCasing::Legacy,
-        ) => {
-            body["UserId"] = json!([u]);
-        }
+        ) => set("UserId", json!([u])),
         (
             OrgEvent::UserAdd(u) | OrgEvent::UserModify(u) | OrgEvent::UserLeave(u),
             KeyCasing::Current,
-        ) => {
-            body["userId"] = json!([u]);
-        }
+        ) => set("userId", json!([u])),
         // TopIAM's model of the legacy format has string dept ids; current docs show numbers.
         (
             OrgEvent::DeptCreate(d) | OrgEvent::DeptModify(d) | OrgEvent::DeptRemove(d),
             KeyCasing::Legacy,
-        ) => {
-            body["DeptId"] = json!([d.to_string()]);
-        }
+        ) => set("DeptId", json!([d.to_string()])),
         (
             OrgEvent::DeptCreate(d) | OrgEvent::DeptModify(d) | OrgEvent::DeptRemove(d),
             KeyCasing::Current,
-        ) => {
-            body["deptId"] = json!([d]);
-        }
+        ) => set("deptId", json!([d])),
     }
-    body
+    Value::Object(body)
 }
 
 /// An item of `get_call_back_failed_result` (§1.6).
@@ -334,6 +348,52 @@ mod tests {
         let current = event_payload(&OrgEvent::DeptRemove(7), "dingc", KeyCasing::Current);
         assert_eq!(current["deptId"], json!([7]));
         assert!(current["eventId"].is_string());
+    }
+
+    #[test]
+    fn every_pushed_event_is_its_fixture_with_only_this_changes_ids() {
+        use dingbridge::dingtalk::events::{EventKind, parse_event};
+        let events = [
+            OrgEvent::UserAdd("u1".into()),
+            OrgEvent::UserModify("u1".into()),
+            OrgEvent::UserLeave("u1".into()),
+            OrgEvent::DeptCreate(7),
+            OrgEvent::DeptModify(7),
+            OrgEvent::DeptRemove(7),
+        ];
+        for event in &events {
+            let fixture = crate::fixtures::fixture(event.tag());
+            for casing in [KeyCasing::Legacy, KeyCasing::Current] {
+                let body = event_payload(event, "dingc", casing);
+                // The fixture's documented fields (its event type among them) are pushed as is.
+                let documented: Vec<_> = fixture
+                    .as_object()
+                    .unwrap()
+                    .iter()
+                    .filter(|(k, _)| !PER_PUSH_KEYS.iter().any(|p| k.eq_ignore_ascii_case(p)))
+                    .collect();
+                assert!(!documented.is_empty(), "{fixture}");
+                for (key, value) in documented {
+                    assert_eq!(body.get(key), Some(value), "{body}");
+                }
+                let parsed = parse_event(&body.to_string()).unwrap();
+                assert_eq!(parsed.event_type, event.tag());
+                assert_eq!(parsed.corp_id.as_deref(), Some("dingc"));
+                // None of the fixture's example ids or event ids reaches a push.
+                match &parsed.kind {
+                    EventKind::Users(ids) => {
+                        let ids: Vec<_> = ids.iter().map(|i| i.as_str()).collect();
+                        assert_eq!(ids, ["u1"], "{body}");
+                    }
+                    EventKind::Departments(ids) => {
+                        let ids: Vec<_> = ids.iter().map(|i| i.get()).collect();
+                        assert_eq!(ids, [7], "{body}");
+                    }
+                    other => panic!("{other:?}"),
+                }
+                assert_ne!(Some(parsed.key.as_str()), fixture["eventId"].as_str());
+            }
+        }
     }
 
     #[test]

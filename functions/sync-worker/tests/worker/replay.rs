@@ -96,13 +96,21 @@ async fn replayed_and_reordered_events_converge_to_the_same_directory() {
         .iter()
         .rev()
         .map(|m| match m {
-            SyncMessage::Users { user_ids, .. } => {
+            SyncMessage::Users {
+                user_ids,
+                event_type,
+                ..
+            } => {
                 let ids: Vec<&str> = user_ids.iter().map(|u| u.as_str()).collect();
-                b.users(&ids, "replay")
+                b.users(&ids, event_type)
             }
-            SyncMessage::Departments { dept_ids, .. } => {
+            SyncMessage::Departments {
+                dept_ids,
+                event_type,
+                ..
+            } => {
                 let ids: Vec<i64> = dept_ids.iter().map(|d| d.get() as i64).collect();
-                b.depts(&ids, "replay")
+                b.depts(&ids, event_type)
             }
         })
         .collect();

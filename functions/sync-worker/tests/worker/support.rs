@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use dingbridge::adapters::embedded::{EmbeddedQueue, EmbeddedStore, QueueSettings};
 use dingbridge::dingtalk::HttpDingTalk;
+use dingbridge::dingtalk::events::{EventKind, parse_event};
 use dingbridge::domain::connector::{Connector, ConnectorInput, LeaverPolicy, check_input};
 use dingbridge::domain::directory::{Account, Origin};
 use dingbridge::domain::ids::OrgUnitId;
@@ -20,6 +21,7 @@ use dingbridge::store::directory::Directory;
 use dingbridge::store::events::{Events, ParkedEvent};
 use dingbridge::store::mappings::Mappings;
 use dingbridge::worker::BatchHandler;
+use dingtalk_sim::testkit::fixture;
 use dingtalk_sim::{SimConfig, SimHandle, testkit};
 use serde_json::{Value, json};
 use sync_worker::{Deps, Settings};
@@ -217,27 +219,47 @@ pub async fn side(sim: &Sim, options: SideOptions) -> Side {
 }
 
 impl Side {
+    /// What the callback queues for the DingTalk event `event_type` naming these users.
     pub fn users(&self, ids: &[&str], event_type: &str) -> SyncMessage {
-        SyncMessage::Users {
-            connector_id: self.connector.id.clone(),
-            user_ids: ids
-                .iter()
-                .map(|i| dingbridge::dingtalk::DingUserId::parse(*i).unwrap())
-                .collect(),
-            event_type: event_type.into(),
-            event_key: uuid::Uuid::new_v4().to_string(),
-        }
+        self.queued(event_type, json!(ids))
     }
 
+    /// What the callback queues for the DingTalk event `event_type` naming these departments.
     pub fn depts(&self, ids: &[i64], event_type: &str) -> SyncMessage {
-        SyncMessage::Departments {
-            connector_id: self.connector.id.clone(),
-            dept_ids: ids
-                .iter()
-                .map(|i| dingbridge::dingtalk::DeptId::new(*i as u64).unwrap())
-                .collect(),
-            event_type: event_type.into(),
-            event_key: uuid::Uuid::new_v4().to_string(),
+        self.queued(event_type, json!(ids))
+    }
+
+    /// The shared fixture of `event_type` with `ids` in place of its example ids (under its own
+    /// key, whatever the casing, so none of the examples remain) and a fresh eventId, read by the
+    /// callback's parser and turned into the message the callback would queue for this connector.
+    fn queued(&self, event_type: &str, ids: Value) -> SyncMessage {
+        let mut event = fixture(event_type);
+        let map = event
+            .as_object_mut()
+            .unwrap_or_else(|| panic!("no fixture named {event_type}"));
+        for (key, value) in map.iter_mut() {
+            if key.eq_ignore_ascii_case("userid") || key.eq_ignore_ascii_case("deptid") {
+                *value = ids.clone();
+            }
+        }
+        map.insert("eventId".into(), json!(uuid::Uuid::new_v4().to_string()));
+        let parsed = parse_event(&event.to_string()).unwrap();
+        assert_eq!(parsed.skipped_ids, 0, "{event}");
+        let connector_id = self.connector.id.clone();
+        match parsed.kind {
+            EventKind::Users(user_ids) => SyncMessage::Users {
+                connector_id,
+                user_ids,
+                event_type: parsed.event_type,
+                event_key: parsed.key,
+            },
+            EventKind::Departments(dept_ids) => SyncMessage::Departments {
+                connector_id,
+                dept_ids,
+                event_type: parsed.event_type,
+                event_key: parsed.key,
+            },
+            other => panic!("{event_type} queues nothing: {other:?}"),
         }
     }
 

@@ -1,5 +1,6 @@
 //! Writes to the org with DingTalk's rules and codes: department names (§6: 1–64 chars, no `-`,
-//! `，` or `,`, unique per parent), mobile required and unique, userid unique (§3.3, §3.4, §5.3).
+//! `，` or `,`, unique per parent), mobile required, unique and not changeable through
+//! `user/update` (41054), userid unique (§3.3, §3.4, §5.3).
 
 use sha2::{Digest, Sha256};
 
@@ -366,6 +367,22 @@ impl Org {
             }
         }
         Ok(())
+    }
+
+    /// `topapi/v2/user/update` cannot change a mobile: DingTalk answers 41054 unless the request
+    /// names the stored one (an empty mobile is none at all, as `update_user` reads it). Checked
+    /// before anything is written, so a refused update changes nothing and pushes no event.
+    pub fn check_mobile_kept(&self, userid: &str, input: &UserInput) -> Result<(), DingError> {
+        let Some(mobile) = input.mobile.as_deref().filter(|m| !m.is_empty()) else {
+            return Ok(());
+        };
+        match self.users.get(userid) {
+            Some(user) if user.mobile.as_deref() != Some(mobile) => Err(DingError::new(
+                41054,
+                "暂时无法更换手机号，如需修改请删除用户后重试",
+            )),
+            _ => Ok(()),
+        }
     }
 
     pub fn update_user(

@@ -156,7 +156,12 @@ pub fn update(sim: &SimState, caller: &Caller, p: &Params) -> Result<Value, Ding
     let userid = p.require_str("userid")?;
     let input = user_input(p)?;
     let corp = corp_of(sim, caller)?;
-    let events = write(&corp.org).update_user(&userid, input)?;
+    let mut org = write(&corp.org);
+    // Only the open API is bound by this: the control API stands for the admin console and the
+    // user's own phone change, which can.
+    org.check_mobile_kept(&userid, &input)?;
+    let events = org.update_user(&userid, input)?;
+    drop(org);
     sim.emit(caller.app.corp, events);
     Ok(Value::Null)
 }

@@ -11,6 +11,7 @@ use axum::extract::{Query, State};
 use axum::routing::post;
 use axum::{Json, Router};
 use dingbridge::dingtalk::crypto::CallbackCrypto;
+use dingtalk_sim::fixtures::{fixture, with};
 use reqwest::Method;
 use serde_json::{Value, json};
 
@@ -89,7 +90,8 @@ async fn registration_runs_the_check_url_round_trip() {
     let (url, r) = receiver(&env.app.corp_id).await;
     let registered = register(&env, &t, &url).await;
     assert_eq!(registered["errcode"], 0, "{registered}");
-    assert_eq!(r.seen.lock().unwrap()[0]["EventType"], "check_url");
+    // The check is the shared fixture, byte for byte.
+    assert_eq!(r.seen.lock().unwrap()[0], fixture("check_url"));
     assert_eq!(register(&env, &t, &url).await["errcode"], 71006);
     let got = env
         .get(&format!("/call_back/get_call_back?access_token={t}"))
@@ -136,7 +138,18 @@ async fn org_changes_are_pushed_as_encrypted_events() {
     assert_eq!(status, 200);
     wait_for(|| r.seen.lock().unwrap().len() >= 3).await;
     let seen = r.seen.lock().unwrap().clone();
-    assert_eq!(seen[1]["EventType"], "user_add_org");
+    // A legacy push is the fixture of its type with this user, this corp and the push's time.
+    assert_eq!(
+        seen[1],
+        with(
+            "user_add_org",
+            &[
+                ("UserId", json!(["newbie"])),
+                ("CorpId", json!(env.app.corp_id)),
+                ("TimeStamp", seen[1]["TimeStamp"].clone()),
+            ]
+        )
+    );
     assert_eq!(seen[1]["UserId"], json!(["newbie"]));
     assert_eq!(seen[1]["CorpId"], env.app.corp_id.as_str());
     assert_eq!(seen[2]["EventType"], "org_dept_create");

@@ -1,5 +1,9 @@
 //! Departments and users: paging, rules and their codes.
 
+use std::time::Duration;
+
+use dingtalk_sim::Registration;
+use reqwest::Method;
 use serde_json::{Value, json};
 
 use crate::support::{config, env};
@@ -302,4 +306,72 @@ async fn form_bodies_are_accepted_like_the_official_sdk_sends_them() {
             .unwrap()
             .is_empty()
     );
+}
+
+#[tokio::test]
+async fn user_update_refuses_another_mobile_and_accepts_the_stored_one() {
+    let env = env(config()).await;
+    let t = env.token().await;
+    // A callback URL that is down: every event is still listed in the push log.
+    *env.sim.state().corps[0]
+        .callbacks
+        .registration
+        .lock()
+        .unwrap() = Some(Registration {
+        call_back_tag: vec!["user_modify_org".into()],
+        token: "token123".into(),
+        aes_key: "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG".into(),
+        url: "http://127.0.0.1:9/cb".into(),
+    });
+    let body =
+        json!({"userid": "phone", "name": "甲", "mobile": "13911112222", "dept_id_list": "1"});
+    let created = env.post("/topapi/v2/user/create", &t, body).await;
+    assert_eq!(created["errcode"], 0, "{created}");
+    let read = || env.post("/topapi/v2/user/get", &t, json!({"userid": "phone"}));
+    let before = read().await["result"].clone();
+
+    // Another mobile, with other fields beside it: refused as a whole.
+    let changed =
+        json!({"userid": "phone", "name": "乙", "title": "经理", "mobile": "13911113333"});
+    let refused = env.post("/topapi/v2/user/update", &t, changed).await;
+    assert_eq!(refused["errcode"], 41054, "{refused}");
+    assert_eq!(
+        refused["errmsg"],
+        "暂时无法更换手机号，如需修改请删除用户后重试"
+    );
+    assert_eq!(read().await["result"], before);
+    let by_new = env
+        .post(
+            "/topapi/v2/user/getbymobile",
+            &t,
+            json!({"mobile": "13911113333"}),
+        )
+        .await;
+    assert_eq!(by_new["errcode"], 60121, "{by_new}");
+
+    // The stored mobile is no change: the rest of the update is written.
+    let same = json!({"userid": "phone", "name": "乙", "mobile": "13911112222"});
+    let accepted = env.post("/topapi/v2/user/update", &t, same).await;
+    assert_eq!(accepted["errcode"], 0, "{accepted}");
+    let after = read().await["result"].clone();
+    assert_eq!(after["name"], "乙");
+    assert_eq!(after["mobile"], "13911112222");
+
+    // Events are pushed in order: once the accepted update's is logged, a refused one would be too.
+    let mut modified = 0;
+    for _ in 0..200 {
+        let (_, log) = env
+            .control(Method::GET, "/_sim/callbacks", json!(null))
+            .await;
+        modified = ["delivered", "pending", "failed"]
+            .iter()
+            .flat_map(|outcome| log[outcome].as_array().cloned().unwrap_or_default())
+            .filter(|e| e["event_type"] == "user_modify_org")
+            .count();
+        if modified > 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(modified, 1);
 }
