@@ -341,13 +341,12 @@ impl NewUser {
     }
 }
 
-/// `topapi/v2/user/update` input; `None` leaves a field unchanged.
+/// `topapi/v2/user/update` input; `None` leaves a field unchanged. There is no mobile: DingTalk
+/// refuses to change one (41054); only deleting and re-creating the user changes it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct UserPatch {
     pub userid: DingUserId,
     pub name: Option<String>,
-    /// Changing an activated user's mobile is UNCONFIRMED (§3.4).
-    pub mobile: Option<String>,
     pub dept_ids: Option<Vec<DeptId>>,
     pub email: Option<String>,
     pub org_email: Option<String>,
@@ -365,7 +364,6 @@ impl UserPatch {
         Self {
             userid,
             name: None,
-            mobile: None,
             dept_ids: None,
             email: None,
             org_email: None,

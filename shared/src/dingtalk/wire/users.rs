@@ -195,7 +195,7 @@ impl From<&UserPatch> for UserWriteRequest {
         Self {
             userid: Some(u.userid.as_str().to_owned()),
             name: u.name.clone(),
-            mobile: u.mobile.clone(),
+            mobile: None,
             dept_id_list: u.dept_ids.as_deref().map(joined_depts),
             email: u.email.clone(),
             org_email: u.org_email.clone(),
