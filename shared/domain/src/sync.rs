@@ -3,7 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::ids::ConnectorId;
+use super::ids::{AccountId, ConnectorId, OrgUnitId};
 use crate::dingtalk::{DeptId, DingUserId};
 
 /// One queue message. The message group is the connector id (ordering per connector).
@@ -102,6 +102,58 @@ impl ApplyScope {
     }
 }
 
+/// A directory entity the push makes DingTalk match.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(tag = "kind", content = "id", rename_all = "snake_case")]
+pub enum PushEntity {
+    OrgUnit(OrgUnitId),
+    Account(AccountId),
+}
+
+impl PushEntity {
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Self::OrgUnit(_) => "org_unit",
+            Self::Account(_) => "account",
+        }
+    }
+
+    pub fn id(&self) -> &str {
+        match self {
+            Self::OrgUnit(id) => id.as_str(),
+            Self::Account(id) => id.as_str(),
+        }
+    }
+}
+
+/// One message of the push queue: "make `connector`'s DingTalk match the directory for
+/// `entity`". The worker re-reads the directory, which is the truth; `version` is the entity
+/// version whose change asked for the push (it keeps each change's message unique, and settles
+/// the outbox item only when no later change is waiting).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PushMessage {
+    pub connector_id: ConnectorId,
+    pub entity: PushEntity,
+    pub version: u64,
+}
+
+impl PushMessage {
+    /// The FIFO group: one entity's pushes to one connector in order, others in parallel.
+    pub fn group(&self) -> String {
+        format!(
+            "{}:{}:{}",
+            self.connector_id,
+            self.entity.kind(),
+            self.entity.id()
+        )
+    }
+
+    /// The deduplication id: one message per change.
+    pub fn dedup_id(&self) -> String {
+        format!("{}:{}", self.group(), self.version)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -117,5 +169,21 @@ mod tests {
         let text = serde_json::to_string(&m).unwrap();
         assert!(text.contains("\"kind\":\"departments\""));
         assert_eq!(serde_json::from_str::<SyncMessage>(&text).unwrap(), m);
+    }
+
+    #[test]
+    fn push_messages_group_by_connector_and_entity_and_dedup_by_version() {
+        let connector_id = ConnectorId::generate();
+        let unit = OrgUnitId::generate();
+        let m = PushMessage {
+            connector_id: connector_id.clone(),
+            entity: PushEntity::OrgUnit(unit.clone()),
+            version: 3,
+        };
+        assert_eq!(m.group(), format!("{connector_id}:org_unit:{unit}"));
+        assert_eq!(m.dedup_id(), format!("{connector_id}:org_unit:{unit}:3"));
+        let text = serde_json::to_string(&m).unwrap();
+        assert!(text.contains("\"kind\":\"org_unit\""), "{text}");
+        assert_eq!(serde_json::from_str::<PushMessage>(&text).unwrap(), m);
     }
 }

@@ -7,6 +7,7 @@ pub mod directory;
 pub mod events;
 pub mod keys;
 pub mod mappings;
+pub mod outbox;
 pub mod runs;
 pub mod settings;
 
