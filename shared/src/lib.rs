@@ -9,6 +9,7 @@ pub mod dingtalk;
 pub mod lifecycle;
 pub mod logging;
 pub mod ports;
+pub mod push;
 pub mod secrets;
 pub mod store;
 pub mod sync;

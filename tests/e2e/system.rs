@@ -147,6 +147,18 @@ impl System {
                 (q.clone(), q)
             }
         };
+        // Directory writes to push go to their own FIFO queue (`PushQueue`); nothing consumes it
+        // in these flows.
+        let push_queue: Arc<dyn Queue> = match engine {
+            Engine::Embedded => {
+                let store =
+                    dingbridge::adapters::embedded::EmbeddedStore::open(&dir.path().join("push"))
+                        .unwrap();
+                Arc::new(store.queue("push", Default::default(), clock.clone()))
+            }
+            #[cfg(feature = "aws")]
+            Engine::Aws => crate::aws_queue("push").await,
+        };
         let secrets = SecretBox::from_base64(&SecretBox::generate_key()).unwrap();
         let dingtalk: Arc<dyn DingTalk> =
             Arc::new(HttpDingTalk::new(ClientConfig::default()).unwrap());
@@ -176,6 +188,7 @@ impl System {
             table: table.clone(),
             sync_queue: queue.clone(),
             pull_queue: pull_queue.clone(),
+            push_queue,
             dingtalk: dingtalk.clone(),
             clock: clock.clone(),
             secrets: secrets.clone(),

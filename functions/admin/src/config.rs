@@ -12,6 +12,8 @@ pub struct Config {
     pub sync_queue_url: String,
     /// `PULL_QUEUE_URL`: where started pulls and confirmed runs go (consumed by `full-pull`).
     pub pull_queue_url: String,
+    /// `PUSH_QUEUE_URL`: where directory writes to push go (consumed by `push-worker`).
+    pub push_queue_url: String,
     /// `DINGBRIDGE_DATA_KEY`: base64 of 32 bytes; seals connector secrets.
     pub secrets: SecretBox,
     /// `DINGBRIDGE_PUBLIC_URL`: the base DingTalk calls back (trailing `/` removed).
@@ -36,6 +38,7 @@ impl Config {
         let table_name = env.required("TABLE_NAME");
         let sync_queue_url = queue_url(&mut env, "SYNC_QUEUE_URL");
         let pull_queue_url = queue_url(&mut env, "PULL_QUEUE_URL");
+        let push_queue_url = queue_url(&mut env, "PUSH_QUEUE_URL");
         let secrets = data_key(&mut env);
         let public_base_url = env
             .required("DINGBRIDGE_PUBLIC_URL")
@@ -53,6 +56,7 @@ impl Config {
             table_name,
             sync_queue_url,
             pull_queue_url,
+            push_queue_url,
             secrets,
             public_base_url,
             admin_token,
@@ -78,6 +82,7 @@ mod tests {
                 "TABLE_NAME",
                 "SYNC_QUEUE_URL",
                 "PULL_QUEUE_URL",
+                "PUSH_QUEUE_URL",
                 "DINGBRIDGE_DATA_KEY",
                 "DINGBRIDGE_PUBLIC_URL"
             ]
@@ -91,6 +96,7 @@ mod tests {
             ("TABLE_NAME", "dingbridge"),
             ("SYNC_QUEUE_URL", "https://sqs.example/q.fifo"),
             ("PULL_QUEUE_URL", "https://sqs.example/pull.fifo"),
+            ("PUSH_QUEUE_URL", "https://sqs.example/push.fifo"),
             ("DINGBRIDGE_DATA_KEY", key.as_str()),
             ("DINGBRIDGE_PUBLIC_URL", "https://idm.example.com/"),
             ("DINGBRIDGE_ADMIN_TOKEN", "tok-very-secret-value"),

@@ -9,8 +9,10 @@ use axum::extract::{Path, Query, State};
 use axum::routing::get;
 use dingbridge::domain::directory::{Account, AccountStatus, Membership, OrgUnit, Origin};
 use dingbridge::domain::ids::{AccountId, ConnectorId, OrgUnitId};
+use dingbridge::domain::sync::PushEntity;
 use dingbridge::store::audit::{AuditEntry, ENTITY_KINDS, LogFilter, entity_log, log};
 use dingbridge::store::mappings::{MappedKind, Mapping};
+use dingbridge::store::outbox::OutboxState;
 use dingbridge::web::{ApiError, Json};
 use futures::{StreamExt, TryStreamExt, stream};
 use serde::{Deserialize, Serialize};
@@ -50,7 +52,7 @@ impl From<Mapping> for MappingView {
 
 /// An account as the admin sees it: everything but the password hash (only whether one is set).
 #[derive(Debug, Serialize)]
-struct AccountView {
+pub(crate) struct AccountView {
     id: AccountId,
     username: String,
     display_name: String,
@@ -64,13 +66,20 @@ struct AccountView {
     must_change_password: bool,
     attributes: BTreeMap<String, String>,
     mappings: Vec<MappingView>,
-    version: u64,
+    /// Per push-enabled connector: pending, pushed or parked (with the reason).
+    push: Vec<PushStatus>,
+    pub(crate) version: u64,
     created_ms: i64,
     updated_ms: i64,
 }
 
 impl AccountView {
-    fn new(a: Account, mappings: Vec<Mapping>) -> Self {
+    pub(crate) fn with_push(mut self, push: Vec<PushStatus>) -> Self {
+        self.push = push;
+        self
+    }
+
+    pub(crate) fn new(a: Account, mappings: Vec<Mapping>) -> Self {
         Self {
             id: a.id,
             username: a.username.to_string(),
@@ -85,6 +94,7 @@ impl AccountView {
             must_change_password: a.must_change_password,
             attributes: a.attributes,
             mappings: mappings.into_iter().map(MappingView::from).collect(),
+            push: Vec::new(),
             version: a.version,
             created_ms: a.created_ms,
             updated_ms: a.updated_ms,
@@ -93,28 +103,92 @@ impl AccountView {
 }
 
 #[derive(Debug, Serialize)]
-struct OrgUnitView {
+pub(crate) struct OrgUnitView {
     id: OrgUnitId,
     name: String,
     parent_id: Option<OrgUnitId>,
     order: i64,
     mappings: Vec<MappingView>,
-    version: u64,
+    push: Vec<PushStatus>,
+    pub(crate) version: u64,
     created_ms: i64,
     updated_ms: i64,
 }
 
 impl OrgUnitView {
-    fn new(u: OrgUnit, mappings: Vec<Mapping>) -> Self {
+    pub(crate) fn with_push(mut self, push: Vec<PushStatus>) -> Self {
+        self.push = push;
+        self
+    }
+
+    pub(crate) fn new(u: OrgUnit, mappings: Vec<Mapping>) -> Self {
         Self {
             id: u.id,
             name: u.name,
             parent_id: u.parent_id,
             order: u.order,
             mappings: mappings.into_iter().map(MappingView::from).collect(),
+            push: Vec::new(),
             version: u.version,
             created_ms: u.created_ms,
             updated_ms: u.updated_ms,
+        }
+    }
+}
+
+/// Where an entity's push to one connector stands.
+#[derive(Debug, Serialize)]
+pub(crate) struct PushStatus {
+    connector_id: ConnectorId,
+    /// `pending` (queued), `parked` (waiting for an admin: see `reason`) or `pushed` (DingTalk
+    /// matches the directory; the DingTalk id is in `mappings`).
+    state: &'static str,
+    since_ms: Option<i64>,
+    reason: Option<String>,
+    code: Option<String>,
+}
+
+/// The entity's push status for every push-enabled connector that has pushed it or is about to.
+pub(crate) async fn push_status(
+    admin: &Admin,
+    entity: &PushEntity,
+) -> Result<Vec<PushStatus>, ApiError> {
+    let mapped: Vec<ConnectorId> = admin
+        .mappings
+        .of_entity(entity.id())
+        .await?
+        .into_iter()
+        .map(|m| m.connector_id)
+        .collect();
+    let mut out = Vec::new();
+    let mut cursor = None;
+    loop {
+        let page = admin.connectors.list(100, cursor).await?;
+        for c in page.items.into_iter().filter(|c| c.push.push_enabled) {
+            match admin.outbox.get(&c.id, entity).await? {
+                Some(item) => out.push(PushStatus {
+                    connector_id: c.id,
+                    state: match item.state {
+                        OutboxState::Pending => "pending",
+                        OutboxState::Parked => "parked",
+                    },
+                    since_ms: Some(item.changed_ms),
+                    reason: item.reason,
+                    code: item.code,
+                }),
+                None if mapped.contains(&c.id) => out.push(PushStatus {
+                    connector_id: c.id,
+                    state: "pushed",
+                    since_ms: None,
+                    reason: None,
+                    code: None,
+                }),
+                None => {}
+            }
+        }
+        cursor = page.next;
+        if cursor.is_none() {
+            return Ok(out);
         }
     }
 }
@@ -162,13 +236,17 @@ async fn account(
         .await?
         .ok_or(ApiError::NotFound)?;
     let mappings = admin.mappings.of_entity(id.as_str()).await?;
-    Ok(Json(AccountView::new(a, mappings)))
+    let push = push_status(&admin, &PushEntity::Account(id.clone())).await?;
+    Ok(Json(AccountView::new(a, mappings).with_push(push)))
 }
 
 async fn org_units(
     State(admin): State<Admin>,
     page: PageRequest,
 ) -> Result<Paged<OrgUnitView>, ApiError> {
+    // A fresh directory has its root (made once, then only read), so a tree can be built
+    // before any pull.
+    admin.directory.ensure_root().await?;
     let found = page
         .load(|limit, cursor| admin.directory.org_units(limit, cursor))
         .await?;
@@ -187,7 +265,8 @@ async fn org_unit(
         .await?
         .ok_or(ApiError::NotFound)?;
     let mappings = admin.mappings.of_entity(id.as_str()).await?;
-    Ok(Json(OrgUnitView::new(u, mappings)))
+    let push = push_status(&admin, &PushEntity::OrgUnit(id.clone())).await?;
+    Ok(Json(OrgUnitView::new(u, mappings).with_push(push)))
 }
 
 /// Our ids are 36 characters, DingTalk's at most 64; anything longer names no entity.

@@ -8,6 +8,7 @@ mod callback;
 mod config;
 mod connectors;
 mod directory;
+mod directory_writes;
 mod explain;
 mod index;
 mod paging;
@@ -24,12 +25,14 @@ use axum::middleware;
 use axum::routing::get;
 use dingbridge::lifecycle::PullRuns;
 use dingbridge::ports::{Clock, DingTalk, Queue, Table};
+use dingbridge::push::PushingDirectory;
 use dingbridge::secrets::SecretBox;
 use dingbridge::store::admin_tokens::AdminTokens;
 use dingbridge::store::connectors::Connectors;
 use dingbridge::store::directory::Directory;
 use dingbridge::store::events::Events;
 use dingbridge::store::mappings::Mappings;
+use dingbridge::store::outbox::Outbox;
 use dingbridge::store::settings::Settings;
 use dingbridge::web::{self, ApiError};
 
@@ -53,6 +56,9 @@ pub struct Deps {
     /// The pull queue (FIFO, message group = connector id): pulls started and runs confirmed
     /// here are carried out by `full-pull`, its consumer.
     pub pull_queue: Arc<dyn Queue>,
+    /// The push queue (FIFO, message group = connector × entity): directory writes inside a
+    /// push-enabled connector's root are pushed to DingTalk by `push-worker`, its consumer.
+    pub push_queue: Arc<dyn Queue>,
     pub dingtalk: Arc<dyn DingTalk>,
     pub clock: Arc<dyn Clock>,
     pub secrets: SecretBox,
@@ -68,6 +74,9 @@ pub(crate) struct Admin {
     pub connectors: Connectors,
     pub directory: Directory,
     pub mappings: Mappings,
+    pub outbox: Outbox,
+    /// The directory's writes, through the push outbox.
+    pub pushing: PushingDirectory,
     pub events: Events,
     pub settings: Settings,
     pub tokens: AdminTokens,
@@ -78,10 +87,23 @@ pub(crate) struct Admin {
 impl Admin {
     fn new(deps: Deps) -> Self {
         let (table, clock) = (deps.table.clone(), deps.clock.clone());
+        let connectors = Connectors::new(table.clone(), clock.clone(), deps.secrets.clone());
+        let directory = Directory::new(table.clone(), clock.clone());
+        let mappings = Mappings::new(table.clone());
+        let outbox = Outbox::new(table.clone(), clock.clone());
+        let pushing = PushingDirectory::new(
+            directory.clone(),
+            connectors.clone(),
+            mappings.clone(),
+            outbox.clone(),
+            deps.push_queue.clone(),
+        );
         Self {
-            connectors: Connectors::new(table.clone(), clock.clone(), deps.secrets.clone()),
-            directory: Directory::new(table.clone(), clock.clone()),
-            mappings: Mappings::new(table.clone()),
+            connectors,
+            directory,
+            mappings,
+            outbox,
+            pushing,
             events: Events::new(table.clone(), clock.clone()),
             settings: Settings::new(table.clone(), clock.clone()),
             pull_runs: PullRuns::new(table.clone(), deps.pull_queue.clone(), clock.clone()),
@@ -97,6 +119,7 @@ pub fn router(deps: Deps) -> Router {
         .merge(connectors::routes())
         .merge(test_connection::routes())
         .merge(directory::routes())
+        .merge(directory_writes::routes())
         .merge(parked::routes())
         .merge(settings::routes())
         .merge(runs::routes())

@@ -21,7 +21,8 @@ async fn main() -> Result<(), lambda_http::Error> {
     ));
     let sqs = aws_sdk_sqs::Client::new(&aws);
     let queue = SqsQueue::new(sqs.clone(), config.sync_queue_url.clone());
-    let pull_queue = SqsQueue::new(sqs, config.pull_queue_url.clone());
+    let pull_queue = SqsQueue::new(sqs.clone(), config.pull_queue_url.clone());
+    let push_queue = SqsQueue::new(sqs, config.push_queue_url.clone());
     // On Lambda the first token comes from the deployment's secret; none is generated here,
     // because a generated one could only be shown in the logs.
     match config.admin_token.clone() {
@@ -34,6 +35,7 @@ async fn main() -> Result<(), lambda_http::Error> {
         table,
         sync_queue: Arc::new(queue),
         pull_queue: Arc::new(pull_queue),
+        push_queue: Arc::new(push_queue),
         dingtalk: Arc::new(HttpDingTalk::new(ClientConfig::default())?),
         clock,
         secrets: config.secrets,

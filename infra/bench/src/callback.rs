@@ -332,8 +332,10 @@ async fn moto_ingest(
     let app = dingbridge_local::router_on(&dingbridge_local::Wiring {
         table,
         sync_queue: sync_queue.clone(),
-        // This benchmark starts no pull: the admin API's pull queue may be any queue.
-        pull_queue: sync_queue,
+        // This benchmark starts no pull and pushes nothing: the admin API's pull and push
+        // queues may be any queue.
+        pull_queue: sync_queue.clone(),
+        push_queue: sync_queue,
         queue_engine: "sqs",
         clock,
         secrets: dingbridge::secrets::SecretBox::from_base64(

@@ -131,6 +131,10 @@ impl Deployment {
                 "PULL_QUEUE_URL",
                 "http://127.0.0.1:9/000000000000/pull.fifo",
             ),
+            (
+                "PUSH_QUEUE_URL",
+                "http://127.0.0.1:9/000000000000/push.fifo",
+            ),
             ("DINGBRIDGE_PUBLIC_URL", "https://dingbridge.example"),
         ]
         .into_iter()

@@ -219,6 +219,8 @@ pub async fn world(engine: Engine, sim_config: SimConfig, options: Options) -> W
         .unwrap();
     let router = admin::router(admin::Deps {
         table: table.clone(),
+        // No connector of these flows pushes: the push queue may be any queue.
+        push_queue: sync_queue.clone(),
         sync_queue,
         pull_queue,
         dingtalk,

@@ -8,6 +8,7 @@ mod auth;
 mod callback;
 mod connectors;
 mod directory;
+mod directory_writes;
 mod errors;
 mod input;
 mod paging;

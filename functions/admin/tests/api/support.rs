@@ -32,6 +32,8 @@ pub struct Env {
     pub token: String,
     pub table: Arc<dyn Table>,
     pub queue: EmbeddedQueue,
+    /// The push queue the directory's writes go to.
+    pub push_queue: EmbeddedQueue,
     pub sim: Option<SimHandle>,
     _dir: tempfile::TempDir,
 }
@@ -72,6 +74,7 @@ impl Env {
         let store = EmbeddedStore::open(dir.path()).unwrap();
         let table: Arc<dyn Table> = Arc::new(store.table(clock.clone()));
         let queue = store.queue("sync", QueueSettings::default(), clock.clone());
+        let push_queue = store.queue("push", QueueSettings::default(), clock.clone());
         let token = admin::bootstrap_admin_token(table.clone(), clock.clone(), None)
             .await
             .unwrap()
@@ -88,6 +91,7 @@ impl Env {
             table: table.clone(),
             sync_queue: Arc::new(queue.clone()),
             pull_queue: Arc::new(store.queue("pull", QueueSettings::default(), clock.clone())),
+            push_queue: Arc::new(push_queue.clone()),
             dingtalk: Arc::new(dingtalk),
             clock,
             secrets: SecretBox::from_base64(&SecretBox::generate_key()).unwrap(),
@@ -97,6 +101,7 @@ impl Env {
             app,
             token,
             table,
+            push_queue,
             queue,
             sim,
             _dir: dir,

@@ -8,7 +8,7 @@ use serde_json::json;
 use super::super::audit::{AuditEntry, audit_op};
 use super::super::keys;
 use super::super::{Actor, DirectoryError, PageOf, decode, encode};
-use super::{Directory, RACE_RETRIES, check_size, marker};
+use super::{Directory, RACE_RETRIES, SideWrites, check_size, marker, no_side_writes};
 use crate::domain::directory::{Account, AccountStatus};
 use crate::domain::ids::{AccountId, OrgUnitId};
 use crate::ports::{Cond, Index, Item, Query, TableError, TxOp};
@@ -160,6 +160,22 @@ impl Directory {
     where
         F: Fn(&mut Account) -> Result<(), DirectoryError> + Send + Sync,
     {
+        self.update_account_with(id, expected_version, actor, edit, &no_side_writes)
+            .await
+    }
+
+    /// As [`Self::update_account`], with `side` writes (outbox items) in the same transaction.
+    pub async fn update_account_with<F>(
+        &self,
+        id: &AccountId,
+        expected_version: Option<u64>,
+        actor: &Actor,
+        edit: F,
+        side: SideWrites<'_, Account>,
+    ) -> Result<Account, DirectoryError>
+    where
+        F: Fn(&mut Account) -> Result<(), DirectoryError> + Send + Sync,
+    {
         for _ in 0..RACE_RETRIES {
             let old = self
                 .account(id)
@@ -244,6 +260,7 @@ impl Directory {
                 Some(audit_view(&old)),
                 Some(audit_view(&new)),
             )));
+            ops.extend(side(&new, new.version)?);
             check_size(&ops)?;
             match self.table.transact(ops).await {
                 Ok(()) => return Ok(new),
@@ -294,10 +311,28 @@ impl Directory {
         id: &AccountId,
         actor: &Actor,
     ) -> Result<(), DirectoryError> {
+        self.delete_account_with(id, None, actor, &no_side_writes)
+            .await
+            .map(|_| ())
+    }
+
+    /// As [`Self::delete_account`], refused as stale when `expected_version` is not the stored
+    /// one, with `side` writes in the same transaction (given the account as it was and the
+    /// version after it: the last one + 1). Returns the deleted account, `None` when absent.
+    pub async fn delete_account_with(
+        &self,
+        id: &AccountId,
+        expected_version: Option<u64>,
+        actor: &Actor,
+        side: SideWrites<'_, Account>,
+    ) -> Result<Option<Account>, DirectoryError> {
         for _ in 0..RACE_RETRIES {
             let Some(old) = self.account(id).await? else {
-                return Ok(());
+                return Ok(None);
             };
+            if expected_version.is_some_and(|v| v != old.version) {
+                return Err(DirectoryError::Stale);
+            }
             let now = self.clock.now_millis();
             let mut ops = vec![TxOp::Delete {
                 key: keys::account(id),
@@ -324,9 +359,10 @@ impl Directory {
                 Some(audit_view(&old)),
                 None,
             )));
+            ops.extend(side(&old, old.version + 1)?);
             check_size(&ops)?;
             match self.table.transact(ops).await {
-                Ok(()) => return Ok(()),
+                Ok(()) => return Ok(Some(old)),
                 Err(TableError::TransactionCancelled { .. }) => continue,
                 Err(e) => return Err(e.into()),
             }

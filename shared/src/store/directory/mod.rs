@@ -20,6 +20,24 @@ pub const ROOT_ID: &str = "00000000-0000-7000-8000-000000000001";
 /// How many times a read-modify-write is retried after losing a version race.
 const RACE_RETRIES: usize = 8;
 
+/// Writes that join an entity's own transaction — the push outbox items of the change — given
+/// the entity as written and its version after the write (for a delete: the last version + 1).
+pub type SideWrites<'a, T> =
+    &'a (dyn Fn(&T, u64) -> Result<Vec<TxOp>, DirectoryError> + Send + Sync);
+
+/// No side writes: the inbound paths, whose changes are not pushed back.
+pub fn no_side_writes<T>(_: &T, _: u64) -> Result<Vec<TxOp>, DirectoryError> {
+    Ok(Vec::new())
+}
+
+/// A rename, move or re-order of an org unit; `None` leaves a field as it is.
+#[derive(Clone, Debug, Default)]
+pub struct UnitChange {
+    pub name: Option<String>,
+    pub parent_id: Option<OrgUnitId>,
+    pub order: Option<i64>,
+}
+
 /// What a new org unit needs.
 #[derive(Clone, Debug)]
 pub struct NewOrgUnit {

@@ -8,7 +8,9 @@ use serde_json::json;
 use super::super::audit::{AuditEntry, audit_op};
 use super::super::keys;
 use super::super::{Actor, DirectoryError, PageOf, decode, encode};
-use super::{Directory, NewOrgUnit, RACE_RETRIES, ROOT_ID, marker};
+use super::{
+    Directory, NewOrgUnit, RACE_RETRIES, ROOT_ID, SideWrites, UnitChange, marker, no_side_writes,
+};
 use crate::domain::directory::OrgUnit;
 use crate::domain::ids::OrgUnitId;
 use crate::domain::values::check_unit_name;
@@ -145,6 +147,29 @@ impl Directory {
         order: Option<i64>,
         actor: &Actor,
     ) -> Result<OrgUnit, DirectoryError> {
+        let change = UnitChange {
+            name,
+            parent_id,
+            order,
+        };
+        self.update_org_unit_with(id, expected_version, change, actor, &no_side_writes)
+            .await
+    }
+
+    /// As [`Self::update_org_unit`], with `side` writes (outbox items) in the same transaction.
+    pub async fn update_org_unit_with(
+        &self,
+        id: &OrgUnitId,
+        expected_version: Option<u64>,
+        change: UnitChange,
+        actor: &Actor,
+        side: SideWrites<'_, OrgUnit>,
+    ) -> Result<OrgUnit, DirectoryError> {
+        let UnitChange {
+            name,
+            parent_id,
+            order,
+        } = change;
         let name = name.map(|n| check_unit_name(&n)).transpose()?;
         for _ in 0..RACE_RETRIES {
             let old = self
@@ -212,6 +237,7 @@ impl Directory {
                 Some(json!(old)),
                 Some(json!(new)),
             )));
+            ops.extend(side(&new, new.version)?);
             match self.table.transact(ops).await {
                 Ok(()) => return Ok(new),
                 Err(TableError::TransactionCancelled { failed }) => {
@@ -267,10 +293,27 @@ impl Directory {
         id: &OrgUnitId,
         actor: &Actor,
     ) -> Result<(), DirectoryError> {
+        self.delete_org_unit_with(id, None, actor, &no_side_writes)
+            .await
+            .map(|_| ())
+    }
+
+    /// As [`Self::delete_org_unit`], refused as stale when `expected_version` is not the stored
+    /// one, with `side` writes in the same transaction. Returns the deleted unit.
+    pub async fn delete_org_unit_with(
+        &self,
+        id: &OrgUnitId,
+        expected_version: Option<u64>,
+        actor: &Actor,
+        side: SideWrites<'_, OrgUnit>,
+    ) -> Result<OrgUnit, DirectoryError> {
         let unit = self
             .org_unit(id)
             .await?
             .ok_or_else(|| DirectoryError::NotFound(format!("org unit {id}")))?;
+        if expected_version.is_some_and(|v| v != unit.version) {
+            return Err(DirectoryError::Stale);
+        }
         let Some(parent) = unit.parent_id.clone() else {
             return Err(DirectoryError::invalid(
                 "org_unit_id",
@@ -292,7 +335,7 @@ impl Directory {
             });
         }
         let now = self.clock.now_millis();
-        let ops = vec![
+        let mut ops = vec![
             TxOp::Delete {
                 key: keys::org_unit(id),
                 cond: Cond::Version(unit.version),
@@ -311,8 +354,9 @@ impl Directory {
                 None,
             )),
         ];
+        ops.extend(side(&unit, unit.version + 1)?);
         match self.table.transact(ops).await {
-            Ok(()) => Ok(()),
+            Ok(()) => Ok(unit),
             Err(TableError::TransactionCancelled { .. }) => Err(DirectoryError::Stale),
             Err(e) => Err(e.into()),
         }
