@@ -58,7 +58,9 @@ impl PushingDirectory {
         new: NewOrgUnit,
         actor: &Actor,
     ) -> Result<OrgUnit, DirectoryError> {
-        let targets = self.targets(&id, std::slice::from_ref(&new.parent_id), actor).await?;
+        let targets = self
+            .targets(&id, std::slice::from_ref(&new.parent_id), actor)
+            .await?;
         let entity = PushEntity::OrgUnit(id.clone());
         let side = self.side_ops(&targets, &entity, 1)?;
         let unit = self

@@ -99,23 +99,33 @@ const RESOURCES: &[Resource] = &[
     ),
     resource(
         "/admin/api/accounts",
-        &["GET"],
-        "Directory accounts with their DingTalk mappings.",
+        &["GET", "POST"],
+        "Directory accounts with their DingTalk mappings; POST creates one (username, \
+         display_name, org_unit_ids, optional mobile, email, job_number, title, \
+         primary_org_unit_id, password, attributes, enabled).",
     ),
     resource(
         "/admin/api/accounts/{id}",
-        &["GET"],
-        "One account with its DingTalk mappings.",
+        &["GET", "PATCH", "DELETE"],
+        "One account with its DingTalk mappings and push state; PATCH changes any field \
+         (enabled: false disables), DELETE removes it. Writes take If-Match or version.",
+    ),
+    resource(
+        "/admin/api/accounts/{id}/password",
+        &["POST"],
+        "Set or reset an account's password under the password policy.",
     ),
     resource(
         "/admin/api/org-units",
-        &["GET"],
-        "Directory org units (departments) with their DingTalk mappings.",
+        &["GET", "POST"],
+        "Directory org units (departments) with their DingTalk mappings, the root included; \
+         POST creates one (name, parent_id, order).",
     ),
     resource(
         "/admin/api/org-units/{id}",
-        &["GET"],
-        "One org unit with its DingTalk mappings.",
+        &["GET", "PATCH", "DELETE"],
+        "One org unit with its DingTalk mappings and push state; PATCH renames, moves or \
+         re-orders, DELETE removes an empty unit. Writes take If-Match or version.",
     ),
     resource(
         "/admin/api/audit",
