@@ -58,10 +58,10 @@ impl PushingDirectory {
         new: NewOrgUnit,
         actor: &Actor,
     ) -> Result<OrgUnit, DirectoryError> {
-        let targets = self
-            .targets(&id, std::slice::from_ref(&new.parent_id), actor)
-            .await?;
         let entity = PushEntity::OrgUnit(id.clone());
+        let targets = self
+            .targets(&entity, std::slice::from_ref(&new.parent_id), actor)
+            .await?;
         let side = self.side_ops(&targets, &entity, 1)?;
         let unit = self
             .directory
@@ -78,23 +78,25 @@ impl PushingDirectory {
         change: UnitChange,
         actor: &Actor,
     ) -> Result<OrgUnit, DirectoryError> {
-        let old = self
-            .directory
-            .org_unit(id)
-            .await?
-            .ok_or_else(|| DirectoryError::NotFound(format!("org unit {id}")))?;
+        let old = self.unit(id).await?;
+        // Both parents: a move into or out of a push root reaches the connector.
         let parents: Vec<OrgUnitId> = old
             .parent_id
             .iter()
             .chain(change.parent_id.iter())
             .cloned()
             .collect();
-        let targets = self.targets(id, &parents, actor).await?;
         let entity = PushEntity::OrgUnit(id.clone());
-        let side = |_: &OrgUnit, version: u64| self.side_ops(&targets, &entity, version);
+        let targets = self.targets(&entity, &parents, actor).await?;
         let unit = self
             .directory
-            .update_org_unit_with(id, expected_version, change, actor, &side)
+            .update_org_unit_with(
+                id,
+                expected_version,
+                change,
+                actor,
+                &self.side(&targets, &entity),
+            )
             .await?;
         if unit.version != old.version {
             self.enqueue(&targets, &entity, unit.version).await;
@@ -108,19 +110,13 @@ impl PushingDirectory {
         expected_version: Option<u64>,
         actor: &Actor,
     ) -> Result<OrgUnit, DirectoryError> {
-        let old = self
-            .directory
-            .org_unit(id)
-            .await?
-            .ok_or_else(|| DirectoryError::NotFound(format!("org unit {id}")))?;
-        let targets = self
-            .targets(id, &old.parent_id.into_iter().collect::<Vec<_>>(), actor)
-            .await?;
+        let old = self.unit(id).await?;
         let entity = PushEntity::OrgUnit(id.clone());
-        let side = |_: &OrgUnit, version: u64| self.side_ops(&targets, &entity, version);
+        let parents: Vec<OrgUnitId> = old.parent_id.into_iter().collect();
+        let targets = self.targets(&entity, &parents, actor).await?;
         let unit = self
             .directory
-            .delete_org_unit_with(id, expected_version, actor, &side)
+            .delete_org_unit_with(id, expected_version, actor, &self.side(&targets, &entity))
             .await?;
         self.enqueue(&targets, &entity, unit.version + 1).await;
         Ok(unit)
@@ -131,13 +127,8 @@ impl PushingDirectory {
         account: Account,
         actor: &Actor,
     ) -> Result<Account, DirectoryError> {
-        let units: Vec<OrgUnitId> = account
-            .memberships
-            .iter()
-            .map(|m| m.org_unit_id.clone())
-            .collect();
-        let targets = self.account_targets(&account.id, &units, actor).await?;
         let entity = PushEntity::Account(account.id.clone());
+        let targets = self.targets(&entity, &account.unit_ids(), actor).await?;
         let side = self.side_ops(&targets, &entity, 1)?;
         let account = self
             .directory
@@ -160,23 +151,20 @@ impl PushingDirectory {
     where
         F: Fn(&mut Account) -> Result<(), DirectoryError> + Send + Sync,
     {
-        let old = self
-            .directory
-            .account(id)
-            .await?
-            .ok_or_else(|| DirectoryError::NotFound(format!("account {id}")))?;
-        let mut units: Vec<OrgUnitId> = old
-            .memberships
-            .iter()
-            .map(|m| m.org_unit_id.clone())
-            .collect();
+        let old = self.account(id).await?;
+        let mut units = old.unit_ids();
         units.extend(units_after.unwrap_or_default().iter().cloned());
-        let targets = self.account_targets(id, &units, actor).await?;
         let entity = PushEntity::Account(id.clone());
-        let side = |_: &Account, version: u64| self.side_ops(&targets, &entity, version);
+        let targets = self.targets(&entity, &units, actor).await?;
         let account = self
             .directory
-            .update_account_with(id, expected_version, actor, edit, &side)
+            .update_account_with(
+                id,
+                expected_version,
+                actor,
+                edit,
+                &self.side(&targets, &entity),
+            )
             .await?;
         if account.version != old.version {
             self.enqueue(&targets, &entity, account.version).await;
@@ -190,28 +178,33 @@ impl PushingDirectory {
         expected_version: Option<u64>,
         actor: &Actor,
     ) -> Result<Account, DirectoryError> {
-        let old = self
-            .directory
-            .account(id)
-            .await?
-            .ok_or_else(|| DirectoryError::NotFound(format!("account {id}")))?;
-        let units: Vec<OrgUnitId> = old
-            .memberships
-            .iter()
-            .map(|m| m.org_unit_id.clone())
-            .collect();
-        let targets = self.account_targets(id, &units, actor).await?;
+        let old = self.account(id).await?;
         let entity = PushEntity::Account(id.clone());
-        let side = |_: &Account, version: u64| self.side_ops(&targets, &entity, version);
+        let targets = self.targets(&entity, &old.unit_ids(), actor).await?;
         let deleted = self
             .directory
-            .delete_account_with(id, expected_version, actor, &side)
+            .delete_account_with(id, expected_version, actor, &self.side(&targets, &entity))
             .await?
             .ok_or_else(|| DirectoryError::NotFound(format!("account {id}")))?;
         self.enqueue(&targets, &entity, deleted.version + 1).await;
         Ok(deleted)
     }
 
+    async fn unit(&self, id: &OrgUnitId) -> Result<OrgUnit, DirectoryError> {
+        self.directory
+            .org_unit(id)
+            .await?
+            .ok_or_else(|| DirectoryError::NotFound(format!("org unit {id}")))
+    }
+
+    async fn account(&self, id: &AccountId) -> Result<Account, DirectoryError> {
+        self.directory
+            .account(id)
+            .await?
+            .ok_or_else(|| DirectoryError::NotFound(format!("account {id}")))
+    }
+
+    /// The outbox items of `targets` for a change of `entity` written at `version`.
     fn side_ops(
         &self,
         targets: &[Connector],
@@ -220,26 +213,24 @@ impl PushingDirectory {
     ) -> Result<Vec<TxOp>, DirectoryError> {
         targets
             .iter()
-            .map(|c| {
-                self.outbox.put_op(&PushMessage {
-                    connector_id: c.id.clone(),
-                    entity: entity.clone(),
-                    version,
-                })
-            })
+            .map(|c| self.outbox.put_op(&message(c, entity, version)))
             .collect()
+    }
+
+    /// [`Self::side_ops`] as the store's side writes, for writes whose version the store decides.
+    fn side<'a, T>(
+        &'a self,
+        targets: &'a [Connector],
+        entity: &'a PushEntity,
+    ) -> impl Fn(&T, u64) -> Result<Vec<TxOp>, DirectoryError> + Send + Sync + 'a {
+        move |_: &T, version| self.side_ops(targets, entity, version)
     }
 
     /// Queues the push of a committed change. A failed send is not an error: the change's outbox
     /// item is in the table, and the sweeper sends it again.
     async fn enqueue(&self, targets: &[Connector], entity: &PushEntity, version: u64) {
         for c in targets {
-            let message = PushMessage {
-                connector_id: c.id.clone(),
-                entity: entity.clone(),
-                version,
-            };
-            let sent = match push_out_message(&message) {
+            let sent = match push_out_message(&message(c, entity, version)) {
                 Ok(out) => self.queue.send(out).await.map_err(|e| e.to_string()),
                 Err(e) => Err(e.to_string()),
             };
@@ -250,40 +241,28 @@ impl PushingDirectory {
         }
     }
 
-    /// The connectors that push an org unit whose parent is (or was) one of `parents`.
+    /// Push-enabled connectors whose root lies above one of `units` (the entity's parents or
+    /// memberships, before and after the change), or that already map the entity (a move out of
+    /// the root, or a delete, must reach them too). A connector's own root unit is never pushed
+    /// (it stands for a DingTalk department that exists), and a change that came from a
+    /// connector's DingTalk is not pushed back to that connector.
     async fn targets(
         &self,
-        unit: &OrgUnitId,
-        parents: &[OrgUnitId],
-        actor: &Actor,
-    ) -> Result<Vec<Connector>, DirectoryError> {
-        self.connectors_for(unit.as_str(), Some(unit), parents, actor)
-            .await
-    }
-
-    /// The connectors that push an account that belongs (or belonged) to `units`.
-    async fn account_targets(
-        &self,
-        account: &AccountId,
+        entity: &PushEntity,
         units: &[OrgUnitId],
         actor: &Actor,
     ) -> Result<Vec<Connector>, DirectoryError> {
-        self.connectors_for(account.as_str(), None, units, actor)
-            .await
-    }
-
-    /// Push-enabled connectors whose root lies above one of `units`, or that already map the
-    /// entity (a move out of the root, or a delete, must reach them too). A connector's own root
-    /// unit is never pushed (it stands for a DingTalk department that exists), and a change that
-    /// came from a connector's DingTalk is not pushed back to that connector.
-    async fn connectors_for(
-        &self,
-        our_id: &str,
-        unit_itself: Option<&OrgUnitId>,
-        units: &[OrgUnitId],
-        actor: &Actor,
-    ) -> Result<Vec<Connector>, DirectoryError> {
-        let pushing = self.pushing_connectors(actor).await?;
+        let echo_of = match actor.origin() {
+            Origin::DingtalkPull | Origin::DingtalkEvent => Some(actor.name.as_str()),
+            Origin::Admin | Origin::Scim => None,
+        };
+        let pushing: Vec<Connector> = self
+            .connectors
+            .all()
+            .await?
+            .into_iter()
+            .filter(|c| c.enabled && c.push.push_enabled && echo_of != Some(c.id.as_str()))
+            .collect();
         if pushing.is_empty() {
             return Ok(Vec::new());
         }
@@ -293,41 +272,24 @@ impl PushingDirectory {
         }
         let mapped: HashSet<_> = self
             .mappings
-            .of_entity(our_id)
+            .of_entity(entity.id())
             .await?
             .into_iter()
             .map(|m| m.connector_id)
             .collect();
+        let itself = match entity {
+            PushEntity::OrgUnit(id) => Some(id),
+            PushEntity::Account(_) => None,
+        };
         Ok(pushing
             .into_iter()
             .filter(|c| {
                 let Some(root) = &c.push.push_root_org_unit_id else {
                     return false;
                 };
-                unit_itself != Some(root) && (above.contains(root) || mapped.contains(&c.id))
+                itself != Some(root) && (above.contains(root) || mapped.contains(&c.id))
             })
             .collect())
-    }
-
-    async fn pushing_connectors(&self, actor: &Actor) -> Result<Vec<Connector>, DirectoryError> {
-        let echo_of = match actor.origin() {
-            Origin::DingtalkPull | Origin::DingtalkEvent => Some(actor.name.as_str()),
-            Origin::Admin | Origin::Scim => None,
-        };
-        let mut out = Vec::new();
-        let mut cursor = None;
-        loop {
-            let page = self.connectors.list(100, cursor).await?;
-            out.extend(
-                page.items
-                    .into_iter()
-                    .filter(|c| c.enabled && c.push.push_enabled && echo_of != Some(c.id.as_str())),
-            );
-            cursor = page.next;
-            if cursor.is_none() {
-                return Ok(out);
-            }
-        }
     }
 
     /// `unit` and its ancestors up to the directory root.
@@ -343,5 +305,13 @@ impl PushingDirectory {
             current = self.directory.org_unit(&parent).await?;
         }
         Ok(chain)
+    }
+}
+
+fn message(c: &Connector, entity: &PushEntity, version: u64) -> PushMessage {
+    PushMessage {
+        connector_id: c.id.clone(),
+        entity: entity.clone(),
+        version,
     }
 }

@@ -161,36 +161,32 @@ pub(crate) async fn push_status(
         .map(|m| m.connector_id)
         .collect();
     let mut out = Vec::new();
-    let mut cursor = None;
-    loop {
-        let page = admin.connectors.list(100, cursor).await?;
-        for c in page.items.into_iter().filter(|c| c.push.push_enabled) {
-            match admin.outbox.get(&c.id, entity).await? {
-                Some(item) => out.push(PushStatus {
-                    connector_id: c.id,
-                    state: match item.state {
-                        OutboxState::Pending => "pending",
-                        OutboxState::Parked => "parked",
-                    },
-                    since_ms: Some(item.changed_ms),
-                    reason: item.reason,
-                    code: item.code,
-                }),
-                None if mapped.contains(&c.id) => out.push(PushStatus {
-                    connector_id: c.id,
-                    state: "pushed",
-                    since_ms: None,
-                    reason: None,
-                    code: None,
-                }),
-                None => {}
-            }
+    for c in admin.connectors.all().await? {
+        if !c.push.push_enabled {
+            continue;
         }
-        cursor = page.next;
-        if cursor.is_none() {
-            return Ok(out);
+        match admin.outbox.get(&c.id, entity).await? {
+            Some(item) => out.push(PushStatus {
+                connector_id: c.id,
+                state: match item.state {
+                    OutboxState::Pending => "pending",
+                    OutboxState::Parked => "parked",
+                },
+                since_ms: Some(item.changed_ms),
+                reason: item.reason,
+                code: item.code,
+            }),
+            None if mapped.contains(&c.id) => out.push(PushStatus {
+                connector_id: c.id,
+                state: "pushed",
+                since_ms: None,
+                reason: None,
+                code: None,
+            }),
+            None => {}
         }
     }
+    Ok(out)
 }
 
 /// Each item with its mappings, read a few at a time, in the page's order.

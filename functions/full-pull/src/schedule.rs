@@ -42,26 +42,24 @@ pub async fn tick(deps: &Deps, now_ms: i64) -> Result<Tick, RunError> {
 /// EventBridge tick). A busy connector is skipped; it is due again at the next tick.
 pub async fn start_due_pulls(deps: &Deps, now_ms: i64) -> Result<Vec<SyncRun>, RunError> {
     let mut started = Vec::new();
-    let mut cursor = None;
-    loop {
-        let page = deps.connectors.list(100, cursor).await?;
-        for c in page.items.into_iter().filter(|c| c.enabled) {
-            let last = deps.runs.list(Some(&c.id), 1, None).await?;
-            let since = last.items.first().map_or(c.created_ms, |r| r.started_ms);
-            if !c.pull_schedule.is_due(since, now_ms) {
-                continue;
-            }
-            match start_pull(deps, &c.id).await {
-                Ok(run) => started.push(run),
-                Err(StartError::Busy(_)) => {}
-                Err(e) => {
-                    tracing::warn!(connector_id = %c.id, error = %e, "scheduled pull not started");
-                }
-            }
+    for c in deps
+        .connectors
+        .all()
+        .await?
+        .into_iter()
+        .filter(|c| c.enabled)
+    {
+        let last = deps.runs.list(Some(&c.id), 1, None).await?;
+        let since = last.items.first().map_or(c.created_ms, |r| r.started_ms);
+        if !c.pull_schedule.is_due(since, now_ms) {
+            continue;
         }
-        cursor = page.next;
-        if cursor.is_none() {
-            break;
+        match start_pull(deps, &c.id).await {
+            Ok(run) => started.push(run),
+            Err(StartError::Busy(_)) => {}
+            Err(e) => {
+                tracing::warn!(connector_id = %c.id, error = %e, "scheduled pull not started");
+            }
         }
     }
     Ok(started)

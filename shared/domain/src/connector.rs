@@ -373,17 +373,11 @@ pub fn check_input(
         problems.push(p);
         default_password = None;
     }
-    if let Some(p) = &default_password {
-        let broken = policy.violations(p);
-        if !broken.is_empty() {
-            problems.push(InvalidField::new(
-                "default_password",
-                format!(
-                    "does not meet the password policy: it {}",
-                    broken.join("; it ")
-                ),
-            ));
-        }
+    if let Some(Err(p)) = default_password
+        .as_deref()
+        .map(|p| policy.check("default_password", p))
+    {
+        problems.push(p);
     }
 
     let pull_schedule = match (clean(&input.pull_schedule), current) {

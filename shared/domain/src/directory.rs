@@ -91,6 +91,14 @@ impl Origin {
 }
 
 impl Account {
+    /// The org units the account belongs to, primary or not.
+    pub fn unit_ids(&self) -> Vec<OrgUnitId> {
+        self.memberships
+            .iter()
+            .map(|m| m.org_unit_id.clone())
+            .collect()
+    }
+
     /// The primary org unit, if the account has any membership.
     pub fn primary_unit(&self) -> Option<&OrgUnitId> {
         self.memberships

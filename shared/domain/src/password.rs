@@ -1,6 +1,7 @@
 //! The password policy: minimum length and required character classes, checked with reasons a
 //! person can act on (used for the connector's default password and for portal passwords).
 
+use crate::values::InvalidField;
 use serde::{Deserialize, Serialize};
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -29,6 +30,22 @@ impl Default for PasswordPolicy {
 }
 
 impl PasswordPolicy {
+    /// The password as a value of `field`: refused with every rule it breaks, in one sentence.
+    pub fn check(&self, field: &'static str, password: &str) -> Result<(), InvalidField> {
+        let broken = self.violations(password);
+        if broken.is_empty() {
+            Ok(())
+        } else {
+            Err(InvalidField::new(
+                field,
+                format!(
+                    "does not meet the password policy: it {}",
+                    broken.join("; it ")
+                ),
+            ))
+        }
+    }
+
     /// Every rule the password breaks, in words; empty when it passes.
     pub fn violations(&self, password: &str) -> Vec<String> {
         let mut out = Vec::new();

@@ -95,6 +95,20 @@ impl Connectors {
         PageOf::decoded(self.table.query(&q).await?)
     }
 
+    /// Every connector (a deployment has a handful: one per DingTalk app).
+    pub async fn all(&self) -> Result<Vec<Connector>, DirectoryError> {
+        let mut out = Vec::new();
+        let mut cursor = None;
+        loop {
+            let page = self.list(100, cursor).await?;
+            out.extend(page.items);
+            cursor = page.next;
+            if cursor.is_none() {
+                return Ok(out);
+            }
+        }
+    }
+
     /// Which secrets a stored connector holds (for validating an update).
     pub fn stored_secrets(c: &Connector) -> StoredSecrets {
         StoredSecrets {

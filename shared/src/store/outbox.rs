@@ -181,10 +181,13 @@ impl Outbox {
         limit: usize,
         cursor: Option<String>,
     ) -> Result<PageOf<OutboxItem>, DirectoryError> {
+        // Sort keys are `{ms, 13 digits}#…`: every key of a time up to `before_ms` sorts between
+        // "0" and that time followed by `$`, the character after `#` (DynamoDB refuses an empty
+        // bound).
         let q = Query::partition(Index::Gsi2, PENDING)
             .range(SkRange::Between(
-                String::new(),
-                format!("{:013}#\u{10FFFF}", before_ms.max(0)),
+                "0".to_owned(),
+                format!("{:013}$", before_ms.max(0)),
             ))
             .limit(limit)
             .after(cursor);
