@@ -179,12 +179,13 @@ impl Directory {
             if expected_version.is_some_and(|v| v != old.version) {
                 return Err(DirectoryError::Stale);
             }
-            let Some(old_parent) = old.parent_id.clone() else {
+            // The root may be renamed and re-ordered (its name is the organisation's), not moved.
+            if old.parent_id.is_none() && parent_id.is_some() {
                 return Err(DirectoryError::invalid(
-                    "org_unit_id",
-                    "the root cannot be renamed or moved",
+                    "parent_id",
+                    "the root org unit cannot be moved",
                 ));
-            };
+            }
             let mut new = old.clone();
             if let Some(n) = &name {
                 new.name.clone_from(n);
@@ -207,24 +208,26 @@ impl Directory {
             let now = self.clock.now_millis();
             new.version = old.version + 1;
             new.updated_ms = now;
-            let new_parent = new.parent_id.clone().unwrap_or_else(|| old_parent.clone());
             let mut ops = vec![TxOp::Put {
                 item: unit_item(&new)?,
                 cond: Cond::Version(old.version),
             }];
-            let name_key_changed =
-                new_parent != old_parent || new.name.to_lowercase() != old.name.to_lowercase();
-            if name_key_changed {
+            // Names are unique under a parent; the root has none, so no name marker.
+            let parents = old.parent_id.as_ref().zip(new.parent_id.as_ref());
+            let moved_key = parents.filter(|(old_parent, new_parent)| {
+                new_parent != old_parent || new.name.to_lowercase() != old.name.to_lowercase()
+            });
+            if let Some((old_parent, new_parent)) = moved_key {
                 ops.push(TxOp::Check {
-                    key: keys::org_unit(&new_parent),
+                    key: keys::org_unit(new_parent),
                     cond: Cond::Exists,
                 });
                 ops.push(TxOp::Delete {
-                    key: keys::unit_name_marker(&old_parent, &old.name),
+                    key: keys::unit_name_marker(old_parent, &old.name),
                     cond: Cond::None,
                 });
                 ops.push(TxOp::Put {
-                    item: marker(keys::unit_name_marker(&new_parent, &new.name), id.as_str()),
+                    item: marker(keys::unit_name_marker(new_parent, &new.name), id.as_str()),
                     cond: Cond::Absent,
                 });
             }
@@ -248,8 +251,10 @@ impl Directory {
                         continue;
                     }
                     if failed.contains(&1) {
+                        let parent = new.parent_id.as_ref().map(ToString::to_string);
                         return Err(DirectoryError::NotFound(format!(
-                            "parent org unit {new_parent}"
+                            "parent org unit {}",
+                            parent.unwrap_or_default()
                         )));
                     }
                     return Err(DirectoryError::Conflict {

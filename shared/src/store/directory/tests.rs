@@ -425,3 +425,44 @@ async fn memberships_index_both_ways_and_audit_keeps_no_password_hash() {
     );
     assert!(f.dir.find_account("username", "a").await.unwrap().is_none());
 }
+
+#[tokio::test]
+async fn the_root_is_renamed_and_reordered_but_never_moved() {
+    let f = fixture();
+    let root = f.dir.ensure_root().await.unwrap();
+    let a = unit(&f, &root.id, "A").await;
+    let renamed = f
+        .dir
+        .update_org_unit(
+            &root.id,
+            Some(root.version),
+            Some("示例集团".into()),
+            None,
+            Some(3),
+            &admin(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        (
+            renamed.name.as_str(),
+            renamed.order,
+            renamed.parent_id,
+            renamed.version
+        ),
+        ("示例集团", 3, None, root.version + 1)
+    );
+    let err = f
+        .dir
+        .update_org_unit(&root.id, None, None, Some(a.id.clone()), None, &admin())
+        .await
+        .unwrap_err();
+    let DirectoryError::Invalid(problem) = err else {
+        panic!("{err:?}")
+    };
+    assert_eq!(problem.field, "parent_id");
+    assert_eq!(
+        f.dir.org_unit(&root.id).await.unwrap().unwrap().parent_id,
+        None
+    );
+}
