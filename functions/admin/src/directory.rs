@@ -74,12 +74,12 @@ pub(crate) struct AccountView {
 }
 
 impl AccountView {
-    pub(crate) fn with_push(mut self, push: Vec<PushStatus>) -> Self {
+    fn with_push(mut self, push: Vec<PushStatus>) -> Self {
         self.push = push;
         self
     }
 
-    pub(crate) fn new(a: Account, mappings: Vec<Mapping>) -> Self {
+    fn new(a: Account, mappings: Vec<Mapping>) -> Self {
         Self {
             id: a.id,
             username: a.username.to_string(),
@@ -116,12 +116,12 @@ pub(crate) struct OrgUnitView {
 }
 
 impl OrgUnitView {
-    pub(crate) fn with_push(mut self, push: Vec<PushStatus>) -> Self {
+    fn with_push(mut self, push: Vec<PushStatus>) -> Self {
         self.push = push;
         self
     }
 
-    pub(crate) fn new(u: OrgUnit, mappings: Vec<Mapping>) -> Self {
+    fn new(u: OrgUnit, mappings: Vec<Mapping>) -> Self {
         Self {
             id: u.id,
             name: u.name,
@@ -134,6 +134,20 @@ impl OrgUnitView {
             updated_ms: u.updated_ms,
         }
     }
+}
+
+/// One account as the API shows it: with its DingTalk mappings and push state.
+pub(crate) async fn account_view(admin: &Admin, a: Account) -> Result<AccountView, ApiError> {
+    let mappings = admin.mappings.of_entity(a.id.as_str()).await?;
+    let push = push_status(admin, &PushEntity::Account(a.id.clone())).await?;
+    Ok(AccountView::new(a, mappings).with_push(push))
+}
+
+/// One org unit as the API shows it: with its DingTalk mappings and push state.
+pub(crate) async fn unit_view(admin: &Admin, u: OrgUnit) -> Result<OrgUnitView, ApiError> {
+    let mappings = admin.mappings.of_entity(u.id.as_str()).await?;
+    let push = push_status(admin, &PushEntity::OrgUnit(u.id.clone())).await?;
+    Ok(OrgUnitView::new(u, mappings).with_push(push))
 }
 
 /// Where an entity's push to one connector stands.
@@ -149,10 +163,7 @@ pub(crate) struct PushStatus {
 }
 
 /// The entity's push status for every push-enabled connector that has pushed it or is about to.
-pub(crate) async fn push_status(
-    admin: &Admin,
-    entity: &PushEntity,
-) -> Result<Vec<PushStatus>, ApiError> {
+async fn push_status(admin: &Admin, entity: &PushEntity) -> Result<Vec<PushStatus>, ApiError> {
     let mapped: Vec<ConnectorId> = admin
         .mappings
         .of_entity(entity.id())
@@ -231,9 +242,7 @@ async fn account(
         .account(&id)
         .await?
         .ok_or(ApiError::NotFound)?;
-    let mappings = admin.mappings.of_entity(id.as_str()).await?;
-    let push = push_status(&admin, &PushEntity::Account(id.clone())).await?;
-    Ok(Json(AccountView::new(a, mappings).with_push(push)))
+    Ok(Json(account_view(&admin, a).await?))
 }
 
 async fn org_units(
@@ -260,9 +269,7 @@ async fn org_unit(
         .org_unit(&id)
         .await?
         .ok_or(ApiError::NotFound)?;
-    let mappings = admin.mappings.of_entity(id.as_str()).await?;
-    let push = push_status(&admin, &PushEntity::OrgUnit(id.clone())).await?;
-    Ok(Json(OrgUnitView::new(u, mappings).with_push(push)))
+    Ok(Json(unit_view(&admin, u).await?))
 }
 
 /// Our ids are 36 characters, DingTalk's at most 64; anything longer names no entity.

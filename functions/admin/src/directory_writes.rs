@@ -9,9 +9,14 @@ use axum::Router;
 use axum::extract::{Extension, Path, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::routing::{patch, post};
-use dingbridge::domain::directory::{Account, AccountStatus, normalise_memberships};
+use dingbridge::domain::directory::{
+    Account, AccountStatus, MAX_MEMBERSHIPS, normalise_memberships,
+};
 use dingbridge::domain::ids::{AccountId, OrgUnitId};
-use dingbridge::domain::values::{DisplayName, Email, InvalidField, Mobile, Username};
+use dingbridge::domain::rules::{MAX_JOB_NUMBER_CHARS, MAX_TITLE_CHARS};
+use dingbridge::domain::values::{
+    DisplayName, Email, InvalidField, Mobile, Username, check_unit_name,
+};
 use dingbridge::secrets::hash_password;
 use dingbridge::store::Actor;
 use dingbridge::store::directory::{NewOrgUnit, UnitChange};
@@ -19,11 +24,8 @@ use dingbridge::web::{ApiError, FieldProblem, Json};
 use serde::Deserialize;
 
 use crate::Admin;
-use crate::directory::{AccountView, OrgUnitView};
+use crate::directory::{AccountView, OrgUnitView, account_view, unit_view};
 
-/// The longest title and job number an account takes (as the inbound rules).
-const MAX_TITLE: usize = 256;
-const MAX_JOB_NUMBER: usize = 64;
 /// At most this many attributes, each key ≤ 64 and value ≤ 1,024 characters.
 const MAX_ATTRIBUTES: usize = 50;
 const MAX_PASSWORD: usize = 256;
@@ -113,8 +115,8 @@ async fn create_unit(
     Json(body): Json<NewUnitBody>,
 ) -> Result<(StatusCode, HeaderMap, Json<OrgUnitView>), ApiError> {
     let mut problems = Vec::new();
-    let parent = named_unit("parent_id", &body.parent_id, &mut problems);
-    if let Err(p) = dingbridge::domain::values::check_unit_name(&body.name) {
+    let parent = existing_parent(&admin, &body.parent_id, &mut problems).await?;
+    if let Err(p) = check_unit_name(&body.name) {
         problems.push(p);
     }
     let Some(parent_id) = parent.filter(|_| problems.is_empty()) else {
@@ -128,21 +130,30 @@ async fn create_unit(
     let unit = admin
         .pushing
         .create_org_unit(OrgUnitId::generate(), new, &actor)
-        .await
-        .map_err(parent_missing_is_invalid)?;
+        .await?;
     let view = unit_view(&admin, unit).await?;
     Ok((StatusCode::CREATED, etag(view.version), Json(view)))
 }
 
-/// A parent that does not exist is the body's mistake (400 naming `parent_id`), not a 404 of the
-/// path.
-fn parent_missing_is_invalid(e: dingbridge::store::DirectoryError) -> ApiError {
-    match e {
-        dingbridge::store::DirectoryError::NotFound(what) if what.starts_with("parent") => {
-            ApiError::invalid("parent_id", "does not name an existing org unit")
-        }
-        e => e.into(),
+/// The parent a body names, when it is an existing unit; otherwise a problem of `parent_id` (the
+/// body's mistake, a 400, not a 404 of the path). A parent deleted between this read and the
+/// write makes the write a 404.
+async fn existing_parent(
+    admin: &Admin,
+    raw: &str,
+    problems: &mut Vec<InvalidField>,
+) -> Result<Option<OrgUnitId>, ApiError> {
+    let Some(id) = named_unit("parent_id", raw, problems) else {
+        return Ok(None);
+    };
+    if admin.directory.org_unit(&id).await?.is_none() {
+        problems.push(InvalidField::new(
+            "parent_id",
+            "does not name an existing org unit",
+        ));
+        return Ok(None);
     }
+    Ok(Some(id))
 }
 
 #[derive(Deserialize)]
@@ -164,15 +175,11 @@ async fn update_unit(
     let id = unit_id(&id)?;
     let mut problems = Vec::new();
     let version = expected_version(&headers, body.version, &mut problems);
-    let parent_id = body
-        .parent_id
-        .as_deref()
-        .and_then(|raw| named_unit("parent_id", raw, &mut problems));
-    if let Some(Err(p)) = body
-        .name
-        .as_deref()
-        .map(dingbridge::domain::values::check_unit_name)
-    {
+    let parent_id = match body.parent_id.as_deref() {
+        Some(raw) => existing_parent(&admin, raw, &mut problems).await?,
+        None => None,
+    };
+    if let Some(Err(p)) = body.name.as_deref().map(check_unit_name) {
         problems.push(p);
     }
     if !problems.is_empty() {
@@ -186,8 +193,7 @@ async fn update_unit(
     let unit = admin
         .pushing
         .update_org_unit(&id, version, change, &actor)
-        .await
-        .map_err(parent_missing_is_invalid)?;
+        .await?;
     let view = unit_view(&admin, unit).await?;
     Ok((etag(view.version), Json(view)))
 }
@@ -285,12 +291,14 @@ fn bounded(field: &'static str, max: usize) -> impl Fn(&str) -> Result<String, I
     }
 }
 
+/// The body's values, parsed, or every problem with them (a 400). A failing read of the
+/// directory or the policy is the server's failure, not a problem of the body.
 async fn check_account(
     admin: &Admin,
     body: &AccountBody,
     creating: bool,
-) -> Result<CheckedAccount, Vec<InvalidField>> {
-    let mut problems = Vec::new();
+    mut problems: Vec<InvalidField>,
+) -> Result<CheckedAccount, ApiError> {
     let mut out = CheckedAccount::default();
     match (&body.username, creating) {
         (Some(raw), _) => out.username = Username::parse(raw).map_err(|p| problems.push(p)).ok(),
@@ -308,30 +316,32 @@ async fn check_account(
     out.email = optional(&body.email, Email::parse, &mut problems);
     out.job_number = optional(
         &body.job_number,
-        bounded("job_number", MAX_JOB_NUMBER),
+        bounded("job_number", MAX_JOB_NUMBER_CHARS),
         &mut problems,
     );
-    out.title = optional(&body.title, bounded("title", MAX_TITLE), &mut problems);
-    if let Some(ids) = &body.org_unit_ids {
-        let mut units = Vec::new();
-        for raw in ids {
-            if let Some(id) = named_unit("org_unit_ids", raw, &mut problems) {
-                match admin.directory.org_unit(&id).await {
-                    Ok(Some(_)) => units.push(id),
-                    Ok(None) => problems.push(InvalidField::new(
-                        "org_unit_ids",
-                        format!("{id} does not name an existing org unit"),
-                    )),
-                    Err(e) => problems.push(InvalidField::new("org_unit_ids", e.to_string())),
-                }
-            }
-        }
-        out.units = Some(units);
-    } else if creating {
-        problems.push(InvalidField::new(
+    out.title = optional(
+        &body.title,
+        bounded("title", MAX_TITLE_CHARS),
+        &mut problems,
+    );
+    match &body.org_unit_ids {
+        Some(ids) if ids.is_empty() => problems.push(InvalidField::new(
+            "org_unit_ids",
+            "must name at least one org unit",
+        )),
+        Some(ids) if ids.len() > MAX_MEMBERSHIPS => problems.push(InvalidField::new(
+            "org_unit_ids",
+            format!(
+                "names {} org units; an account belongs to at most {MAX_MEMBERSHIPS}",
+                ids.len()
+            ),
+        )),
+        Some(ids) => out.units = Some(existing_units(admin, ids, &mut problems).await?),
+        None if creating => problems.push(InvalidField::new(
             "org_unit_ids",
             "is required: an account belongs to at least one org unit",
-        ));
+        )),
+        None => {}
     }
     if let Some(raw) = &body.primary_org_unit_id {
         out.primary = named_unit("primary_org_unit_id", raw, &mut problems);
@@ -344,26 +354,41 @@ async fn check_account(
             ));
         }
     }
-    if out.units.as_ref().is_some_and(Vec::is_empty)
-        && body.org_unit_ids.as_ref().is_some_and(Vec::is_empty)
-    {
-        problems.push(InvalidField::new(
-            "org_unit_ids",
-            "must name at least one org unit",
-        ));
-    }
     if let Some(attrs) = &body.attributes {
         check_attributes(attrs, &mut problems);
         out.attributes = Some(attrs.clone());
     }
     if let Some(password) = &body.password {
-        out.password_hash = check_password(admin, password, &mut problems).await;
+        out.password_hash = check_password(admin, password, &mut problems).await?;
     }
     if problems.is_empty() {
         Ok(out)
     } else {
-        Err(problems)
+        Err(refused(problems))
     }
+}
+
+/// The units `ids` name, each an existing unit; the others are problems of `org_unit_ids`.
+async fn existing_units(
+    admin: &Admin,
+    ids: &[String],
+    problems: &mut Vec<InvalidField>,
+) -> Result<Vec<OrgUnitId>, ApiError> {
+    let mut units = Vec::new();
+    for raw in ids {
+        let Some(id) = named_unit("org_unit_ids", raw, problems) else {
+            continue;
+        };
+        if admin.directory.org_unit(&id).await?.is_some() {
+            units.push(id);
+        } else {
+            problems.push(InvalidField::new(
+                "org_unit_ids",
+                format!("{id} does not name an existing org unit"),
+            ));
+        }
+    }
+    Ok(units)
 }
 
 fn check_attributes(attrs: &BTreeMap<String, String>, problems: &mut Vec<InvalidField>) {
@@ -392,40 +417,28 @@ fn check_attributes(attrs: &BTreeMap<String, String>, problems: &mut Vec<Invalid
     }
 }
 
-/// The password's hash, or its policy problems (never echoing the password).
+/// The password's hash, or its policy problem (never echoing the password).
 async fn check_password(
     admin: &Admin,
     password: &str,
     problems: &mut Vec<InvalidField>,
-) -> Option<String> {
-    if password.chars().count() > MAX_PASSWORD {
+) -> Result<Option<String>, ApiError> {
+    let len = password.chars().count();
+    if len > MAX_PASSWORD {
         problems.push(InvalidField::new(
             "password",
-            format!("is longer than {MAX_PASSWORD} characters"),
+            format!("has {len} characters; at most {MAX_PASSWORD} are allowed"),
         ));
-        return None;
+        return Ok(None);
     }
-    let policy = match admin.settings.password_policy().await {
-        Ok(p) => p,
-        Err(e) => {
-            problems.push(InvalidField::new("password", e.to_string()));
-            return None;
-        }
-    };
-    let broken = policy.violations(password);
-    if !broken.is_empty() {
-        problems.push(InvalidField::new(
-            "password",
-            format!(
-                "does not meet the password policy: it {}",
-                broken.join("; it ")
-            ),
-        ));
-        return None;
+    let policy = admin.settings.password_policy().await?;
+    if let Err(p) = policy.check("password", password) {
+        problems.push(p);
+        return Ok(None);
     }
     hash_password(password)
-        .map_err(|e| problems.push(InvalidField::new("password", e.to_string())))
-        .ok()
+        .map(Some)
+        .map_err(|e| ApiError::Internal(format!("hashing a password: {e}")))
 }
 
 /// Applies the checked values to `a` (what a change sets; a create starts from an empty account).
@@ -484,14 +497,7 @@ async fn create_account(
     if body.version.is_some() {
         problems.push(InvalidField::new("version", "is set by the directory"));
     }
-    let checked = match check_account(&admin, &body, true).await {
-        Ok(c) if problems.is_empty() => c,
-        Ok(_) => return Err(refused(problems)),
-        Err(more) => {
-            problems.extend(more);
-            return Err(refused(problems));
-        }
-    };
+    let checked = check_account(&admin, &body, true, problems).await?;
     let (Some(username), Some(display_name)) =
         (checked.username.clone(), checked.display_name.clone())
     else {
@@ -534,14 +540,7 @@ async fn update_account(
     let id = account_id(&id)?;
     let mut problems = Vec::new();
     let version = expected_version(&headers, body.version, &mut problems);
-    let checked = match check_account(&admin, &body, false).await {
-        Ok(c) if problems.is_empty() => c,
-        Ok(_) => return Err(refused(problems)),
-        Err(more) => {
-            problems.extend(more);
-            return Err(refused(problems));
-        }
-    };
+    let checked = check_account(&admin, &body, false, problems).await?;
     let policy = admin.settings.password_policy().await?;
     let enabled = body.enabled;
     let units_after = checked.units.clone();
@@ -595,7 +594,7 @@ async fn set_password(
     let id = account_id(&id)?;
     let mut problems = Vec::new();
     let version = expected_version(&headers, body.version, &mut problems);
-    let hash = check_password(&admin, &body.password, &mut problems).await;
+    let hash = check_password(&admin, &body.password, &mut problems).await?;
     let Some(hash) = hash.filter(|_| problems.is_empty()) else {
         return Err(refused(problems));
     };
@@ -621,27 +620,4 @@ fn etag(version: u64) -> HeaderMap {
         headers.insert(header::ETAG, v);
     }
     headers
-}
-
-async fn account_view(admin: &Admin, a: Account) -> Result<AccountView, ApiError> {
-    let mappings = admin.mappings.of_entity(a.id.as_str()).await?;
-    let push = crate::directory::push_status(
-        admin,
-        &dingbridge::domain::sync::PushEntity::Account(a.id.clone()),
-    )
-    .await?;
-    Ok(AccountView::new(a, mappings).with_push(push))
-}
-
-async fn unit_view(
-    admin: &Admin,
-    u: dingbridge::domain::directory::OrgUnit,
-) -> Result<OrgUnitView, ApiError> {
-    let mappings = admin.mappings.of_entity(u.id.as_str()).await?;
-    let push = crate::directory::push_status(
-        admin,
-        &dingbridge::domain::sync::PushEntity::OrgUnit(u.id.clone()),
-    )
-    .await?;
-    Ok(OrgUnitView::new(u, mappings).with_push(push))
 }

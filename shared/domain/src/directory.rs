@@ -7,6 +7,10 @@ use serde::{Deserialize, Serialize};
 use super::ids::{AccountId, OrgUnitId};
 use super::values::{DisplayName, Email, Mobile, Username};
 
+/// The most org units one account belongs to: an account, its markers, two items per membership
+/// and its audit entry fit one transaction of 100 items.
+pub const MAX_MEMBERSHIPS: usize = 45;
+
 /// Whether an account may sign in. Leavers are disabled (by default), rehires enabled again.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]

@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use axum::http::{Method, StatusCode};
+use axum::http::{Method, StatusCode, header};
 use dingbridge::domain::ids::ConnectorId;
 use dingbridge::domain::sync::{PushEntity, PushMessage};
 use dingbridge::ports::QueueConsumer;
@@ -39,15 +39,15 @@ async fn unit(env: &Env, name: &str, parent: &str) -> Value {
     made.body
 }
 
+/// The fields a 400 names: its `problems`, or its one `field`.
 fn fields(body: &Value) -> Vec<String> {
-    body["problems"]
-        .as_array()
-        .map(|p| {
-            p.iter()
-                .map(|p| p["field"].as_str().unwrap().to_owned())
-                .collect()
-        })
-        .unwrap_or_default()
+    match body["problems"].as_array() {
+        Some(p) => p
+            .iter()
+            .map(|p| p["field"].as_str().unwrap().to_owned())
+            .collect(),
+        None => body["field"].as_str().map(str::to_owned).into_iter().collect(),
+    }
 }
 
 #[tokio::test]
@@ -273,4 +273,130 @@ async fn writes_inside_a_pushing_connectors_root_leave_an_outbox_item_and_a_queu
         .unwrap()
         .unwrap();
     assert_eq!(item.version, 2);
+}
+
+#[tokio::test]
+async fn a_missing_parent_is_a_problem_of_the_body_reported_with_the_others() {
+    let env = Env::new().await;
+    let bad = env
+        .call(
+            Method::POST,
+            "/admin/api/org-units",
+            Some(json!({"name": "A-B,C", "parent_id": "0190a0a0-0000-7000-8000-000000000000"})),
+        )
+        .await;
+    assert_eq!(bad.status, StatusCode::BAD_REQUEST, "{}", bad.text);
+    let mut got = fields(&bad.body);
+    got.sort();
+    assert_eq!(got, ["name", "parent_id"], "{}", bad.text);
+    let units = env.call(Method::GET, "/admin/api/org-units", None).await;
+    assert_eq!(
+        units.body["items"].as_array().unwrap().len(),
+        1,
+        "only the root"
+    );
+}
+
+#[tokio::test]
+async fn the_root_is_renamed_through_the_api_and_never_moved() {
+    let env = Env::new().await;
+    let root = root_id(&env).await;
+    let sales = unit(&env, "Sales", &root).await;
+    let path = format!("/admin/api/org-units/{root}");
+    let renamed = env
+        .call(Method::PATCH, &path, Some(json!({"name": "示例集团"})))
+        .await;
+    assert_eq!(renamed.status, StatusCode::OK, "{}", renamed.text);
+    assert_eq!(renamed.body["name"], "示例集团");
+    assert!(renamed.body["parent_id"].is_null());
+    let moved = env
+        .call(
+            Method::PATCH,
+            &path,
+            Some(json!({"parent_id": sales["id"]})),
+        )
+        .await;
+    assert_eq!(moved.status, StatusCode::BAD_REQUEST, "{}", moved.text);
+    assert_eq!(fields(&moved.body), ["parent_id"]);
+}
+
+#[tokio::test]
+async fn if_match_pins_the_version_and_a_malformed_one_is_refused() {
+    let env = Env::new().await;
+    let root = root_id(&env).await;
+    let sales = unit(&env, "Sales", &root).await;
+    let path = format!("/admin/api/org-units/{}", sales["id"].as_str().unwrap());
+    let body = Some(json!({"order": 9}));
+    let ok = env
+        .call_with(
+            Method::PATCH,
+            &path,
+            body.clone(),
+            &[(header::IF_MATCH, "\"1\"")],
+        )
+        .await;
+    assert_eq!(ok.status, StatusCode::OK, "{}", ok.text);
+    assert_eq!(ok.headers["etag"], "\"2\"");
+    let stale = env
+        .call_with(
+            Method::DELETE,
+            &path,
+            None,
+            &[(header::IF_MATCH, "W/\"1\"")],
+        )
+        .await;
+    assert_eq!(stale.status, StatusCode::CONFLICT, "{}", stale.text);
+    let garbled = env
+        .call_with(
+            Method::PATCH,
+            &path,
+            body.clone(),
+            &[(header::IF_MATCH, "yesterday")],
+        )
+        .await;
+    assert_eq!(garbled.status, StatusCode::BAD_REQUEST, "{}", garbled.text);
+    assert_eq!(fields(&garbled.body), ["If-Match"]);
+    let disagreeing = env
+        .call_with(
+            Method::PATCH,
+            &path,
+            Some(json!({"order": 1, "version": 2})),
+            &[(header::IF_MATCH, "\"3\"")],
+        )
+        .await;
+    assert_eq!(
+        disagreeing.status,
+        StatusCode::BAD_REQUEST,
+        "{}",
+        disagreeing.text
+    );
+    let current = env.call(Method::GET, &path, None).await;
+    assert_eq!(
+        (
+            current.body["order"].as_i64(),
+            current.body["version"].as_u64()
+        ),
+        (Some(9), Some(2))
+    );
+}
+
+#[tokio::test]
+async fn too_many_or_no_org_units_are_refused_before_anything_is_read_or_written() {
+    let env = Env::new().await;
+    let many: Vec<String> = (0..46)
+        .map(|_| dingbridge::domain::ids::OrgUnitId::generate().to_string())
+        .collect();
+    for (units, expect) in [(json!(many), "at most 45"), (json!([]), "at least one")] {
+        let bad = env
+            .call(
+                Method::POST,
+                "/admin/api/accounts",
+                Some(json!({"username": "a.b", "display_name": "AB", "org_unit_ids": units})),
+            )
+            .await;
+        assert_eq!(bad.status, StatusCode::BAD_REQUEST, "{}", bad.text);
+        assert!(bad.text.contains(expect), "{}", bad.text);
+    }
+    let accounts = env.call(Method::GET, "/admin/api/accounts", None).await;
+    assert_eq!(accounts.body["items"].as_array().unwrap().len(), 0);
 }

@@ -151,13 +151,26 @@ impl Env {
         path: &str,
         body: Option<Value>,
     ) -> Answer {
-        self.send(token, method, path, body.map(|b| b.to_string()))
+        self.send(token, method, path, body.map(|b| b.to_string()), &[])
+            .await
+    }
+
+    /// A call with extra request headers (`If-Match`, …).
+    pub async fn call_with(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<Value>,
+        headers: &[(header::HeaderName, &str)],
+    ) -> Answer {
+        let body = body.map(|b| b.to_string());
+        self.send(Some(&self.token), method, path, body, headers)
             .await
     }
 
     /// A body sent as given (not necessarily JSON), with the JSON content type.
     pub async fn call_raw(&self, method: Method, path: &str, body: &str) -> Answer {
-        self.send(Some(&self.token), method, path, Some(body.to_owned()))
+        self.send(Some(&self.token), method, path, Some(body.to_owned()), &[])
             .await
     }
 
@@ -167,8 +180,12 @@ impl Env {
         method: Method,
         path: &str,
         body: Option<String>,
+        headers: &[(header::HeaderName, &str)],
     ) -> Answer {
         let mut request = Request::builder().method(method).uri(path);
+        for (name, value) in headers {
+            request = request.header(name, *value);
+        }
         if let Some(token) = token {
             request = request.header(header::AUTHORIZATION, format!("Bearer {token}"));
         }

@@ -10,7 +10,7 @@ use std::sync::Arc;
 use serde_json::json;
 
 use super::{Actor, DirectoryError};
-use crate::domain::directory::Origin;
+use crate::domain::directory::{MAX_MEMBERSHIPS, Origin};
 use crate::domain::ids::OrgUnitId;
 use crate::ports::{Clock, Item, Key, MAX_TRANSACTION_ITEMS, Table, TxOp};
 
@@ -63,7 +63,7 @@ fn check_size(ops: &[TxOp]) -> Result<(), DirectoryError> {
     if ops.len() > MAX_TRANSACTION_ITEMS {
         return Err(DirectoryError::invalid(
             "memberships",
-            "an account can belong to at most 45 org units",
+            format!("an account can belong to at most {MAX_MEMBERSHIPS} org units"),
         ));
     }
     Ok(())
