@@ -4,6 +4,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod push;
 mod queue;
 mod secrets;
 mod stores;
@@ -32,6 +33,10 @@ macro_rules! contract_cases {
             concurrent_creates_for_one_app_have_one_winner,
             moving_or_deleting_a_connector_frees_its_app,
             the_audit_log_merges_origins_newest_first_and_filters);
+        contract_cases!(@push $table;
+            outbox_items_settle_only_at_their_version_and_park_with_their_reason,
+            pending_outbox_items_are_listed_oldest_first_up_to_a_time,
+            pushing_writes_reach_exactly_the_connectors_whose_root_holds_the_entity);
         contract_cases!(@queue $queue;
             sent_messages_arrive_once_acked, order_is_kept_within_a_group,
             duplicates_by_dedup_id_are_dropped, unacked_messages_come_back_after_the_visibility_timeout,
@@ -49,6 +54,13 @@ macro_rules! contract_cases {
         async fn $case() {
             let fixture = $make().await;
             crate::stores::$case(fixture.table.clone()).await;
+        }
+    )*};
+    (@push $make:path; $($case:ident),*) => {$(
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        async fn $case() {
+            let fixture = $make().await;
+            crate::push::$case(fixture.table.clone()).await;
         }
     )*};
     (@secrets $make:path; $($case:ident),*) => {$(

@@ -46,7 +46,11 @@ fn fields(body: &Value) -> Vec<String> {
             .iter()
             .map(|p| p["field"].as_str().unwrap().to_owned())
             .collect(),
-        None => body["field"].as_str().map(str::to_owned).into_iter().collect(),
+        None => body["field"]
+            .as_str()
+            .map(str::to_owned)
+            .into_iter()
+            .collect(),
     }
 }
 
