@@ -3,6 +3,8 @@
 //! (per the connector's link mode), updated only where DingTalk differs — never the mobile, which
 //! DingTalk cannot change — and retired per the connector's delete policy.
 
+use std::collections::BTreeMap;
+
 use dingbridge::dingtalk::{DeptId, DingTalkError, DingUser, DingUserId, NewUser, UserPatch};
 use dingbridge::domain::connector::{EmailField, LinkMode, PushDeletePolicy, PushField};
 use dingbridge::domain::directory::{Account, AccountStatus};
@@ -107,6 +109,11 @@ impl Push<'_> {
         if settings.pushes(PushField::Title) {
             new.title.clone_from(&a.title);
         }
+        new.extension = extension_changes(
+            &settings.push_extension_keys,
+            &a.attributes,
+            &BTreeMap::new(),
+        );
         match self.deps.dingtalk.create_user(&self.app, &new).await {
             Ok(created) => {
                 self.map(MappedKind::User, created.userid.as_str(), a.id.as_str())
@@ -128,11 +135,17 @@ impl Push<'_> {
         mobile: &Mobile,
         refused: &DingTalkError,
     ) -> Result<Done, Blocked> {
-        let existing = match self.deps.dingtalk.get_user(&self.app, userid).await {
+        let existing = match self
+            .deps
+            .dingtalk
+            .get_user_with_extension(&self.app, userid)
+            .await
+        {
             Ok(u) => u,
             Err(e) => return Err(failure::dingtalk(&e, "reading back the DingTalk user")),
         };
-        if same_mobile(existing.mobile.as_deref(), mobile) != Some(true) {
+        let (user, _) = &existing;
+        if same_mobile(user.mobile.as_deref(), mobile) != Some(true) {
             return Err(Blocked::park(
                 format!(
                     "creating the DingTalk user: userid {userid} already exists (60102) without                      the account's mobile, so it is not this account's earlier create: delete or                      rename that DingTalk user, then re-drive (DingTalk said: {})",
@@ -187,7 +200,12 @@ impl Push<'_> {
                 Some(&code),
             )),
             LinkMode::Mapping => {
-                let existing = match self.deps.dingtalk.get_user(&self.app, &userid).await {
+                let existing = match self
+                    .deps
+                    .dingtalk
+                    .get_user_with_extension(&self.app, &userid)
+                    .await
+                {
                     Ok(u) => u,
                     Err(e) => return Err(failure::dingtalk(&e, "reading the DingTalk user")),
                 };
@@ -200,7 +218,12 @@ impl Push<'_> {
     }
 
     async fn update_user(&self, w: &Wanted<'_>, userid: &DingUserId) -> Result<Done, Blocked> {
-        match self.deps.dingtalk.get_user(&self.app, userid).await {
+        match self
+            .deps
+            .dingtalk
+            .get_user_with_extension(&self.app, userid)
+            .await
+        {
             Ok(existing) => self.update_existing(w, &existing).await,
             // Deleted in DingTalk (perhaps by the admin, to change the mobile): re-create.
             Err(e) if is_code(&e, USER_GONE) => {
@@ -213,7 +236,11 @@ impl Push<'_> {
 
     /// Writes the pushed fields that differ from `existing`; a different mobile is parked for
     /// an admin after the other fields are written, since DingTalk refuses to change it (41054).
-    async fn update_existing(&self, w: &Wanted<'_>, existing: &DingUser) -> Result<Done, Blocked> {
+    async fn update_existing(
+        &self,
+        w: &Wanted<'_>,
+        (existing, extension): &(DingUser, BTreeMap<String, String>),
+    ) -> Result<Done, Blocked> {
         let a = w.account;
         let settings = self.settings();
         let mut patch = UserPatch::new(existing.userid.clone());
@@ -244,6 +271,10 @@ impl Push<'_> {
             if !same_set(&wanted, &existing.dept_ids) {
                 patch.dept_ids = Some(wanted);
             }
+        }
+        let ext = extension_changes(&settings.push_extension_keys, &a.attributes, extension);
+        if !ext.is_empty() {
+            patch.extension = Some(ext);
         }
         let changed = patch != UserPatch::new(existing.userid.clone());
         if changed {
@@ -383,6 +414,24 @@ fn differs(ours: Option<&str>, theirs: Option<&str>, fold_case: bool) -> Option<
     Some(ours.map(str::trim).unwrap_or_default().to_owned())
 }
 
+/// The pushed `extension` keys whose value differs from DingTalk's, with ours (`""` clears a
+/// value we do not have). Keys not listed on the connector are never sent, so never touched.
+fn extension_changes(
+    keys: &[String],
+    ours: &BTreeMap<String, String>,
+    theirs: &BTreeMap<String, String>,
+) -> BTreeMap<String, String> {
+    let value = |m: &BTreeMap<String, String>, k: &String| {
+        m.get(k)
+            .map(|v| v.trim().to_owned())
+            .filter(|v| !v.is_empty())
+    };
+    keys.iter()
+        .filter(|k| value(ours, k) != value(theirs, k))
+        .map(|k| (k.clone(), value(ours, k).unwrap_or_default()))
+        .collect()
+}
+
 /// Whether DingTalk's mobile is ours, in the normalised form; `None` when DingTalk hides it (the
 /// app lacks the mobile permission) or shows one we cannot read.
 fn same_mobile(theirs: Option<&str>, ours: &Mobile) -> Option<bool> {
@@ -415,6 +464,28 @@ mod tests {
         assert_eq!(differs(None, Some("x"), false), Some(String::new()));
         assert_eq!(differs(None, Some(""), false), None);
         assert_eq!(differs(Some("x"), None, false), Some("x".into()));
+    }
+
+    #[test]
+    fn only_listed_extension_keys_that_differ_are_sent() {
+        let keys = vec![
+            "cost_center".to_owned(),
+            "site".to_owned(),
+            "team".to_owned(),
+        ];
+        let map = |pairs: &[(&str, &str)]| -> BTreeMap<String, String> {
+            pairs
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                .collect()
+        };
+        let ours = map(&[("cost_center", "R&D"), ("site", "HZ"), ("secret", "x")]);
+        let theirs = map(&[("cost_center", "R&D"), ("team", "old"), ("other", "kept")]);
+        assert_eq!(
+            extension_changes(&keys, &ours, &theirs),
+            map(&[("site", "HZ"), ("team", "")])
+        );
+        assert!(extension_changes(&keys, &ours, &ours).is_empty());
     }
 
     #[test]

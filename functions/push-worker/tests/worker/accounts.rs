@@ -358,3 +358,56 @@ async fn a_user_deleted_in_dingtalk_is_created_again_with_the_new_mobile() {
     assert_eq!(u["mobile"], "13900000002");
     assert_eq!(w.users().await.len(), 1);
 }
+
+#[tokio::test]
+async fn the_connectors_extension_keys_are_pushed_and_other_keys_left_alone() {
+    let w = world(Options {
+        extension_keys: vec!["cost_center".into(), "site".into()],
+        ..Options::default()
+    })
+    .await;
+    let alice = w
+        .account(NewAccount {
+            username: "alice",
+            name: "Alice",
+            mobile: Some("13800000001"),
+            units: vec![&w.root],
+        })
+        .await;
+    w.edit_account(&alice, |a| {
+        a.attributes.insert("cost_center".into(), "R&D".into());
+        a.attributes.insert("private".into(), "not pushed".into());
+    })
+    .await;
+    w.push_all(&[PushEntity::Account(alice.clone())]).await;
+    let userid = w.userid_of(&alice).await.unwrap();
+    let extension = |u: serde_json::Value| -> serde_json::Value {
+        serde_json::from_str(u["extension"].as_str().unwrap()).unwrap()
+    };
+    assert_eq!(
+        extension(w.user(&userid).await.unwrap()),
+        serde_json::json!({"cost_center": "R&D"})
+    );
+
+    // A key set in DingTalk's console, which the connector does not push.
+    reqwest::Client::new()
+        .patch(format!("{}/_sim/users/{userid}", w.base))
+        .json(&serde_json::json!({"extension": {"cost_center": "R&D", "hobby": "go"}}))
+        .send()
+        .await
+        .unwrap();
+    w.edit_account(&alice, |a| {
+        a.attributes.insert("cost_center".into(), "Ops".into());
+        a.attributes.insert("site".into(), "Hangzhou".into());
+    })
+    .await;
+    w.push_all(&[PushEntity::Account(alice.clone())]).await;
+    assert_eq!(
+        extension(w.user(&userid).await.unwrap()),
+        serde_json::json!({"cost_center": "Ops", "hobby": "go", "site": "Hangzhou"})
+    );
+
+    w.reset_counters().await;
+    w.push_all(&[PushEntity::Account(alice.clone())]).await;
+    assert_eq!(w.writes().await, 0);
+}

@@ -38,6 +38,7 @@ pub struct Options {
     /// Creates a DingTalk department under the root to hold retired users (policy `move`).
     pub holding_dept: bool,
     pub email_field: EmailField,
+    pub extension_keys: Vec<String>,
 }
 
 impl Default for Options {
@@ -48,6 +49,7 @@ impl Default for Options {
             delete_policy: PushDeletePolicy::Delete,
             holding_dept: false,
             email_field: EmailField::Email,
+            extension_keys: Vec::new(),
         }
     }
 }
@@ -132,6 +134,7 @@ pub async fn world(options: Options) -> World {
         push_delete_policy: Some(options.delete_policy),
         push_move_dept_id: holding.map(|h| h as u64),
         push_email_field: Some(options.email_field),
+        push_extension_keys: Some(options.extension_keys),
         ..testkit::connector_input(&app, &base)
     };
     let secrets = SecretBox::from_base64(&SecretBox::generate_key()).unwrap();
