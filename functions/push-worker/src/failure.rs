@@ -26,11 +26,6 @@ impl Blocked {
             code: code.map(str::to_owned),
         }
     }
-
-    /// True when the message is retried rather than parked.
-    pub fn waits(&self) -> bool {
-        matches!(self, Self::Transient(_) | Self::Ordering(_))
-    }
 }
 
 /// What the push does with a DingTalk error code.

@@ -102,7 +102,6 @@ impl Deps {
                     }
                 }
             }
-            Err(blocked) if blocked.waits() => self.wait(m, &message, &blocked),
             Err(Blocked::Park { reason, code }) => {
                 match self.outbox.park(&message, &reason, code.as_deref()).await {
                     Ok(parked) => {
@@ -120,7 +119,7 @@ impl Deps {
                     }
                 }
             }
-            Err(_) => false,
+            Err(blocked) => self.wait(m, &message, &blocked),
         }
     }
 
@@ -183,6 +182,12 @@ impl Deps {
         let Some(connector) = self.connector(&message.connector_id).await? else {
             return Ok(Done::Off);
         };
+        if !connector.enabled {
+            return Err(Blocked::park(
+                "the connector is disabled: enable it, then re-drive its parked pushes",
+                None,
+            ));
+        }
         let Some(root) = connector.push.push_root_org_unit_id.clone() else {
             return Err(Blocked::park(
                 "the connector pushes but names no push_root_org_unit_id: set one, then re-drive",

@@ -178,3 +178,21 @@ async fn a_message_replaced_by_a_later_change_is_acknowledged_without_calling_di
     assert_eq!(w.outbox_item(&first.entity).await, None);
     assert_eq!(w.depts().await.len(), 1);
 }
+
+#[tokio::test]
+async fn a_disabled_connector_parks_its_pushes_until_an_admin_re_drives_them() {
+    let w = world(Options {
+        enabled: false,
+        ..Options::default()
+    })
+    .await;
+    let eng = w.unit("Engineering", &w.root, 1).await;
+    let entity = PushEntity::OrgUnit(eng);
+
+    assert!(w.push(entity.clone()).await);
+
+    let item = w.outbox_item(&entity).await.unwrap();
+    assert_eq!(item.state, OutboxState::Parked);
+    assert!(item.reason.unwrap().contains("disabled"));
+    assert!(w.depts().await.is_empty());
+}

@@ -32,6 +32,8 @@ pub const MAX_RECEIVES: u32 = 5;
 
 /// The connector's push settings a test varies.
 pub struct Options {
+    /// The connector's own switch (sync and push alike).
+    pub enabled: bool,
     pub push_enabled: bool,
     pub link_mode: LinkMode,
     pub delete_policy: PushDeletePolicy,
@@ -44,6 +46,7 @@ pub struct Options {
 impl Default for Options {
     fn default() -> Self {
         Self {
+            enabled: true,
             push_enabled: true,
             link_mode: LinkMode::Mapping,
             delete_policy: PushDeletePolicy::Delete,
@@ -128,6 +131,7 @@ pub async fn world(options: Options) -> World {
     }
     let app = handle.apps().into_iter().next().unwrap();
     let input = ConnectorInput {
+        enabled: Some(options.enabled),
         push_enabled: Some(options.push_enabled),
         push_root_org_unit_id: Some(root.to_string()),
         push_link_mode: Some(options.link_mode),
