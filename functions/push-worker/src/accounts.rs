@@ -183,9 +183,8 @@ impl Push<'_> {
                 ));
             }
         };
-        if let Some(other) = self.account_of(&userid).await?
-            && other != w.account.id
-        {
+        let linked = self.account_of(&userid).await?;
+        if let Some(other) = linked.as_ref().filter(|o| **o != w.account.id) {
             return Err(Blocked::park(
                 format!(
                     "the account's mobile belongs to DingTalk user {userid}, which is already \
@@ -194,27 +193,28 @@ impl Push<'_> {
                 Some(&code),
             ));
         }
-        match self.settings().push_link_mode {
-            LinkMode::Association => Err(Blocked::park(
+        // Our own earlier create (DingTalk may report the mobile before the userid): no
+        // approval is needed to link an account to the user made for it.
+        let ours = linked.is_some() || userid_for(&w.account.id).as_ref() == Some(&userid);
+        if !ours && self.settings().push_link_mode == LinkMode::Association {
+            return Err(Blocked::park(
                 format!("waiting for an admin to approve linking to DingTalk user {userid}"),
                 Some(&code),
-            )),
-            LinkMode::Mapping => {
-                let existing = match self
-                    .deps
-                    .dingtalk
-                    .get_user_with_extension(&self.app, &userid)
-                    .await
-                {
-                    Ok(u) => u,
-                    Err(e) => return Err(failure::dingtalk(&e, "reading the DingTalk user")),
-                };
-                self.map(MappedKind::User, userid.as_str(), w.account.id.as_str())
-                    .await?;
-                self.update_existing(w, &existing).await?;
-                Ok(Done::Linked)
-            }
+            ));
         }
+        let existing = match self
+            .deps
+            .dingtalk
+            .get_user_with_extension(&self.app, &userid)
+            .await
+        {
+            Ok(u) => u,
+            Err(e) => return Err(failure::dingtalk(&e, "reading the DingTalk user")),
+        };
+        self.map(MappedKind::User, userid.as_str(), w.account.id.as_str())
+            .await?;
+        self.update_existing(w, &existing).await?;
+        Ok(if ours { Done::Created } else { Done::Linked })
     }
 
     async fn update_user(&self, w: &Wanted<'_>, userid: &DingUserId) -> Result<Done, Blocked> {

@@ -411,3 +411,31 @@ async fn the_connectors_extension_keys_are_pushed_and_other_keys_left_alone() {
     w.push_all(&[PushEntity::Account(alice.clone())]).await;
     assert_eq!(w.writes().await, 0);
 }
+
+#[tokio::test]
+async fn a_lost_mapping_reported_as_a_taken_mobile_relinks_our_own_user_without_approval() {
+    let w = world(Options {
+        link_mode: LinkMode::Association,
+        ..Options::default()
+    })
+    .await;
+    let alice = w
+        .account(NewAccount {
+            username: "alice",
+            name: "Alice",
+            mobile: Some("13800000001"),
+            units: vec![&w.root],
+        })
+        .await;
+    w.push_all(&[PushEntity::Account(alice.clone())]).await;
+    let userid = w.userid_of(&alice).await.unwrap();
+    w.unmap(MappedKind::User, &userid).await;
+    // DingTalk may check the mobile before the userid.
+    w.fault(serde_json::json!({"api": "/topapi/v2/user/create", "errcode": 60104, "count": 1}))
+        .await;
+
+    w.push_all(&[PushEntity::Account(alice.clone())]).await;
+
+    assert_eq!(w.userid_of(&alice).await, Some(userid));
+    assert_eq!(w.users().await.len(), 1);
+}
