@@ -1,6 +1,8 @@
 //! The endpoint calls of `HttpDingTalk`: one method per DingTalk API that jobs J1–J5 use, each
 //! naming its path, body and whether it may be repeated, and mapping wire shapes to domain types.
 
+use std::collections::BTreeMap;
+
 use super::client::{Auth, Call, HttpDingTalk};
 use super::error::DingTalkError;
 use super::types::{
@@ -265,6 +267,19 @@ impl DingTalk for HttpDingTalk {
         })?;
         let r: wire::Wrapped<wire::WireUser> = self.call(app, call).await?;
         Ok(r.result.into())
+    }
+
+    async fn get_user_with_extension(
+        &self,
+        app: &DingApp,
+        id: &DingUserId,
+    ) -> Result<(DingUser, BTreeMap<String, String>), DingTalkError> {
+        let call = Call::oapi(Method::POST, "/topapi/v2/user/get").json(&wire::UserIdRequest {
+            userid: id.as_str(),
+            language: Some("zh_CN"),
+        })?;
+        let r: wire::Wrapped<wire::WireUserWithExtension> = self.call(app, call).await?;
+        Ok((r.result.user.into(), r.result.extension))
     }
 
     async fn create_user(

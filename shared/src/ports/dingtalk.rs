@@ -10,7 +10,7 @@ use crate::domain::dingtalk::{
 use crate::domain::dingtalk::{DingTalkError, ErrorCode, ErrorKind};
 use async_trait::async_trait;
 use futures::stream::{self, BoxStream, StreamExt, TryStreamExt};
-use std::collections::{HashSet, VecDeque};
+use std::collections::{BTreeMap, HashSet, VecDeque};
 
 /// DingTalk's maximum page size for user listings (§3.4, §6).
 pub const MAX_PAGE_SIZE: u32 = 100;
@@ -88,6 +88,12 @@ pub trait DingTalk: Send + Sync {
         dept: DeptId,
     ) -> Result<Vec<DingUserId>, DingTalkError>;
     async fn get_user(&self, app: &DingApp, id: &DingUserId) -> Result<DingUser, DingTalkError>;
+    /// `get_user` with the user's `extension` attributes (custom fields), which the push compares.
+    async fn get_user_with_extension(
+        &self,
+        app: &DingApp,
+        id: &DingUserId,
+    ) -> Result<(DingUser, BTreeMap<String, String>), DingTalkError>;
     async fn create_user(
         &self,
         app: &DingApp,

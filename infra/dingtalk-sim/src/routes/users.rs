@@ -154,16 +154,32 @@ pub fn create(sim: &SimState, caller: &Caller, p: &Params) -> Result<Value, Ding
 
 pub fn update(sim: &SimState, caller: &Caller, p: &Params) -> Result<Value, DingError> {
     let userid = p.require_str("userid")?;
-    let input = user_input(p)?;
+    let mut input = user_input(p)?;
     let corp = corp_of(sim, caller)?;
     let mut org = write(&corp.org);
     // Only the open API is bound by this: the control API stands for the admin console and the
     // user's own phone change, which can.
     org.check_mobile_kept(&userid, &input)?;
+    if p.i64("ext_attrs_update_mode")? == Some(1) {
+        let current = org.user(&userid).and_then(|u| u.extension.as_deref());
+        input.extension = appended(current, input.extension.as_deref());
+    }
     let events = org.update_user(&userid, input)?;
     drop(org);
     sim.emit(caller.app.corp, events);
     Ok(Value::Null)
+}
+
+/// `ext_attrs_update_mode=1`: the sent keys set over the stored ones, the others kept.
+fn appended(current: Option<&str>, sent: Option<&str>) -> Option<String> {
+    let sent = sent?;
+    let object = |text: Option<&str>| -> serde_json::Map<String, Value> {
+        text.and_then(|t| serde_json::from_str(t).ok())
+            .unwrap_or_default()
+    };
+    let mut merged = object(current);
+    merged.extend(object(Some(sent)));
+    Some(Value::Object(merged).to_string())
 }
 
 pub fn delete(sim: &SimState, caller: &Caller, p: &Params) -> Result<Value, DingError> {
@@ -229,4 +245,17 @@ pub fn getuserinfo(sim: &SimState, caller: &Caller, p: &Params) -> Result<Value,
         "sys": user.admin,
         "sys_level": sys_level,
     }}))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn append_mode_sets_the_sent_keys_and_keeps_the_others() {
+        let merged = appended(Some(r#"{"a":"1","b":"2"}"#), Some(r#"{"b":"3","c":"4"}"#));
+        let merged: Value = serde_json::from_str(&merged.unwrap()).unwrap();
+        assert_eq!(merged, json!({"a": "1", "b": "3", "c": "4"}));
+        assert_eq!(appended(Some(r#"{"a":"1"}"#), None), None);
+    }
 }

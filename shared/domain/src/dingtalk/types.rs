@@ -2,6 +2,7 @@
 //! without wire quirks (string-or-number ids, `errcode` envelopes), and secrets that never print.
 
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
 use std::fmt;
 
 /// Why a DingTalk id or value was refused.
@@ -319,6 +320,9 @@ pub struct NewUser {
     pub remark: Option<String>,
     pub manager_userid: Option<DingUserId>,
     pub hired_date_ms: Option<i64>,
+    /// Custom attributes (`extension`); each key must already exist in DingTalk's admin
+    /// console. Empty: none sent.
+    pub extension: BTreeMap<String, String>,
 }
 
 impl NewUser {
@@ -337,6 +341,7 @@ impl NewUser {
             remark: None,
             manager_userid: None,
             hired_date_ms: None,
+            extension: BTreeMap::new(),
         }
     }
 }
@@ -357,6 +362,9 @@ pub struct UserPatch {
     pub remark: Option<String>,
     pub manager_userid: Option<DingUserId>,
     pub hired_date_ms: Option<i64>,
+    /// Custom attributes to set, merged into the user's own (append mode: keys not sent are
+    /// kept, where a plain update would clear them).
+    pub extension: Option<BTreeMap<String, String>>,
 }
 
 impl UserPatch {
@@ -374,6 +382,7 @@ impl UserPatch {
             remark: None,
             manager_userid: None,
             hired_date_ms: None,
+            extension: None,
         }
     }
 }

@@ -1,8 +1,10 @@
 //! Users (§3.4): records and pages as read, lookups, and the bodies of their writes.
 
-use super::{dept_ids, join_ids, loose_bool, loose_i64, loose_text, opt_user_id, user_ids};
+use std::collections::BTreeMap;
+
+use super::{Loose, dept_ids, join_ids, loose_bool, loose_i64, loose_text, opt_user_id, user_ids};
 use crate::dingtalk::types::{DeptId, DingUser, DingUserId, DingUserRef, NewUser, UserPatch};
-use serde::{Deserialize, Serialize};
+use serde::{Deserialize, Deserializer, Serialize};
 
 /// A user as the legacy API spells it (`user/get`, `user/list` rows).
 #[derive(Debug, Deserialize)]
@@ -70,6 +72,38 @@ impl From<WireUser> for DingUser {
             state_code: w.state_code,
         }
     }
+}
+
+/// `user/get` with the `extension` attributes, which `DingUser` does not carry.
+#[derive(Debug, Deserialize)]
+pub(crate) struct WireUserWithExtension {
+    #[serde(flatten)]
+    pub user: WireUser,
+    #[serde(default, deserialize_with = "extension")]
+    pub extension: BTreeMap<String, String>,
+}
+
+/// `extension` as `user/get` returns it: a JSON object rendered as a string (an object is
+/// accepted too). Text that is not an object reads as no attributes.
+fn extension<'de, D: Deserializer<'de>>(d: D) -> Result<BTreeMap<String, String>, D::Error> {
+    let object = match Option::<serde_json::Value>::deserialize(d)? {
+        Some(serde_json::Value::String(text)) => serde_json::from_str(&text).ok(),
+        Some(serde_json::Value::Object(map)) => Some(map),
+        _ => None,
+    };
+    Ok(object
+        .unwrap_or_default()
+        .into_iter()
+        .map(|(k, v)| {
+            let text = match v {
+                serde_json::Value::String(s) => s,
+                other => serde_json::from_value::<Loose>(other.clone())
+                    .map(Loose::into_text)
+                    .unwrap_or_else(|_| other.to_string()),
+            };
+            (k, text)
+        })
+        .collect())
 }
 
 #[derive(Debug, Deserialize)]
@@ -164,6 +198,12 @@ pub(crate) struct UserWriteRequest {
     pub manager_userid: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub hired_date: Option<i64>,
+    /// An object on create, a JSON string on update: DingTalk's two spellings.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub extension: Option<serde_json::Value>,
+    /// 1 = append: the keys an update does not send are kept instead of cleared.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ext_attrs_update_mode: Option<i64>,
 }
 
 pub(super) fn joined_depts(ids: &[DeptId]) -> String {
@@ -186,6 +226,8 @@ impl From<&NewUser> for UserWriteRequest {
             remark: u.remark.clone(),
             manager_userid: u.manager_userid.as_ref().map(|i| i.as_str().to_owned()),
             hired_date: u.hired_date_ms,
+            extension: (!u.extension.is_empty()).then(|| serde_json::json!(u.extension)),
+            ext_attrs_update_mode: None,
         }
     }
 }
@@ -206,6 +248,11 @@ impl From<&UserPatch> for UserWriteRequest {
             remark: u.remark.clone(),
             manager_userid: u.manager_userid.as_ref().map(|i| i.as_str().to_owned()),
             hired_date: u.hired_date_ms,
+            extension: u
+                .extension
+                .as_ref()
+                .map(|e| serde_json::Value::String(serde_json::json!(e).to_string())),
+            ext_attrs_update_mode: u.extension.as_ref().map(|_| 1),
         }
     }
 }
@@ -255,5 +302,35 @@ mod tests {
         let v = serde_json::to_value(UserWriteRequest::from(&u)).unwrap();
         assert_eq!(v["dept_id_list"], "2,1");
         assert!(v.get("title").is_none());
+        assert!(v.get("extension").is_none());
+    }
+
+    #[test]
+    fn extension_is_an_object_on_create_and_an_appended_string_on_update() {
+        let mut u = NewUser::new("n", "13800000000", vec![DeptId::ROOT]);
+        u.extension.insert("cost_center".into(), "R&D".into());
+        let v = serde_json::to_value(UserWriteRequest::from(&u)).unwrap();
+        assert_eq!(v["extension"], serde_json::json!({"cost_center": "R&D"}));
+        assert!(v.get("ext_attrs_update_mode").is_none());
+
+        let mut p = UserPatch::new(DingUserId::parse("u1").unwrap());
+        p.extension = u.extension.clone().into();
+        let v = serde_json::to_value(UserWriteRequest::from(&p)).unwrap();
+        assert_eq!(v["extension"], r#"{"cost_center":"R&D"}"#);
+        assert_eq!(v["ext_attrs_update_mode"], 1);
+    }
+
+    #[test]
+    fn extension_reads_from_its_string_rendering() {
+        let u: WireUserWithExtension = serde_json::from_str(
+            r#"{"userid":"u1","name":"n","extension":"{\"爱好\":\"旅游\",\"年龄\":24}"}"#,
+        )
+        .unwrap();
+        assert_eq!(u.user.userid.as_str(), "u1");
+        assert_eq!(u.extension["爱好"], "旅游");
+        assert_eq!(u.extension["年龄"], "24");
+        let none: WireUserWithExtension =
+            serde_json::from_str(r#"{"userid":"u1","extension":"not json"}"#).unwrap();
+        assert!(none.extension.is_empty());
     }
 }

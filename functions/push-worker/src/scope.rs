@@ -1,0 +1,152 @@
+//! One push's context — the connector, its DingTalk app and push settings — and the questions
+//! every entity asks: does a unit lie inside the pushed subtree, which DingTalk department or user
+//! stands for one of ours.
+
+use dingbridge::dingtalk::{DeptId, DingApp, DingUserId};
+use dingbridge::domain::connector::{Connector, PushSettings};
+use dingbridge::domain::directory::OrgUnit;
+use dingbridge::domain::ids::{AccountId, OrgUnitId};
+use dingbridge::store::mappings::{MappedKind, Mapping};
+
+use crate::Deps;
+use crate::failure::{Blocked, store};
+
+/// Deeper than any DingTalk tree (DingTalk refuses depth beyond ~15): a corrupt parent chain
+/// ends here instead of looping.
+const MAX_DEPTH: usize = 64;
+
+pub struct Push<'a> {
+    pub deps: &'a Deps,
+    pub connector: &'a Connector,
+    pub app: DingApp,
+    /// The directory unit that stands for `push_dingtalk_parent`.
+    pub root: OrgUnitId,
+}
+
+impl Push<'_> {
+    pub fn settings(&self) -> &PushSettings {
+        &self.connector.push
+    }
+
+    /// True when `unit` is the push root or lies below it.
+    pub async fn inside(&self, unit: &OrgUnit) -> Result<bool, Blocked> {
+        if unit.id == self.root {
+            return Ok(true);
+        }
+        let mut parent = unit.parent_id.clone();
+        for _ in 0..MAX_DEPTH {
+            match parent {
+                None => return Ok(false),
+                Some(p) if p == self.root => return Ok(true),
+                Some(p) => {
+                    parent = match self.deps.directory.org_unit(&p).await {
+                        Ok(Some(u)) => u.parent_id,
+                        Ok(None) => return Ok(false),
+                        Err(e) => return Err(store(e, "reading an ancestor org unit")),
+                    };
+                }
+            }
+        }
+        Ok(false)
+    }
+
+    /// `inside` for a unit known by id; a unit gone from the directory is outside.
+    pub async fn inside_id(&self, id: &OrgUnitId) -> Result<bool, Blocked> {
+        if *id == self.root {
+            return Ok(true);
+        }
+        match self.deps.directory.org_unit(id).await {
+            Ok(Some(u)) => self.inside(&u).await,
+            Ok(None) => Ok(false),
+            Err(e) => Err(store(e, "reading an org unit")),
+        }
+    }
+
+    /// The DingTalk department standing for a unit inside the subtree: the root's is the
+    /// connector's `push_dingtalk_parent`, the others' their mapping (`None`: not pushed yet).
+    pub async fn dept_of(&self, unit: &OrgUnitId) -> Result<Option<DeptId>, Blocked> {
+        if *unit == self.root {
+            return Ok(Some(self.settings().push_dingtalk_parent));
+        }
+        self.mapped_dept(unit).await
+    }
+
+    async fn mapping_of(&self, our_id: &str, kind: MappedKind) -> Result<Option<String>, Blocked> {
+        let all = self
+            .deps
+            .mappings
+            .of_entity(our_id)
+            .await
+            .map_err(|e| store(e, "reading the DingTalk mappings"))?;
+        Ok(all
+            .into_iter()
+            .find(|m| m.connector_id == self.connector.id && m.kind == kind)
+            .map(|m| m.external_id))
+    }
+
+    pub async fn mapped_dept(&self, unit: &OrgUnitId) -> Result<Option<DeptId>, Blocked> {
+        match self.mapping_of(unit.as_str(), MappedKind::Dept).await? {
+            Some(raw) => DeptId::parse(&raw).map(Some).map_err(|_| {
+                Blocked::park(
+                    format!(
+                        "the stored DingTalk department id {raw:?} of the org unit is not a number"
+                    ),
+                    None,
+                )
+            }),
+            None => Ok(None),
+        }
+    }
+
+    pub async fn mapped_user(&self, account: &AccountId) -> Result<Option<DingUserId>, Blocked> {
+        match self.mapping_of(account.as_str(), MappedKind::User).await? {
+            Some(raw) => DingUserId::parse(raw.clone()).map(Some).map_err(|_| {
+                Blocked::park(
+                    format!("the stored DingTalk userid {raw:?} of the account is invalid"),
+                    None,
+                )
+            }),
+            None => Ok(None),
+        }
+    }
+
+    /// The account a DingTalk user is linked to on this connector, if any.
+    pub async fn account_of(&self, user: &DingUserId) -> Result<Option<AccountId>, Blocked> {
+        self.deps
+            .mappings
+            .account_of(&self.connector.id, user)
+            .await
+            .map_err(|e| store(e, "reading the DingTalk mappings"))
+    }
+
+    /// The unit a DingTalk department is linked to on this connector, if any.
+    pub async fn unit_of(&self, dept: DeptId) -> Result<Option<OrgUnitId>, Blocked> {
+        self.deps
+            .mappings
+            .unit_of(&self.connector.id, dept)
+            .await
+            .map_err(|e| store(e, "reading the DingTalk mappings"))
+    }
+
+    pub async fn map(&self, kind: MappedKind, external: &str, our_id: &str) -> Result<(), Blocked> {
+        let mapping = Mapping {
+            connector_id: self.connector.id.clone(),
+            kind,
+            external_id: external.to_owned(),
+            our_id: our_id.to_owned(),
+        };
+        self.deps
+            .mappings
+            .put(&mapping)
+            .await
+            .map_err(|e| store(e, "writing the DingTalk mapping"))
+    }
+
+    pub async fn unmap(&self, kind: MappedKind, external: &str) -> Result<(), Blocked> {
+        self.deps
+            .mappings
+            .remove(&self.connector.id, kind, external)
+            .await
+            .map_err(|e| store(e, "removing the DingTalk mapping"))
+    }
+}
