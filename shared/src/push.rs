@@ -18,9 +18,6 @@ use crate::store::mappings::Mappings;
 use crate::store::outbox::{Outbox, push_out_message};
 use crate::store::{Actor, DirectoryError};
 
-/// The deepest tree walked when looking for a push root (DingTalk allows 15 levels).
-const MAX_DEPTH: usize = 64;
-
 /// The directory, writing through the push outbox.
 #[derive(Clone)]
 pub struct PushingDirectory {
@@ -268,7 +265,7 @@ impl PushingDirectory {
         }
         let mut above = HashSet::new();
         for unit in units {
-            above.extend(self.chain(unit).await?);
+            above.extend(self.directory.ancestry(unit).await?);
         }
         let mapped: HashSet<_> = self
             .mappings
@@ -290,21 +287,6 @@ impl PushingDirectory {
                 itself != Some(root) && (above.contains(root) || mapped.contains(&c.id))
             })
             .collect())
-    }
-
-    /// `unit` and its ancestors up to the directory root.
-    async fn chain(&self, unit: &OrgUnitId) -> Result<Vec<OrgUnitId>, DirectoryError> {
-        let mut chain = vec![unit.clone()];
-        let mut current = self.directory.org_unit(unit).await?;
-        while let Some(u) = current {
-            let Some(parent) = u.parent_id else { break };
-            if chain.contains(&parent) || chain.len() > MAX_DEPTH {
-                break;
-            }
-            chain.push(parent.clone());
-            current = self.directory.org_unit(&parent).await?;
-        }
-        Ok(chain)
     }
 }
 

@@ -11,10 +11,6 @@ use dingbridge::store::mappings::{MappedKind, Mapping};
 use crate::Deps;
 use crate::failure::{Blocked, store};
 
-/// Deeper than any DingTalk tree (DingTalk refuses depth beyond ~15): a corrupt parent chain
-/// ends here instead of looping.
-const MAX_DEPTH: usize = 64;
-
 pub struct Push<'a> {
     pub deps: &'a Deps,
     pub connector: &'a Connector,
@@ -30,36 +26,20 @@ impl Push<'_> {
 
     /// True when `unit` is the push root or lies below it.
     pub async fn inside(&self, unit: &OrgUnit) -> Result<bool, Blocked> {
-        if unit.id == self.root {
-            return Ok(true);
+        match &unit.parent_id {
+            _ if unit.id == self.root => Ok(true),
+            Some(parent) => self.inside_id(parent).await,
+            None => Ok(false),
         }
-        let mut parent = unit.parent_id.clone();
-        for _ in 0..MAX_DEPTH {
-            match parent {
-                None => return Ok(false),
-                Some(p) if p == self.root => return Ok(true),
-                Some(p) => {
-                    parent = match self.deps.directory.org_unit(&p).await {
-                        Ok(Some(u)) => u.parent_id,
-                        Ok(None) => return Ok(false),
-                        Err(e) => return Err(store(e, "reading an ancestor org unit")),
-                    };
-                }
-            }
-        }
-        Ok(false)
     }
 
     /// `inside` for a unit known by id; a unit gone from the directory is outside.
     pub async fn inside_id(&self, id: &OrgUnitId) -> Result<bool, Blocked> {
-        if *id == self.root {
-            return Ok(true);
-        }
-        match self.deps.directory.org_unit(id).await {
-            Ok(Some(u)) => self.inside(&u).await,
-            Ok(None) => Ok(false),
-            Err(e) => Err(store(e, "reading an org unit")),
-        }
+        self.deps
+            .directory
+            .is_within(id, &self.root)
+            .await
+            .map_err(|e| store(e, "reading the org unit's ancestors"))
     }
 
     /// The DingTalk department standing for a unit inside the subtree: the root's is the

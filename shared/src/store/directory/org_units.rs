@@ -8,6 +8,9 @@ use serde_json::json;
 use super::super::audit::{AuditEntry, audit_op};
 use super::super::keys;
 use super::super::{Actor, DirectoryError, PageOf, decode, encode};
+/// Deeper than any real tree (DingTalk refuses depth beyond ~15).
+const MAX_DEPTH: usize = 64;
+
 use super::{
     Directory, NewOrgUnit, RACE_RETRIES, ROOT_ID, SideWrites, UnitChange, marker, no_side_writes,
 };
@@ -277,19 +280,36 @@ impl Directory {
         candidate: &OrgUnitId,
         ancestor: &OrgUnitId,
     ) -> Result<bool, DirectoryError> {
+        let ancestry = self.ancestry(candidate).await?;
+        Ok(ancestry.iter().skip(1).any(|u| u == ancestor))
+    }
+
+    /// `unit` followed by its ancestors up to the root (nothing when `unit` does not exist); a
+    /// corrupt chain — a cycle, or deeper than any real tree — ends where it turns bad.
+    pub async fn ancestry(&self, unit: &OrgUnitId) -> Result<Vec<OrgUnitId>, DirectoryError> {
+        let mut chain = Vec::new();
         let mut seen = HashSet::new();
-        let mut current = self.org_unit(candidate).await?;
-        while let Some(unit) = current {
-            if !seen.insert(unit.id.clone()) {
-                return Ok(false);
+        let mut current = self.org_unit(unit).await?;
+        while let Some(u) = current {
+            if !seen.insert(u.id.clone()) || chain.len() > MAX_DEPTH {
+                break;
             }
-            match unit.parent_id {
-                Some(p) if &p == ancestor => return Ok(true),
-                Some(p) => current = self.org_unit(&p).await?,
-                None => return Ok(false),
-            }
+            chain.push(u.id.clone());
+            current = match &u.parent_id {
+                Some(parent) => self.org_unit(parent).await?,
+                None => None,
+            };
         }
-        Ok(false)
+        Ok(chain)
+    }
+
+    /// True when `unit` is `top` or lies below it.
+    pub async fn is_within(
+        &self,
+        unit: &OrgUnitId,
+        top: &OrgUnitId,
+    ) -> Result<bool, DirectoryError> {
+        Ok(unit == top || self.ancestry(unit).await?.contains(top))
     }
 
     /// Delete a unit that has no child units and no members.
