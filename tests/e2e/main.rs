@@ -8,6 +8,7 @@ mod full_pull;
 mod incremental;
 mod local;
 mod pull;
+mod push;
 mod system;
 
 /// DynamoDB and SQS on the moto endpoint that `infra/test.sh` starts: a fresh table and FIFO

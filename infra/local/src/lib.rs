@@ -41,6 +41,8 @@ pub struct Options {
     pub drain_every: Duration,
     /// How often connectors' pull schedules are checked.
     pub pull_check_every: Duration,
+    /// How often the push outbox is swept for items left pending (`rate(1 minute)` on AWS).
+    pub sweep_every: Duration,
     /// Run the queue consumers and timers (off only to measure the HTTP side alone).
     pub run_workers: bool,
     /// How long a client may take to send a request's headers before the connection is closed.
@@ -60,6 +62,7 @@ impl Options {
             admin_token: None,
             drain_every: Duration::from_secs(300),
             pull_check_every: Duration::from_secs(60),
+            sweep_every: Duration::from_secs(60),
             run_workers: true,
             header_read_timeout: Duration::from_secs(10),
             body_read_timeout: Duration::from_secs(10),
@@ -250,6 +253,20 @@ pub fn sync_worker(engines: &Engines) -> sync_worker::Deps {
     )
 }
 
+/// The push worker as the embedded push queue's consumer (and the outbox sweeper) sees it.
+pub fn push_worker(engines: &Engines) -> push_worker::Deps {
+    push_worker::Deps::new(
+        engines.table.clone(),
+        engines.push_queue.clone(),
+        engines.dingtalk.clone(),
+        engines.clock.clone(),
+        engines.secrets.clone(),
+        push_worker::Settings {
+            max_receives: MAX_RECEIVES,
+        },
+    )
+}
+
 /// The full pull as the embedded pull queue's consumer sees it. Its steps are shorter than on
 /// Lambda (25 s instead of 13 minutes), so each stays inside the local visibility timeout; the
 /// queue's redrive and visibility are the local pump's.
@@ -274,6 +291,7 @@ pub fn consumers(engines: &Engines) -> Vec<(Arc<EmbeddedQueue>, Arc<dyn BatchHan
     vec![
         (engines.sync_queue.clone(), Arc::new(sync_worker(engines))),
         (engines.pull_queue.clone(), Arc::new(full_pull(engines))),
+        (engines.push_queue.clone(), Arc::new(push_worker(engines))),
     ]
 }
 
@@ -349,6 +367,16 @@ pub async fn start(options: Options) -> anyhow::Result<Running> {
             async move {
                 if let Err(e) = sync_worker::drain_all(&drain).await {
                     tracing::warn!(error = %e, "draining DingTalk's failed-push list failed; next tick retries");
+                }
+            }
+        });
+        let pushes = Arc::new(push_worker(&engines));
+        let clock = engines.clock.clone();
+        schedule(&mut tasks, options.sweep_every, signal.clone(), move || {
+            let (pushes, now) = (pushes.clone(), clock.now_millis());
+            async move {
+                if let Err(e) = push_worker::sweep(&pushes, now).await {
+                    tracing::warn!(error = %e, "sweeping the push outbox failed; next tick retries");
                 }
             }
         });
