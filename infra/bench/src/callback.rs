@@ -20,7 +20,7 @@ struct Target {
 }
 
 /// Percentile of sorted microsecond samples.
-fn pct(sorted: &[u64], p: f64) -> f64 {
+pub(crate) fn pct(sorted: &[u64], p: f64) -> f64 {
     if sorted.is_empty() {
         return 0.0;
     }
@@ -97,12 +97,13 @@ fn sealed(target: &Target, n: usize) -> anyhow::Result<Vec<(String, String)>> {
         .collect()
 }
 
-/// Open loop: one request every `1/rate` s for `seconds`, latency measured from the scheduled
-/// start (so a slow server cannot hide its queueing).
-async fn fixed_rate(
+/// Open loop: one POST every `1/rate` s for `seconds`, latency measured from the scheduled start
+/// (so a slow server cannot hide its queueing); `bearer` authenticates each request.
+pub(crate) async fn fixed_rate(
     http: &reqwest::Client,
     bodies: Vec<(String, String)>,
     rate: u64,
+    bearer: Option<&str>,
 ) -> anyhow::Result<Value> {
     let interval = Duration::from_nanos(1_000_000_000 / rate.max(1));
     let start = Instant::now();
@@ -110,15 +111,15 @@ async fn fixed_rate(
     for (i, (url, body)) in bodies.into_iter().enumerate() {
         let due = start + interval * u32::try_from(i)?;
         tokio::time::sleep_until(due.into()).await;
-        let http = http.clone();
+        let mut request = http
+            .post(url)
+            .header("content-type", "application/json")
+            .body(body);
+        if let Some(token) = bearer {
+            request = request.bearer_auth(token);
+        }
         tasks.push(tokio::spawn(async move {
-            let ok = http
-                .post(url)
-                .header("content-type", "application/json")
-                .body(body)
-                .send()
-                .await
-                .is_ok_and(|r| r.status().is_success());
+            let ok = request.send().await.is_ok_and(|r| r.status().is_success());
             (due.elapsed().as_micros() as u64, ok)
         }));
     }
@@ -197,6 +198,7 @@ async fn ingest(
         &http,
         sealed(&target, usize::try_from(rate * seconds)?)?,
         rate,
+        None,
     )
     .await?;
     let max = max_rate(&http, sealed(&target, max_requests)?, 64).await?;

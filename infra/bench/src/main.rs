@@ -6,6 +6,7 @@ mod coldstart;
 mod dingtalk_client;
 mod plan;
 mod pull;
+mod push;
 mod simulator;
 mod table;
 
@@ -67,6 +68,9 @@ enum What {
     /// API, exec → first `GET /runtime/invocation/next` (needs `--features aws` and moto at
     /// `AWS_ENDPOINT_URL` for the secrets).
     ColdStart(coldstart::Args),
+    /// The outbound push on the embedded engines: the directory write API at a fixed rate outside
+    /// and inside a push root, and the latency from an admin's write to the simulated DingTalk.
+    Push(push::Args),
     /// The simulator's own throughput with every limit off.
     Simulator {
         #[arg(long, default_value_t = 10)]
@@ -103,6 +107,11 @@ async fn main() -> anyhow::Result<()> {
         }
         What::Pull(args) => {
             let report = pull::run(args).await?;
+            println!("{}", serde_json::to_string_pretty(&report)?);
+            Ok(())
+        }
+        What::Push(args) => {
+            let report = push::run(args).await?;
             println!("{}", serde_json::to_string_pretty(&report)?);
             Ok(())
         }
