@@ -112,7 +112,6 @@ pub async fn run(args: Args) -> anyhow::Result<Value> {
         .to_owned();
     let outside = admin.unit("Not pushed", &root).await?;
     let pushed_root = admin.unit("Pushed", &root).await?;
-    let pushed = admin.unit("Team", &pushed_root).await?;
     let app = sim.apps().into_iter().next().context("no simulator app")?;
     admin
         .post(
@@ -125,6 +124,9 @@ pub async fn run(args: Args) -> anyhow::Result<Value> {
             }),
         )
         .await?;
+    // Made once the push is on, so it is pushed (units older than the push wait for the initial
+    // push, which is not built yet).
+    let pushed = admin.unit("Team", &pushed_root).await?;
 
     let n = usize::try_from(args.rate * args.seconds)?;
     // Warm up connections and caches.
