@@ -198,6 +198,43 @@ impl AwsStorageConfig {
     }
 }
 
+/// What a queue-triggered worker reads (the sync and push workers): the table, its own queue, the
+/// data key, and the delivery at which a message that must still wait is settled instead of
+/// returned (at most the queue's `maxReceiveCount`, so nothing reaches the dead-letter queue).
+pub struct QueueWorkerConfig {
+    pub table_name: String,
+    pub queue_url: String,
+    pub secrets: crate::secrets::SecretBox,
+    pub max_receives: u32,
+}
+
+impl QueueWorkerConfig {
+    /// `queue_var` names the queue's URL, `max_receives_var` the delivery limit (`default` when
+    /// unset, at least 1). Every missing or invalid variable is reported at once.
+    pub fn read(
+        mut env: EnvReader,
+        queue_var: &str,
+        max_receives_var: &str,
+        default: u32,
+    ) -> Result<Self, ConfigError> {
+        let storage = AwsStorageConfig::read(&mut env);
+        let queue_url = queue_url(&mut env, queue_var);
+        let secrets = data_key(&mut env);
+        let max_receives = env.parse_or(max_receives_var, default);
+        if max_receives == 0 {
+            env.problem(max_receives_var, "must be at least 1");
+        }
+        env.finish()?;
+        let secrets = secrets.ok_or_else(ConfigError::no_data_key)?;
+        Ok(Self {
+            table_name: storage.table_name,
+            queue_url,
+            secrets,
+            max_receives,
+        })
+    }
+}
+
 /// `DINGBRIDGE_DATA_KEY`: the key that seals connector secrets at rest (see
 /// [`crate::secrets::SecretBox::from_base64`]); a missing or unusable key is recorded as a problem.
 pub fn data_key(env: &mut EnvReader) -> Option<crate::secrets::SecretBox> {

@@ -11,7 +11,7 @@ mod units;
 
 use std::sync::Arc;
 
-use dingbridge::config::{AwsStorageConfig, ConfigError, EnvReader, data_key, queue_url};
+use dingbridge::config::{ConfigError, EnvReader, QueueWorkerConfig};
 use dingbridge::dingtalk::DingTalk;
 use dingbridge::ports::{Clock, Queue, Received, Table};
 use dingbridge::secrets::SecretBox;
@@ -108,21 +108,20 @@ pub struct Config {
 
 impl Config {
     /// Every missing or invalid variable is reported at once.
-    pub fn from_env(mut env: EnvReader) -> Result<Self, ConfigError> {
-        let storage = AwsStorageConfig::read(&mut env);
-        let push_queue_url = queue_url(&mut env, "PUSH_QUEUE_URL");
-        let secrets = data_key(&mut env);
-        let max_receives = env.parse_or("PUSH_MAX_RECEIVES", Settings::default().max_receives);
-        if max_receives == 0 {
-            env.problem("PUSH_MAX_RECEIVES", "must be at least 1");
-        }
-        env.finish()?;
-        let secrets = secrets.ok_or_else(ConfigError::no_data_key)?;
+    pub fn from_env(env: EnvReader) -> Result<Self, ConfigError> {
+        let c = QueueWorkerConfig::read(
+            env,
+            "PUSH_QUEUE_URL",
+            "PUSH_MAX_RECEIVES",
+            Settings::default().max_receives,
+        )?;
         Ok(Self {
-            table_name: storage.table_name,
-            push_queue_url,
-            secrets,
-            settings: Settings { max_receives },
+            table_name: c.table_name,
+            push_queue_url: c.queue_url,
+            secrets: c.secrets,
+            settings: Settings {
+                max_receives: c.max_receives,
+            },
         })
     }
 }
