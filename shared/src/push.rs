@@ -14,7 +14,6 @@ use crate::domain::sync::{PushEntity, PushMessage};
 use crate::ports::{Queue, TxOp};
 use crate::store::connectors::Connectors;
 use crate::store::directory::{Directory, NewOrgUnit, UnitChange};
-use crate::store::mappings::Mappings;
 use crate::store::outbox::{Outbox, push_out_message};
 use crate::store::{Actor, DirectoryError};
 
@@ -23,7 +22,6 @@ use crate::store::{Actor, DirectoryError};
 pub struct PushingDirectory {
     directory: Directory,
     connectors: Connectors,
-    mappings: Mappings,
     outbox: Outbox,
     queue: Arc<dyn Queue>,
 }
@@ -32,14 +30,12 @@ impl PushingDirectory {
     pub fn new(
         directory: Directory,
         connectors: Connectors,
-        mappings: Mappings,
         outbox: Outbox,
         queue: Arc<dyn Queue>,
     ) -> Self {
         Self {
             directory,
             connectors,
-            mappings,
             outbox,
             queue,
         }
@@ -239,10 +235,11 @@ impl PushingDirectory {
     }
 
     /// Push-enabled connectors whose root lies above one of `units` (the entity's parents or
-    /// memberships, before and after the change), or that already map the entity (a move out of
-    /// the root, or a delete, must reach them too). A connector's own root unit is never pushed
-    /// (it stands for a DingTalk department that exists), and a change that came from a
-    /// connector's DingTalk is not pushed back to that connector.
+    /// memberships, before and after the change: a move out of the root, or a delete, reaches
+    /// them too). A mapping alone does not make a target: a connector that pulls and pushes maps
+    /// the accounts it pulled from outside its push root, and those are never pushed back. A
+    /// connector's own root unit is never pushed (it stands for a DingTalk department that
+    /// exists), and a change that came from a connector's DingTalk is not pushed back to it.
     async fn targets(
         &self,
         entity: &PushEntity,
@@ -267,13 +264,6 @@ impl PushingDirectory {
         for unit in units {
             above.extend(self.directory.ancestry(unit).await?);
         }
-        let mapped: HashSet<_> = self
-            .mappings
-            .of_entity(entity.id())
-            .await?
-            .into_iter()
-            .map(|m| m.connector_id)
-            .collect();
         let itself = match entity {
             PushEntity::OrgUnit(id) => Some(id),
             PushEntity::Account(_) => None,
@@ -284,7 +274,7 @@ impl PushingDirectory {
                 let Some(root) = &c.push.push_root_org_unit_id else {
                     return false;
                 };
-                itself != Some(root) && (above.contains(root) || mapped.contains(&c.id))
+                itself != Some(root) && above.contains(root)
             })
             .collect())
     }

@@ -94,7 +94,6 @@ impl Admin {
         let pushing = PushingDirectory::new(
             directory.clone(),
             connectors.clone(),
-            mappings.clone(),
             outbox.clone(),
             deps.push_queue.clone(),
         );

@@ -6,6 +6,7 @@ mod apply;
 mod checkpoint;
 mod drive;
 mod handler;
+mod push_run;
 mod review;
 pub mod schedule;
 mod stage;
@@ -99,6 +100,9 @@ pub struct Deps {
     pub dingtalk: Arc<dyn DingTalk>,
     pub clock: Arc<dyn Clock>,
     pub settings: PullSettings,
+    /// The push worker's per-entity push, which push runs (initial push, re-sync) plan and apply
+    /// with (its queue is the pull queue: a push run sends nothing to the push queue).
+    pub pusher: push_worker::Deps,
 }
 
 impl Deps {
@@ -110,6 +114,14 @@ impl Deps {
         secrets: SecretBox,
         settings: PullSettings,
     ) -> Self {
+        let pusher = push_worker::Deps::new(
+            table.clone(),
+            queue.clone(),
+            dingtalk.clone(),
+            clock.clone(),
+            secrets.clone(),
+            push_worker::Settings::default(),
+        );
         let reconciler =
             Reconciler::over_table(dingtalk.clone(), table.clone(), clock.clone(), secrets);
         Self {
@@ -125,6 +137,7 @@ impl Deps {
             dingtalk,
             clock,
             settings,
+            pusher,
         }
     }
 }

@@ -114,7 +114,7 @@ impl Push<'_> {
             &a.attributes,
             &BTreeMap::new(),
         );
-        match self.deps.dingtalk.create_user(&self.app, &new).await {
+        match self.write_create_user(&new).await {
             Ok(created) => {
                 self.map(MappedKind::User, created.userid.as_str(), a.id.as_str())
                     .await?;
@@ -278,7 +278,7 @@ impl Push<'_> {
         }
         let changed = patch != UserPatch::new(existing.userid.clone());
         if changed {
-            match self.deps.dingtalk.update_user(&self.app, &patch).await {
+            match self.write_update_user(&patch).await {
                 Ok(()) => {}
                 Err(e) if is_code(&e, USER_GONE) => {
                     return Err(Blocked::Transient(
@@ -355,7 +355,7 @@ impl Push<'_> {
         match settings.push_delete_policy {
             PushDeletePolicy::Keep => Ok(Done::Kept),
             PushDeletePolicy::Delete => {
-                match self.deps.dingtalk.delete_user(&self.app, userid).await {
+                match self.write_delete_user(userid).await {
                     Ok(()) => {}
                     Err(e) if is_code(&e, USER_GONE) => {}
                     Err(e) => return Err(failure::dingtalk(&e, "deleting the DingTalk user")),
@@ -384,7 +384,7 @@ impl Push<'_> {
                 }
                 let mut patch = UserPatch::new(userid.clone());
                 patch.dept_ids = Some(vec![holding]);
-                match self.deps.dingtalk.update_user(&self.app, &patch).await {
+                match self.write_update_user(&patch).await {
                     Ok(()) => Ok(Done::Moved),
                     Err(e) => Err(failure::dingtalk(
                         &e,

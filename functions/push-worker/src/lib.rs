@@ -5,9 +5,11 @@
 mod accounts;
 mod failure;
 mod handler;
+mod plan;
 mod scope;
 mod sweep;
 mod units;
+mod writes;
 
 use std::sync::Arc;
 
@@ -25,8 +27,11 @@ use dingbridge::worker::{
 };
 
 pub use accounts::userid_for;
+pub use failure::Blocked;
 pub use handler::Done;
+pub use plan::Context;
 pub use sweep::{SWEEP_AGE_MS, SweepError, SweepSummary};
+pub use writes::DryPlan;
 
 /// Tunables of the worker.
 #[derive(Clone, Debug, PartialEq, Eq)]

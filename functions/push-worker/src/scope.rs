@@ -10,6 +10,7 @@ use dingbridge::store::mappings::{MappedKind, Mapping};
 
 use crate::Deps;
 use crate::failure::{Blocked, store};
+use crate::writes::DryRun;
 
 pub struct Push<'a> {
     pub deps: &'a Deps,
@@ -17,6 +18,8 @@ pub struct Push<'a> {
     pub app: DingApp,
     /// The directory unit that stands for `push_dingtalk_parent`.
     pub root: OrgUnitId,
+    /// A dry run (the initial push's plan): reads as usual, writes nothing (see `writes`).
+    pub dry: Option<DryRun<'a>>,
 }
 
 impl Push<'_> {
@@ -65,6 +68,9 @@ impl Push<'_> {
     }
 
     pub async fn mapped_dept(&self, unit: &OrgUnitId) -> Result<Option<DeptId>, Blocked> {
+        if let Some(planned) = self.dry.as_ref().and_then(|d| d.plan.planned(unit)) {
+            return Ok(Some(planned));
+        }
         match self.mapping_of(unit.as_str(), MappedKind::Dept).await? {
             Some(raw) => DeptId::parse(&raw).map(Some).map_err(|_| {
                 Blocked::park(
@@ -109,6 +115,9 @@ impl Push<'_> {
     }
 
     pub async fn map(&self, kind: MappedKind, external: &str, our_id: &str) -> Result<(), Blocked> {
+        if self.dry.is_some() {
+            return Ok(());
+        }
         let mapping = Mapping {
             connector_id: self.connector.id.clone(),
             kind,
@@ -123,6 +132,9 @@ impl Push<'_> {
     }
 
     pub async fn unmap(&self, kind: MappedKind, external: &str) -> Result<(), Blocked> {
+        if self.dry.is_some() {
+            return Ok(());
+        }
         self.deps
             .mappings
             .remove(&self.connector.id, kind, external)

@@ -189,7 +189,6 @@ pub async fn pushing_writes_reach_exactly_the_connectors_whose_root_holds_the_en
     let pushing = PushingDirectory::new(
         directory.clone(),
         connectors.clone(),
-        Mappings::new(t.clone()),
         outbox.clone(),
         Arc::new(queue),
     );
