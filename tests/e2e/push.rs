@@ -32,6 +32,21 @@ impl Local {
         body
     }
 
+    /// A change made in the simulated DingTalk's own console (its control API).
+    async fn sim_call(&self, method: reqwest::Method, path: &str, body: Value) -> Value {
+        let response = self
+            .http
+            .request(method, format!("{}{path}", self.sim_base))
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        let status = response.status();
+        let body: Value = response.json().await.unwrap_or(Value::Null);
+        assert!(status.is_success(), "{path}: {status} {body}");
+        body
+    }
+
     async fn sim_org(&self) -> Value {
         self.http
             .get(format!("{}/_sim/org", self.sim_base))
@@ -312,7 +327,7 @@ async fn an_existing_subtree_is_planned_confirmed_pushed_and_then_plans_nothing(
                 .await;
         }
     }
-    local
+    let both_id = local
         .call(
             Method::POST,
             "/admin/api/accounts",
@@ -321,7 +336,10 @@ async fn an_existing_subtree_is_planned_confirmed_pushed_and_then_plans_nothing(
                 "org_unit_ids": [leaves[0], leaves[1]]
             })),
         )
-        .await;
+        .await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     local
         .call(
             Method::POST,
@@ -441,5 +459,64 @@ async fn an_existing_subtree_is_planned_confirmed_pushed_and_then_plans_nothing(
         assert_eq!(c[planned], 0, "{planned}: {again}");
     }
     assert_eq!(c["invalid_rows"], 1, "{again}");
+    let again = again["id"].as_str().unwrap().to_owned();
+    local
+        .call(
+            Method::POST,
+            &format!("/admin/api/runs/{again}/discard"),
+            None,
+        )
+        .await;
+
+    // The DingTalk ids are written back, the user's with its unionid.
+    let account = local
+        .call(
+            Method::GET,
+            &format!("/admin/api/accounts/{both_id}"),
+            None,
+        )
+        .await;
+    assert_eq!(account["mappings"][0]["external_id"], both["userid"], "{account}");
+    assert!(account["mappings"][0]["unionid"].is_string(), "{account}");
+
+    // Drift made in DingTalk behind our back is planned back and repaired by a re-sync in auto
+    // mode: a user renamed and a department renamed in DingTalk's own console.
+    let userid = both["userid"].as_str().unwrap();
+    local
+        .sim_call(Method::PATCH, &format!("/_sim/users/{userid}"), json!({"name": "Renamed"}))
+        .await;
+    let a2 = dept_named(&org, "A2").unwrap()["dept_id"].as_i64().unwrap();
+    local
+        .sim_call(Method::PATCH, &format!("/_sim/depts/{a2}"), json!({"name": "Drifted"}))
+        .await;
+    let resync = local
+        .call(
+            Method::POST,
+            &format!("/admin/api/connectors/{connector}/push"),
+            Some(json!({"mode": "auto"})),
+        )
+        .await;
+    let resync = resync["id"].as_str().unwrap().to_owned();
+    let done = local
+        .until_run(&resync, "the re-sync applies", |r| {
+            matches!(r["state"].as_str(), Some("done" | "failed" | "awaiting_review"))
+        })
+        .await;
+    assert_eq!(done["state"], "done", "{done}");
+    let c = &done["counters"];
+    assert_eq!(
+        (&c["planned_updates"], &c["planned_unit_updates"], &c["applied_updates"], &c["applied_units"]),
+        (&json!(1), &json!(1), &json!(1), &json!(1)),
+        "{done}"
+    );
+    let org = local.sim_org().await;
+    assert!(dept_named(&org, "A2").is_some() && dept_named(&org, "Drifted").is_none());
+    let user = org["users"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|u| u["userid"] == userid)
+        .unwrap();
+    assert_eq!(user["name"], "Both");
     running.shutdown().await.unwrap();
 }

@@ -38,6 +38,9 @@ struct MappingView {
     connector_id: ConnectorId,
     kind: MappedKind,
     external_id: String,
+    /// A DingTalk user's unionid, when known.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    unionid: Option<String>,
 }
 
 impl From<Mapping> for MappingView {
@@ -46,6 +49,7 @@ impl From<Mapping> for MappingView {
             connector_id: m.connector_id,
             kind: m.kind,
             external_id: m.external_id,
+            unionid: m.unionid,
         }
     }
 }

@@ -57,6 +57,13 @@ const RESOURCES: &[Resource] = &[
         "Start a full pull of the connector's DingTalk org (a run; review mode waits for confirm).",
     ),
     resource(
+        "/admin/api/connectors/{id}/push",
+        &["POST"],
+        "Start an initial push (re-sync) of the connector's pushed subtree: a run of kind push \
+         that plans what DingTalk would get, then waits for confirm ({\"mode\": \"auto\"} applies \
+         a plan the mass-delete guard passes).",
+    ),
+    resource(
         "/admin/api/runs",
         &["GET"],
         "Sync runs, newest first (?connector_id= to filter).",
@@ -69,7 +76,8 @@ const RESOURCES: &[Resource] = &[
     resource(
         "/admin/api/runs/{id}/org-units",
         &["GET"],
-        "The departments a run staged, each with its parent (?filter= as for rows).",
+        "The departments a run staged, each with its parent (?filter= as for rows); a push \
+         run's org unit rows.",
     ),
     resource(
         "/admin/api/runs/{id}/rows",

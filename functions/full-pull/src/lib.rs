@@ -56,6 +56,10 @@ pub struct PullSettings {
     /// The pull queue's visibility timeout: how long a delivered step stays hidden before the
     /// queue delivers it again (longer than the function's timeout).
     pub queue_visibility: Duration,
+    /// Entities a push run plans or pushes at once, per kind (departments, users): enough to
+    /// keep each DingTalk API at its rate limit through the call latency. 1 pushes one entity at
+    /// a time, users only once every department is made (the benchmark's baseline).
+    pub push_concurrency: usize,
 }
 
 impl PullSettings {
@@ -78,6 +82,7 @@ impl Default for PullSettings {
             apply_page: 500,
             max_receives: 5,
             queue_visibility: Duration::from_secs(960),
+            push_concurrency: 8,
         }
     }
 }

@@ -33,8 +33,6 @@ use crate::Deps;
 use crate::drive::Progress;
 use crate::step::StepError;
 
-/// Entities planned or pushed at once (the DingTalk client's per-API limiter sets the pace).
-const CONCURRENCY: usize = 8;
 /// Rows written (and counters updated) together.
 const ROW_BATCH: usize = 100;
 /// Attempts at one entity whose push must wait (throttled, a parent a moment late) before its
@@ -382,7 +380,7 @@ async fn plan(
                     async move { plan_row(deps, context, dry, &e).await }
                 })
                 .collect();
-            let rows = bounded(jobs, CONCURRENCY).await;
+            let rows = bounded(jobs, deps.settings.push_concurrency.max(1)).await;
             let rows = rows.into_iter().collect::<Result<Vec<_>, _>>()?;
             deps.runs.put_rows(&run.id, &rows).await?;
         }
@@ -570,13 +568,14 @@ async fn apply(
                     }
                 })
                 .collect();
-            bounded(jobs, CONCURRENCY).await;
+            bounded(jobs, deps.settings.push_concurrency.max(1)).await;
             // Every department this level needs is made (or failed): its users may go.
             let _ = level_tx.send(d);
         }
         let _ = level_tx.send(u32::MAX);
     };
     let account_tx = done_tx;
+    let one_at_a_time = deps.settings.push_concurrency <= 1;
     let account_side = async move {
         let jobs: Vec<_> = accounts
             .into_iter()
@@ -584,7 +583,12 @@ async fn apply(
                 let tx = account_tx.clone();
                 let mut rx = level_rx.clone();
                 async move {
-                    let need = row_depth(&row);
+                    // One at a time means one: no user while departments are still being made.
+                    let need = if one_at_a_time {
+                        u32::MAX
+                    } else {
+                        row_depth(&row)
+                    };
                     loop {
                         let done = *rx.borrow_and_update();
                         if done >= need {
@@ -600,7 +604,7 @@ async fn apply(
                 }
             })
             .collect();
-        bounded(jobs, CONCURRENCY).await;
+        bounded(jobs, deps.settings.push_concurrency.max(1)).await;
     };
     let writer = async {
         let mut batch: Vec<Applied> = Vec::new();

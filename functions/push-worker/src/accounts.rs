@@ -116,7 +116,7 @@ impl Push<'_> {
         );
         match self.write_create_user(&new).await {
             Ok(created) => {
-                self.map(MappedKind::User, created.userid.as_str(), a.id.as_str())
+                self.map_user(&created.userid, &a.id, created.unionid.as_deref())
                     .await?;
                 Ok(Done::Created)
             }
@@ -154,7 +154,7 @@ impl Push<'_> {
                 Some("60102"),
             ));
         }
-        self.map(MappedKind::User, userid.as_str(), w.account.id.as_str())
+        self.map_user(userid, &w.account.id, user.unionid.as_deref())
             .await?;
         self.update_existing(w, &existing).await?;
         Ok(Done::Created)

@@ -115,6 +115,27 @@ impl Push<'_> {
     }
 
     pub async fn map(&self, kind: MappedKind, external: &str, our_id: &str) -> Result<(), Blocked> {
+        self.write_mapping(kind, external, our_id, None).await
+    }
+
+    /// Maps a DingTalk user to an account, with its unionid when DingTalk told it.
+    pub async fn map_user(
+        &self,
+        userid: &DingUserId,
+        account: &AccountId,
+        unionid: Option<&str>,
+    ) -> Result<(), Blocked> {
+        self.write_mapping(MappedKind::User, userid.as_str(), account.as_str(), unionid)
+            .await
+    }
+
+    async fn write_mapping(
+        &self,
+        kind: MappedKind,
+        external: &str,
+        our_id: &str,
+        unionid: Option<&str>,
+    ) -> Result<(), Blocked> {
         if self.dry.is_some() {
             return Ok(());
         }
@@ -123,6 +144,7 @@ impl Push<'_> {
             kind,
             external_id: external.to_owned(),
             our_id: our_id.to_owned(),
+            unionid: unionid.map(str::to_owned),
         };
         self.deps
             .mappings

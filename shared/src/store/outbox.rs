@@ -91,6 +91,13 @@ impl Outbox {
     /// The pending item for `message`, as a write of the directory change's own transaction. It
     /// replaces an older item of the same entity: the worker pushes the directory as it is then.
     pub fn put_op(&self, message: &PushMessage) -> Result<TxOp, DirectoryError> {
+        Ok(TxOp::Put {
+            item: self.pending_item(message)?,
+            cond: Cond::None,
+        })
+    }
+
+    fn pending_item(&self, message: &PushMessage) -> Result<Item, DirectoryError> {
         let o = OutboxItem {
             connector_id: message.connector_id.clone(),
             entity: message.entity.clone(),
@@ -100,10 +107,16 @@ impl Outbox {
             reason: None,
             code: None,
         };
-        Ok(TxOp::Put {
-            item: item(&o)?,
-            cond: Cond::None,
-        })
+        item(&o)
+    }
+
+    /// Writes the pending item for `message` on its own (a change that reaches entities beyond
+    /// the one written, such as a unit's subtree moved across a push root).
+    pub async fn put(&self, message: &PushMessage) -> Result<(), DirectoryError> {
+        Ok(self
+            .table
+            .put(self.pending_item(message)?, Cond::None)
+            .await?)
     }
 
     pub async fn get(

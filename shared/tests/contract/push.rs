@@ -265,6 +265,40 @@ pub async fn pushing_writes_reach_exactly_the_connectors_whose_root_holds_the_en
     // delete.
     assert_eq!(pending(entity).await, [("p", 2), ("q", 3)]);
 
+    // A unit moved into R's subtree takes its own subtree with it: the units below it and
+    // their accounts reach P too, at their own versions; nothing reaches Q.
+    let outside = unit_under("Outside", &root.id).await;
+    let inner = unit_under("Inner", &outside.id).await;
+    let member = pushing
+        .create_account(person("qian.qi", &inner.id), &admin())
+        .await
+        .unwrap();
+    assert_eq!(pending(PushEntity::OrgUnit(inner.id.clone())).await, []);
+    pushing
+        .update_org_unit(
+            &outside.id,
+            Some(1),
+            UnitChange {
+                parent_id: Some(r.id.clone()),
+                ..UnitChange::default()
+            },
+            &admin(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        pending(PushEntity::OrgUnit(outside.id.clone())).await,
+        [("p", 2)]
+    );
+    assert_eq!(
+        pending(PushEntity::OrgUnit(inner.id.clone())).await,
+        [("p", 1)]
+    );
+    assert_eq!(
+        pending(PushEntity::Account(member.id.clone())).await,
+        [("p", 1)]
+    );
+
     // A change that came from P's own DingTalk is not pushed back to P.
     let echo = Actor::new(Origin::DingtalkEvent, p.id.as_str());
     let from_dingtalk = pushing
