@@ -10,6 +10,7 @@ use dingbridge::domain::connector::{EmailField, LinkMode, PushDeletePolicy, Push
 use dingbridge::domain::directory::{Account, AccountStatus};
 use dingbridge::domain::ids::{AccountId, OrgUnitId};
 use dingbridge::domain::values::Mobile;
+use dingbridge::store::link_requests::{LinkRequestState, NewLinkRequest};
 use dingbridge::store::mappings::MappedKind;
 
 use crate::failure::{self, Blocked, USER_GONE, is_code, store};
@@ -196,12 +197,6 @@ impl Push<'_> {
         // Our own earlier create (DingTalk may report the mobile before the userid): no
         // approval is needed to link an account to the user made for it.
         let ours = linked.is_some() || userid_for(&w.account.id).as_ref() == Some(&userid);
-        if !ours && self.settings().push_link_mode == LinkMode::Association {
-            return Err(Blocked::park(
-                format!("waiting for an admin to approve linking to DingTalk user {userid}"),
-                Some(&code),
-            ));
-        }
         let existing = match self
             .deps
             .dingtalk
@@ -211,6 +206,32 @@ impl Push<'_> {
             Ok(u) => u,
             Err(e) => return Err(failure::dingtalk(&e, "reading the DingTalk user")),
         };
+        if !ours && self.settings().push_link_mode == LinkMode::Association {
+            // Filed (or refreshed) on every push: the admin decides on what DingTalk shows now.
+            let request = self
+                .deps
+                .link_requests
+                .file(NewLinkRequest {
+                    connector_id: self.connector.id.clone(),
+                    account_id: w.account.id.clone(),
+                    userid: userid.clone(),
+                    dingtalk_name: existing.0.name.clone(),
+                    dingtalk_mobile: existing.0.mobile.clone(),
+                    code: code.clone(),
+                })
+                .await
+                .map_err(|e| store(e, "filing the link request"))?;
+            match request.state {
+                // The admin approved after this push was parked: link as mode `mapping` does.
+                LinkRequestState::Approved => {}
+                LinkRequestState::Refused => {
+                    return Err(Blocked::park(request.refused_reason(), Some(&code)));
+                }
+                LinkRequestState::Pending => {
+                    return Err(Blocked::park(request.waiting_reason(), Some(&code)));
+                }
+            }
+        }
         self.map(MappedKind::User, userid.as_str(), w.account.id.as_str())
             .await?;
         self.update_existing(w, &existing).await?;
