@@ -349,12 +349,14 @@ async fn push_checks(
         (Some(id), None) => checks.fail(
             "push_root",
             format!(
-                "the push root org unit {id} no longer exists in the directory: set                  push_root_org_unit_id to an existing org unit, or nothing is pushed"
+                "the push root org unit {id} no longer exists in the directory: set \
+                 push_root_org_unit_id to an existing org unit, or nothing is pushed"
             ),
         ),
         (None, None) => checks.fail(
             "push_root",
-            "the push is enabled without push_root_org_unit_id: set the org unit whose subtree              is pushed",
+            "the push is enabled without push_root_org_unit_id: set the org unit whose subtree \
+             is pushed",
         ),
     }
     let refused = ["credentials", "ip_whitelist"]
@@ -375,23 +377,29 @@ async fn push_checks(
         Ok(d) => checks.pass(
             "push_parent",
             format!(
-                "DingTalk department {parent} ({:?}) exists and is inside the app's contact                  scope: pushed departments and users are created under it",
+                "DingTalk department {parent} ({:?}) exists and is inside the app's contact \
+                 scope: pushed departments and users are created under it",
                 d.name
             ),
         ),
-        Err(e) => checks.fail("push_parent", department_problem(&e, parent, "push_dingtalk_parent")),
+        Err(e) => checks.fail(
+            "push_parent",
+            department_problem(&e, parent, "push_dingtalk_parent"),
+        ),
     }
     if push.push_delete_policy == PushDeletePolicy::Move {
         match push.push_move_dept_id {
             None => checks.fail(
                 "push_move_dept",
-                "the delete policy is \"move\" but push_move_dept_id is not set: name the                  DingTalk department that holds retired users",
+                "the delete policy is \"move\" but push_move_dept_id is not set: name the \
+                 DingTalk department that holds retired users",
             ),
             Some(dept) => match admin.deps.dingtalk.get_department(app, dept).await {
                 Ok(d) => checks.pass(
                     "push_move_dept",
                     format!(
-                        "DingTalk department {dept} ({:?}) exists: disabled and deleted                          accounts' users are moved there",
+                        "DingTalk department {dept} ({:?}) exists: disabled and deleted \
+                         accounts' users are moved there",
                         d.name
                     ),
                 ),
@@ -409,11 +417,14 @@ async fn push_checks(
 fn department_problem(e: &DingTalkError, dept: DeptId, setting: &str) -> String {
     match e.kind() {
         ErrorKind::NotFound => format!(
-            "DingTalk has no department {dept} ({}): set {setting} to an existing department id              (the developer console or the department's page shows it)",
+            "DingTalk has no department {dept} ({}): set {setting} to an existing department id \
+             (the developer console or the department's page shows it)",
             e.errcode().unwrap_or(60003)
         ),
         ErrorKind::OutOfScope => format!(
-            "DingTalk department {dept} is outside the app's contact scope ({}): the push cannot              write there. Add it to the app's contact scope (通讯录权限范围), or set {setting} to              a department inside the scope",
+            "DingTalk department {dept} is outside the app's contact scope ({}): the push cannot \
+             write there. Add it to the app's contact scope (通讯录权限范围), or set {setting} to \
+             a department inside the scope",
             e.errcode().unwrap_or(50004)
         ),
         _ => describe(e),
@@ -452,18 +463,28 @@ async fn write_permission(admin: &Admin, app: &DingApp, checks: &mut Checks) {
             checks.fail(
                 NAME,
                 format!(
-                    "the app lacks the address-book write permission ({}): grant 通讯录编辑权限                      (qyapi_manage_addresslist) in the developer console (权限管理), or every                      push is parked",
+                    "the app lacks the address-book write permission ({}): grant 通讯录编辑权限 \
+                     (qyapi_manage_addresslist) in the developer console (权限管理), or every \
+                     push is parked",
                     e.errcode().map_or_else(|| e.code().to_string(), |c| c.to_string())
                 ),
             );
         }
-        Err(e) if matches!(e.kind(), ErrorKind::NotFound) => checks.pass(
+        // "No such user" or "invalid userid" (dingtalk-push.md): both come after the permission.
+        Err(e)
+            if matches!(e.kind(), ErrorKind::NotFound)
+                || e.errcode()
+                    .is_some_and(|c| [60121, 60111, 33012, 40003].contains(&c)) =>
+        {
+            checks.pass(
             NAME,
             format!(
-                "{granted}: DingTalk took a user/update of a userid nobody has and answered that                  the user does not exist ({}), nothing was changed",
+                "{granted}: DingTalk took a user/update of a userid nobody has and answered that \
+                 the user does not exist ({}), nothing was changed",
                 e.errcode().unwrap_or(60121)
             ),
-        ),
+        )
+        }
         Err(e) => checks.fail(
             NAME,
             format!("could not be decided: {}", describe(&e)),
