@@ -147,16 +147,18 @@ fn item(r: &LinkRequest, version: u64) -> Result<Item, DirectoryError> {
     )
 }
 
-/// The put of `r` over the version it was read at (absent when new).
-fn put_op(r: &LinkRequest) -> Result<TxOp, DirectoryError> {
+/// The write of `r` over the version it was read at (absent when new).
+fn versioned(r: &LinkRequest) -> Result<(Item, Cond), DirectoryError> {
     let cond = match r.version {
         0 => Cond::Absent,
         v => Cond::Version(v),
     };
-    Ok(TxOp::Put {
-        item: item(r, r.version + 1)?,
-        cond,
-    })
+    Ok((item(r, r.version + 1)?, cond))
+}
+
+fn put_op(r: &LinkRequest) -> Result<TxOp, DirectoryError> {
+    let (item, cond) = versioned(r)?;
+    Ok(TxOp::Put { item, cond })
 }
 
 fn read(i: &Item) -> Result<LinkRequest, DirectoryError> {
@@ -221,15 +223,14 @@ impl LinkRequests {
                 version: other.map_or(0, |r| r.version),
             },
         };
-        match self.table.transact(vec![put_op(&request)?]).await {
+        let (item, cond) = versioned(&request)?;
+        match self.table.put(item, cond).await {
             Ok(()) => Ok(LinkRequest {
                 version: request.version + 1,
                 ..request
             }),
             // Another push of the same account, or an admin's decision, came first.
-            Err(TableError::ConditionFailed | TableError::TransactionCancelled { .. }) => {
-                Err(DirectoryError::Stale)
-            }
+            Err(TableError::ConditionFailed) => Err(DirectoryError::Stale),
             Err(e) => Err(e.into()),
         }
     }
