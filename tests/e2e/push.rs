@@ -470,24 +470,31 @@ async fn an_existing_subtree_is_planned_confirmed_pushed_and_then_plans_nothing(
 
     // The DingTalk ids are written back, the user's with its unionid.
     let account = local
-        .call(
-            Method::GET,
-            &format!("/admin/api/accounts/{both_id}"),
-            None,
-        )
+        .call(Method::GET, &format!("/admin/api/accounts/{both_id}"), None)
         .await;
-    assert_eq!(account["mappings"][0]["external_id"], both["userid"], "{account}");
+    assert_eq!(
+        account["mappings"][0]["external_id"], both["userid"],
+        "{account}"
+    );
     assert!(account["mappings"][0]["unionid"].is_string(), "{account}");
 
     // Drift made in DingTalk behind our back is planned back and repaired by a re-sync in auto
     // mode: a user renamed and a department renamed in DingTalk's own console.
     let userid = both["userid"].as_str().unwrap();
     local
-        .sim_call(Method::PATCH, &format!("/_sim/users/{userid}"), json!({"name": "Renamed"}))
+        .sim_call(
+            Method::PATCH,
+            &format!("/_sim/users/{userid}"),
+            json!({"name": "Renamed"}),
+        )
         .await;
     let a2 = dept_named(&org, "A2").unwrap()["dept_id"].as_i64().unwrap();
     local
-        .sim_call(Method::PATCH, &format!("/_sim/depts/{a2}"), json!({"name": "Drifted"}))
+        .sim_call(
+            Method::PATCH,
+            &format!("/_sim/depts/{a2}"),
+            json!({"name": "Drifted"}),
+        )
         .await;
     let resync = local
         .call(
@@ -499,13 +506,21 @@ async fn an_existing_subtree_is_planned_confirmed_pushed_and_then_plans_nothing(
     let resync = resync["id"].as_str().unwrap().to_owned();
     let done = local
         .until_run(&resync, "the re-sync applies", |r| {
-            matches!(r["state"].as_str(), Some("done" | "failed" | "awaiting_review"))
+            matches!(
+                r["state"].as_str(),
+                Some("done" | "failed" | "awaiting_review")
+            )
         })
         .await;
     assert_eq!(done["state"], "done", "{done}");
     let c = &done["counters"];
     assert_eq!(
-        (&c["planned_updates"], &c["planned_unit_updates"], &c["applied_updates"], &c["applied_units"]),
+        (
+            &c["planned_updates"],
+            &c["planned_unit_updates"],
+            &c["applied_updates"],
+            &c["applied_units"]
+        ),
         (&json!(1), &json!(1), &json!(1), &json!(1)),
         "{done}"
     );

@@ -49,7 +49,8 @@ const RESOURCES: &[Resource] = &[
     resource(
         "/admin/api/connectors/{id}/test",
         &["POST"],
-        "Test connection: credentials, IP allow-list, API permissions and contact scope, each named.",
+        "Test connection: credentials, IP allow-list, API permissions and contact scope, each named; \
+         with the push on, the write permission and the push root, parent and holding department.",
     ),
     resource(
         "/admin/api/connectors/{id}/pull",
@@ -62,6 +63,41 @@ const RESOURCES: &[Resource] = &[
         "Start an initial push (re-sync) of the connector's pushed subtree: a run of kind push \
          that plans what DingTalk would get, then waits for confirm ({\"mode\": \"auto\"} applies \
          a plan the mass-delete guard passes).",
+    ),
+    resource(
+        "/admin/api/connectors/{id}/pushes",
+        &["GET"],
+        "The connector's pushes in its outbox (?state=parked|pending|all, default all): entity \
+         kind, id and name, version, state, the reason and DingTalk code of a parked one, since.",
+    ),
+    resource(
+        "/admin/api/connectors/{id}/pushes/redrive",
+        &["POST"],
+        "Re-drive every parked push of the connector (up to 1000 per call): pending again and \
+         queued.",
+    ),
+    resource(
+        "/admin/api/connectors/{id}/pushes/{kind}/{entity_id}/redrive",
+        &["POST"],
+        "Re-drive one parked push (kind account or org_unit); 409 when it is not parked.",
+    ),
+    resource(
+        "/admin/api/connectors/{id}/link-requests",
+        &["GET"],
+        "Link requests of link mode association (?state=pending|approved|refused|all, default \
+         all): an account whose mobile is already a DingTalk user, with that user as read.",
+    ),
+    resource(
+        "/admin/api/connectors/{id}/link-requests/{account_id}/approve",
+        &["POST"],
+        "Link the account to the DingTalk user and re-drive its push; 409 when stale (the user \
+         or the account is linked otherwise by now).",
+    ),
+    resource(
+        "/admin/api/connectors/{id}/link-requests/{account_id}/refuse",
+        &["POST"],
+        "Refuse the link: the push stays parked until the mobile is corrected or the DingTalk \
+         user deleted.",
     ),
     resource(
         "/admin/api/runs",

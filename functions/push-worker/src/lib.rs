@@ -20,6 +20,7 @@ use dingbridge::secrets::SecretBox;
 use dingbridge::store::connectors::Connectors;
 use dingbridge::store::directory::Directory;
 use dingbridge::store::events::Events;
+use dingbridge::store::link_requests::LinkRequests;
 use dingbridge::store::mappings::Mappings;
 use dingbridge::store::outbox::Outbox;
 use dingbridge::worker::{
@@ -57,6 +58,8 @@ pub struct Deps {
     pub directory: Directory,
     pub mappings: Mappings,
     pub outbox: Outbox,
+    /// Link mode `association`: the requests an admin approves or refuses.
+    pub link_requests: LinkRequests,
     /// Where a message body that cannot be read is parked for an admin.
     pub events: Events,
     pub dingtalk: Arc<dyn DingTalk>,
@@ -80,6 +83,7 @@ impl Deps {
             directory: Directory::new(table.clone(), clock.clone()),
             mappings: Mappings::new(table.clone()),
             outbox: Outbox::new(table.clone(), clock.clone()),
+            link_requests: LinkRequests::new(table.clone(), clock.clone()),
             events: Events::new(table, clock.clone()),
             dingtalk,
             queue,

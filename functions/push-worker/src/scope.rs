@@ -129,6 +129,36 @@ impl Push<'_> {
             .await
     }
 
+    /// Rewrites the account's mapping to `userid` when it lacks DingTalk's `unionid`.
+    pub async fn keep_unionid(
+        &self,
+        userid: &DingUserId,
+        account: &AccountId,
+        unionid: Option<&str>,
+    ) -> Result<(), Blocked> {
+        let Some(unionid) = unionid.filter(|u| !u.is_empty()) else {
+            return Ok(());
+        };
+        let stored = self
+            .deps
+            .mappings
+            .of_entity(account.as_str())
+            .await
+            .map_err(|e| store(e, "reading the DingTalk mappings"))?
+            .into_iter()
+            .find(|m| {
+                m.connector_id == self.connector.id
+                    && m.kind == MappedKind::User
+                    && m.external_id == userid.as_str()
+            });
+        match stored {
+            Some(m) if m.unionid.as_deref() != Some(unionid) => {
+                self.map_user(userid, account, Some(unionid)).await
+            }
+            _ => Ok(()),
+        }
+    }
+
     async fn write_mapping(
         &self,
         kind: MappedKind,

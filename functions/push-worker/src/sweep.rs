@@ -1,10 +1,12 @@
 //! The sweeper: outbox items still pending a while after they were written (their message lost,
-//! or acknowledged while it had to wait) are sent to the push queue again. A re-sent push is
-//! harmless: the worker re-reads the directory and settles by version.
+//! or acknowledged while it had to wait) are sent to the push queue again, each sweep under a
+//! deduplication id of its own (a copy of the first send would be dropped inside the queue's
+//! five-minute window). A re-sent push is harmless: the worker re-reads the directory and settles
+//! by version.
 
 use dingbridge::ports::QueueError;
 use dingbridge::store::DirectoryError;
-use dingbridge::store::outbox::push_out_message;
+use dingbridge::store::outbox::push_resend_message;
 use serde::Serialize;
 
 use crate::Deps;
@@ -41,7 +43,7 @@ pub async fn sweep(deps: &Deps, now_ms: i64) -> Result<SweepSummary, SweepError>
         let messages = page
             .items
             .iter()
-            .map(|item| push_out_message(&item.message()))
+            .map(|item| push_resend_message(&item.message(), now_ms))
             .collect::<Result<Vec<_>, _>>()?;
         summary.resent += messages.len();
         if !messages.is_empty() {

@@ -60,7 +60,12 @@ struct Admin {
 }
 
 impl Admin {
-    async fn call(&self, method: reqwest::Method, path: &str, body: Value) -> anyhow::Result<Value> {
+    async fn call(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Value,
+    ) -> anyhow::Result<Value> {
         let response = self
             .http
             .request(method, format!("{}{path}", self.base))
@@ -229,7 +234,11 @@ async fn once(args: &Args, sizes: &[usize], concurrency: usize) -> anyhow::Resul
     let mut applying_at = None;
     let run = loop {
         let run = admin
-            .call(Method::GET, &format!("/admin/api/runs/{run_id}"), Value::Null)
+            .call(
+                Method::GET,
+                &format!("/admin/api/runs/{run_id}"),
+                Value::Null,
+            )
             .await?;
         match run["state"].as_str() {
             Some("applying") if applying_at.is_none() => applying_at = Some(started.elapsed()),

@@ -61,6 +61,15 @@ pub fn push_out_message(m: &PushMessage) -> Result<OutMessage, DirectoryError> {
     Ok(OutMessage::new(m.group(), m.dedup_id(), body))
 }
 
+/// The queue message that sends a push again (a re-drive, the sweeper): the push's own, with a
+/// deduplication id of its own made from `now_ms`, since the first send's may still be inside the
+/// queue's five-minute deduplication window, where a copy would be dropped.
+pub fn push_resend_message(m: &PushMessage, now_ms: i64) -> Result<OutMessage, DirectoryError> {
+    let mut out = push_out_message(m)?;
+    out.dedup_id = format!("{}:r{now_ms}", m.dedup_id());
+    Ok(out)
+}
+
 fn key(connector: &ConnectorId, entity: &PushEntity) -> Key {
     Key::new(
         format!("OUTBOX#{connector}"),

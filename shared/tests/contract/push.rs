@@ -18,7 +18,6 @@ use dingbridge::secrets::SecretBox;
 use dingbridge::store::Actor;
 use dingbridge::store::connectors::Connectors;
 use dingbridge::store::directory::{Directory, NewOrgUnit, UnitChange};
-use dingbridge::store::mappings::Mappings;
 use dingbridge::store::outbox::{Outbox, OutboxState};
 
 /// A clock the case moves by hand.
