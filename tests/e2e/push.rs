@@ -7,7 +7,7 @@ use std::time::Duration;
 use dingtalk_sim::{SimConfig, testkit};
 use serde_json::{Value, json};
 
-use dingbridge_local::{Options, start};
+use dingbridge_local::{Options, Running, start};
 
 struct Local {
     base: String,
@@ -17,6 +17,30 @@ struct Local {
 }
 
 impl Local {
+    /// The local system as `cargo run` wires it, beside an empty simulated corp without limits;
+    /// the temporary data directory lives as long as the returned guard.
+    async fn start() -> (Self, Running, testkit::Sim, tempfile::TempDir) {
+        let sim = testkit::start_sim(SimConfig {
+            users: 0,
+            depts: 0,
+            qps_per_api: 0,
+            ..SimConfig::default()
+        })
+        .await
+        .unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let mut options = Options::new("127.0.0.1:0".parse().unwrap(), dir.path().join("data"));
+        options.admin_token = Some(format!("e2e-{}", uuid::Uuid::new_v4().simple()));
+        let running = start(options.clone()).await.unwrap();
+        let local = Self {
+            base: format!("http://{}", running.addr),
+            token: options.admin_token.clone().unwrap(),
+            sim_base: sim.base.clone(),
+            http: reqwest::Client::new(),
+        };
+        (local, running, sim, dir)
+    }
+
     async fn call(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> Value {
         let mut request = self
             .http
@@ -78,24 +102,7 @@ fn dept_named<'a>(org: &'a Value, name: &str) -> Option<&'a Value> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_subtree_and_its_accounts_built_in_the_admin_api_appear_in_dingtalk() {
-    let sim = testkit::start_sim(SimConfig {
-        users: 0,
-        depts: 0,
-        qps_per_api: 0,
-        ..SimConfig::default()
-    })
-    .await
-    .unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let mut options = Options::new("127.0.0.1:0".parse().unwrap(), dir.path().join("data"));
-    options.admin_token = Some(format!("e2e-{}", uuid::Uuid::new_v4().simple()));
-    let running = start(options.clone()).await.unwrap();
-    let local = Local {
-        base: format!("http://{}", running.addr),
-        token: options.admin_token.clone().unwrap(),
-        sim_base: sim.base.clone(),
-        http: reqwest::Client::new(),
-    };
+    let (local, running, sim, _dir) = Local::start().await;
     use reqwest::Method;
 
     let units = local.call(Method::GET, "/admin/api/org-units", None).await;
@@ -267,24 +274,7 @@ impl Local {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_existing_subtree_is_planned_confirmed_pushed_and_then_plans_nothing() {
     use reqwest::Method;
-    let sim = testkit::start_sim(SimConfig {
-        users: 0,
-        depts: 0,
-        qps_per_api: 0,
-        ..SimConfig::default()
-    })
-    .await
-    .unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let mut options = Options::new("127.0.0.1:0".parse().unwrap(), dir.path().join("data"));
-    options.admin_token = Some(format!("e2e-{}", uuid::Uuid::new_v4().simple()));
-    let running = start(options.clone()).await.unwrap();
-    let local = Local {
-        base: format!("http://{}", running.addr),
-        token: options.admin_token.clone().unwrap(),
-        sim_base: sim.base.clone(),
-        http: reqwest::Client::new(),
-    };
+    let (local, running, sim, _dir) = Local::start().await;
     let units = local.call(Method::GET, "/admin/api/org-units", None).await;
     let root = units["items"][0]["id"].as_str().unwrap().to_owned();
     let unit = |name: String, parent: String| {

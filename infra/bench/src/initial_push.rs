@@ -153,7 +153,7 @@ async fn once(args: &Args, sizes: &[usize], concurrency: usize) -> anyhow::Resul
     let mut all_units = Vec::new();
     for (level, size) in sizes.iter().enumerate() {
         let bodies: Vec<Value> = (0..*size)
-            .map(|i| json!({"name": format!("L{}-{i}", level + 1), "parent_id": above[i % above.len()]}))
+            .map(|i| json!({"name": format!("L{} {i}", level + 1), "parent_id": above[i % above.len()]}))
             .collect();
         let made: Vec<anyhow::Result<Value>> = stream::iter(bodies)
             .map(|b| admin.call(Method::POST, "/admin/api/org-units", b))
