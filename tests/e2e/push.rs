@@ -195,6 +195,10 @@ async fn a_subtree_and_its_accounts_built_in_the_admin_api_appear_in_dingtalk() 
     let id = lin["id"].as_str().unwrap();
     let account = local.until_account_pushed(id).await;
     assert_eq!(account["mappings"][0]["external_id"], user["userid"]);
+    assert!(
+        account["push"][0]["since_ms"].is_i64(),
+        "pushed at: {account}"
+    );
 
     // A rename follows.
     let level2 = chain[1]["id"].as_str().unwrap();

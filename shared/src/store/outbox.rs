@@ -77,6 +77,20 @@ fn key(connector: &ConnectorId, entity: &PushEntity) -> Key {
     )
 }
 
+/// The last settled push of an entity to a connector: what the admin sees as "pushed at".
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Pushed {
+    pub version: u64,
+    pub at_ms: i64,
+}
+
+fn pushed_key(connector: &ConnectorId, entity: &PushEntity) -> Key {
+    Key::new(
+        format!("PUSHED#{connector}"),
+        format!("{}#{}", entity.kind(), entity.id()),
+    )
+}
+
 fn item(o: &OutboxItem) -> Result<Item, DirectoryError> {
     let id = format!("{}#{}#{}", o.connector_id, o.entity.kind(), o.entity.id());
     let index = match o.state {
@@ -140,13 +154,44 @@ impl Outbox {
     }
 
     /// Removes the item once DingTalk matches the directory, unless a later change replaced it
-    /// (then its own message pushes again). True when this call removed it.
+    /// (then its own message pushes again), and records when and at which version the entity was
+    /// pushed, in the same transaction. True when this call removed it.
     pub async fn settle(&self, message: &PushMessage) -> Result<bool, DirectoryError> {
         let k = key(&message.connector_id, &message.entity);
-        match self.table.delete(&k, Cond::Version(message.version)).await {
+        let pushed = Pushed {
+            version: message.version,
+            at_ms: self.clock.now_millis(),
+        };
+        let ops = vec![
+            TxOp::Delete {
+                key: k,
+                cond: Cond::Version(message.version),
+            },
+            TxOp::Put {
+                item: Item::new(
+                    pushed_key(&message.connector_id, &message.entity),
+                    1,
+                    encode(&pushed)?,
+                ),
+                cond: Cond::None,
+            },
+        ];
+        match self.table.transact(ops).await {
             Ok(()) => Ok(true),
-            Err(TableError::ConditionFailed) => Ok(false),
+            Err(TableError::ConditionFailed | TableError::TransactionCancelled { .. }) => Ok(false),
             Err(e) => Err(e.into()),
+        }
+    }
+
+    /// When the entity's push to `connector` last settled, and at which version.
+    pub async fn pushed(
+        &self,
+        connector: &ConnectorId,
+        entity: &PushEntity,
+    ) -> Result<Option<Pushed>, DirectoryError> {
+        match self.table.get(&pushed_key(connector, entity)).await? {
+            Some(i) => Ok(Some(decode(&i)?)),
+            None => Ok(None),
         }
     }
 

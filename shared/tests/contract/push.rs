@@ -56,6 +56,11 @@ pub async fn outbox_items_settle_only_at_their_version_and_park_with_their_reaso
             .await
             .unwrap()
     );
+    assert_eq!(
+        outbox.pushed(&connector, &entity).await.unwrap(),
+        None,
+        "a refused settle records no push"
+    );
     assert!(
         !outbox
             .park(&message(&connector, &entity, 1), "old", None)
@@ -87,6 +92,9 @@ pub async fn outbox_items_settle_only_at_their_version_and_park_with_their_reaso
     assert_eq!(outbox.parked(10, None).await.unwrap().items.len(), 0);
     assert!(outbox.settle(&again).await.unwrap());
     assert!(outbox.get(&connector, &entity).await.unwrap().is_none());
+    let pushed = outbox.pushed(&connector, &entity).await.unwrap().unwrap();
+    assert_eq!(pushed.version, 2, "the settle records the version pushed");
+    assert!(pushed.at_ms > 0);
 }
 
 pub async fn pending_outbox_items_are_listed_oldest_first_up_to_a_time(t: Arc<dyn Table>) {
