@@ -53,33 +53,6 @@ fn level_sizes(depts: usize, depth: usize) -> Vec<usize> {
     sizes
 }
 
-struct Admin {
-    base: String,
-    token: String,
-    http: reqwest::Client,
-}
-
-impl Admin {
-    async fn call(
-        &self,
-        method: reqwest::Method,
-        path: &str,
-        body: Value,
-    ) -> anyhow::Result<Value> {
-        let response = self
-            .http
-            .request(method, format!("{}{path}", self.base))
-            .bearer_auth(&self.token)
-            .json(&body)
-            .send()
-            .await?;
-        let status = response.status();
-        let body: Value = response.json().await?;
-        anyhow::ensure!(status.is_success(), "{path}: {status} {body}");
-        Ok(body)
-    }
-}
-
 pub async fn run(args: Args) -> anyhow::Result<Value> {
     let sizes = level_sizes(args.depts, args.depth);
     let pipelined = once(&args, &sizes, args.concurrency).await?;
@@ -104,50 +77,15 @@ pub async fn run(args: Args) -> anyhow::Result<Value> {
 
 /// One initial push on a fresh simulator and local system; `concurrency` per kind.
 async fn once(args: &Args, sizes: &[usize], concurrency: usize) -> anyhow::Result<Value> {
-    let sim = dingtalk_sim::start(
-        "127.0.0.1:0".parse()?,
-        dingtalk_sim::SimConfig {
-            users: 0,
-            depts: 0,
-            qps_per_api: args.qps,
-            latency_ms: args.latency_ms,
-            ip_calls_per_20s: 0,
-            ..Default::default()
-        },
-    )
-    .await?;
-    let dir = tempfile::tempdir()?;
-    let token = "bench-admin-token".to_owned();
-    let mut options =
-        dingbridge_local::Options::new("127.0.0.1:0".parse()?, dir.path().join("initial-push"));
-    options.admin_token = Some(token.clone());
     // The pull queue is fed to a full-pull built here, with the concurrency under test.
-    options.run_workers = false;
-    let running = dingbridge_local::start(options).await?;
-    let admin = Admin {
-        base: format!("http://{}", running.addr),
-        token,
-        http: reqwest::Client::builder()
-            .pool_max_idle_per_host(64)
-            .build()?,
-    };
+    let crate::local::Started {
+        sim,
+        running,
+        admin,
+        ..
+    } = crate::local::start(args.qps, args.latency_ms, false).await?;
     use reqwest::Method;
-
-    let units = admin
-        .call(Method::GET, "/admin/api/org-units", Value::Null)
-        .await?;
-    let root = units["items"][0]["id"]
-        .as_str()
-        .context("no root")?
-        .to_owned();
-    let made = admin
-        .call(
-            Method::POST,
-            "/admin/api/org-units",
-            json!({"name": "Pushed", "parent_id": root}),
-        )
-        .await?;
-    let push_root = made["id"].as_str().context("no unit id")?.to_owned();
+    let push_root = admin.unit("Pushed", &admin.root().await?).await?;
     // The tree, level by level, each unit under a unit of the level above in turn.
     let mut above = vec![push_root.clone()];
     let mut all_units = Vec::new();
@@ -181,20 +119,9 @@ async fn once(args: &Args, sizes: &[usize], concurrency: usize) -> anyhow::Resul
     for m in made {
         m?;
     }
-    let app = sim.apps().into_iter().next().context("no simulator app")?;
     let connector = admin
-        .call(
-            Method::POST,
-            "/admin/api/connectors",
-            json!({
-                "name": "bench initial push", "corp_id": app.corp_id, "app_key": app.app_key,
-                "app_secret": app.app_secret, "register_callback": false,
-                "oapi_base": sim.base_url(), "api_base": sim.base_url(), "login_base": sim.base_url(),
-                "push_enabled": true, "push_root_org_unit_id": push_root,
-            }),
-        )
+        .pushing_connector(&sim, "bench initial push", &push_root)
         .await?;
-    let connector = connector["id"].as_str().context("no connector id")?;
 
     let engines = &running.engines;
     let deps = full_pull::Deps::new(
@@ -267,6 +194,49 @@ async fn once(args: &Args, sizes: &[usize], concurrency: usize) -> anyhow::Resul
         "{users} of {} users in DingTalk",
         args.accounts
     );
+    // A second initial push of the same subtree: its plan reads every entity back from
+    // DingTalk and should find nothing to do.
+    let replan = if concurrency > 1 {
+        let started = Instant::now();
+        let again = admin
+            .call(
+                Method::POST,
+                &format!("/admin/api/connectors/{connector}/push"),
+                Value::Null,
+            )
+            .await?;
+        let again_id = again["id"].as_str().context("no run id")?.to_owned();
+        let again = loop {
+            let run = admin
+                .call(
+                    Method::GET,
+                    &format!("/admin/api/runs/{again_id}"),
+                    Value::Null,
+                )
+                .await?;
+            if run["state"] != "pulling" {
+                break run;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        };
+        let c = &again["counters"];
+        let planned: u64 = [
+            "planned_creates",
+            "planned_updates",
+            "planned_disables",
+            "planned_unit_creates",
+            "planned_unit_updates",
+        ]
+        .iter()
+        .filter_map(|k| c[*k].as_u64())
+        .sum();
+        Some(
+            json!({"state": again["state"], "plan_s": started.elapsed().as_secs_f64(),
+                    "planned_changes": planned}),
+        )
+    } else {
+        None
+    };
     let _ = stop.send(true);
     pumping.await?;
     running.shutdown().await?;
@@ -278,6 +248,7 @@ async fn once(args: &Args, sizes: &[usize], concurrency: usize) -> anyhow::Resul
         "total_s": total.as_secs_f64(),
         "departments_in_dingtalk": depts,
         "users_in_dingtalk": users,
+        "second_push": replan,
         "counters": run["counters"],
     }))
 }

@@ -5,6 +5,7 @@ mod callback;
 mod coldstart;
 mod dingtalk_client;
 mod initial_push;
+mod local;
 mod plan;
 mod pull;
 mod push;
