@@ -130,10 +130,13 @@ async fn start_push(
     raw: axum::body::Bytes,
 ) -> Result<Response, ApiError> {
     let connector = ConnectorId::parse(&id).map_err(|_| ApiError::NotFound)?;
+    // No body, or `null`, starts a push in review mode.
     let body: PushStart = if raw.iter().all(u8::is_ascii_whitespace) {
         PushStart::default()
     } else {
-        serde_json::from_slice(&raw).map_err(|e| ApiError::invalid("body", e.to_string()))?
+        serde_json::from_slice::<Option<PushStart>>(&raw)
+            .map_err(|e| ApiError::invalid("body", e.to_string()))?
+            .unwrap_or_default()
     };
     let auto = match body.mode.as_deref().map(str::trim) {
         None | Some("" | "review") => false,

@@ -202,7 +202,7 @@ async fn once(args: &Args, sizes: &[usize], concurrency: usize) -> anyhow::Resul
             .call(
                 Method::POST,
                 &format!("/admin/api/connectors/{connector}/push"),
-                Value::Null,
+                json!({"mode": "review"}),
             )
             .await?;
         let again_id = again["id"].as_str().context("no run id")?.to_owned();

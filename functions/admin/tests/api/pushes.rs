@@ -332,3 +332,62 @@ async fn redriving_all_moves_every_parked_push_of_the_connector_and_says_how_man
     let none = p.env.call(Method::POST, &path, None).await;
     assert_eq!(none.body, json!({"redriven": 0, "more": false}));
 }
+
+/// An initial push is refused with the reason when the connector cannot push, and a bad mode
+/// or body is a 400 naming the field; an accepted one answers 202 with a run of kind `push`.
+#[tokio::test]
+async fn an_initial_push_starts_only_on_a_connector_that_pushes() {
+    let p = pushing("mapping").await;
+    let env = &p.env;
+    let path = format!("/admin/api/connectors/{}/push", p.connector);
+
+    let bad = env
+        .call(Method::POST, &path, Some(json!({"mode": "sometimes"})))
+        .await;
+    assert_eq!(bad.status, StatusCode::BAD_REQUEST, "{}", bad.text);
+    assert_eq!(bad.body["field"], "mode", "{}", bad.text);
+    let bad = env.call_raw(Method::POST, &path, "{\"mode\":").await;
+    assert_eq!(bad.status, StatusCode::BAD_REQUEST, "{}", bad.text);
+    let bad = env
+        .call(
+            Method::POST,
+            &path,
+            Some(json!({"mode": "auto", "extra": 1})),
+        )
+        .await;
+    assert_eq!(bad.status, StatusCode::BAD_REQUEST, "{}", bad.text);
+    let unknown = env
+        .call(
+            Method::POST,
+            &format!("/admin/api/connectors/{}/push", ConnectorId::generate()),
+            None,
+        )
+        .await;
+    assert_eq!(unknown.status, StatusCode::NOT_FOUND);
+
+    // A connector that only pulls.
+    let mut input = env.connector_input();
+    input["name"] = json!("Pull only");
+    input["app_key"] = json!("dingpullonly");
+    let pull_only = env.create_connector(input).await;
+    let refused = env
+        .call(
+            Method::POST,
+            &format!(
+                "/admin/api/connectors/{}/push",
+                pull_only["id"].as_str().unwrap()
+            ),
+            None,
+        )
+        .await;
+    assert_eq!(refused.status, StatusCode::CONFLICT, "{}", refused.text);
+    assert!(refused.text.contains("push_enabled"), "{}", refused.text);
+
+    let started = env.call(Method::POST, &path, None).await;
+    assert_eq!(started.status, StatusCode::ACCEPTED, "{}", started.text);
+    assert_eq!(started.body["kind"], "push");
+    assert_eq!(started.body["state"], "pulling");
+    // One run of a connector at a time: a pull or another push waits for this one.
+    let busy = env.call(Method::POST, &path, Some(json!(null))).await;
+    assert_eq!(busy.status, StatusCode::CONFLICT, "{}", busy.text);
+}
