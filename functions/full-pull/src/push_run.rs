@@ -17,7 +17,7 @@ use dingbridge::domain::ids::{AccountId, OrgUnitId};
 use dingbridge::domain::pull::{PlanTotals, RowAction, guard};
 use dingbridge::domain::sync::{ApplyScope, PushEntity};
 use dingbridge::store::runs::{
-    PushRow, RowFilter, RowKind, RunCounters, RunState, StagingRow, SyncRun,
+    PushRow, RowFilter, RowKind, RowRef, RunCounters, RunState, StagingRow, SyncRun,
 };
 use std::future::Future;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -345,20 +345,10 @@ async fn plan(
             .flatten()
     }));
     let row_id = |e: &Entity| {
-        StagingRow::push(
-            e.kind(),
-            e.entity.id(),
-            RowAction::Unchanged,
-            Vec::new(),
-            Vec::new(),
-            PushRow {
-                name: String::new(),
-                depth: 0,
-                dingtalk_id: None,
-                outcome: None,
-                detail: None,
-            },
-        )
+        RowRef {
+            kind: e.kind(),
+            key: e.entity.id().to_owned(),
+        }
         .row_id()
     };
     let groups = levels.iter().chain(std::iter::once(&accounts));
