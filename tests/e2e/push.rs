@@ -20,10 +20,19 @@ impl Local {
     /// The local system as `cargo run` wires it, beside an empty simulated corp without limits;
     /// the temporary data directory lives as long as the returned guard.
     async fn start() -> (Self, Running, testkit::Sim, tempfile::TempDir) {
+        Self::start_with(true, 0).await
+    }
+
+    /// [`Local::start`], with or without the queue consumers, and `latency_ms` per DingTalk call.
+    async fn start_with(
+        run_workers: bool,
+        latency_ms: u64,
+    ) -> (Self, Running, testkit::Sim, tempfile::TempDir) {
         let sim = testkit::start_sim(SimConfig {
             users: 0,
             depts: 0,
             qps_per_api: 0,
+            latency_ms,
             ..SimConfig::default()
         })
         .await
@@ -31,6 +40,7 @@ impl Local {
         let dir = tempfile::tempdir().unwrap();
         let mut options = Options::new("127.0.0.1:0".parse().unwrap(), dir.path().join("data"));
         options.admin_token = Some(format!("e2e-{}", uuid::Uuid::new_v4().simple()));
+        options.run_workers = run_workers;
         let running = start(options.clone()).await.unwrap();
         let local = Self {
             base: format!("http://{}", running.addr),
@@ -527,5 +537,118 @@ async fn an_existing_subtree_is_planned_confirmed_pushed_and_then_plans_nothing(
         .find(|u| u["userid"] == userid)
         .unwrap();
     assert_eq!(user["name"], "Both");
+    running.shutdown().await.unwrap();
+}
+
+/// An initial push cut short again and again (a deadline every 40 ms, as Lambda's 15 minutes
+/// cut a long one) resumes where it stopped each time, and ends with every entity in DingTalk
+/// exactly once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_initial_push_cut_short_resumes_without_duplicates() {
+    use dingbridge::domain::sync::ApplyScope;
+    use dingbridge::store::runs::RunId;
+    use reqwest::Method;
+    let (local, running, sim, _dir) = Local::start_with(false, 15).await;
+    let units = local.call(Method::GET, "/admin/api/org-units", None).await;
+    let root = units["items"][0]["id"].as_str().unwrap().to_owned();
+    let new_unit = |name: &str, parent: &str| json!({"name": name, "parent_id": parent});
+    let pushed = local
+        .call(
+            Method::POST,
+            "/admin/api/org-units",
+            Some(new_unit("Resumed", &root)),
+        )
+        .await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let mut parents = vec![pushed.clone()];
+    let mut all = Vec::new();
+    for level in 1..=3 {
+        let mut next = Vec::new();
+        for (i, parent) in parents.iter().enumerate() {
+            for j in 0..2 {
+                let made = local
+                    .call(
+                        Method::POST,
+                        "/admin/api/org-units",
+                        Some(new_unit(&format!("R{level} {i} {j}"), parent)),
+                    )
+                    .await;
+                next.push(made["id"].as_str().unwrap().to_owned());
+            }
+        }
+        all.extend(next.iter().cloned());
+        parents = next;
+    }
+    for (n, unit) in all.iter().enumerate() {
+        local
+            .call(
+                Method::POST,
+                "/admin/api/accounts",
+                Some(
+                    json!({"username": format!("r{n}"), "display_name": format!("R {n}"),
+                            "mobile": format!("1370000{n:04}"), "org_unit_ids": [unit]}),
+                ),
+            )
+            .await;
+    }
+    let mut input = testkit::connector_json(&sim.handle.apps()[0], &sim.base, "Push");
+    input["register_callback"] = json!(false);
+    input["push_enabled"] = json!(true);
+    input["push_root_org_unit_id"] = json!(pushed);
+    let connector = local
+        .call(Method::POST, "/admin/api/connectors", Some(input))
+        .await;
+    let started = local
+        .call(
+            Method::POST,
+            &format!(
+                "/admin/api/connectors/{}/push",
+                connector["id"].as_str().unwrap()
+            ),
+            Some(json!({"mode": "auto"})),
+        )
+        .await;
+    let run = RunId::parse(started["id"].as_str().unwrap()).unwrap();
+
+    let deps = dingbridge_local::full_pull(&running.engines);
+    let mut steps = 0;
+    loop {
+        steps += 1;
+        assert!(steps < 500, "the push never finished");
+        let deadline = tokio::time::Instant::now() + Duration::from_millis(40);
+        match full_pull::run_once(&deps, &run, ApplyScope::All, deadline).await {
+            Ok(full_pull::Progress::Done) => break,
+            Ok(full_pull::Progress::Continued) => {}
+            other => panic!("step {steps}: {other:?}"),
+        }
+    }
+    assert!(steps > 2, "the deadlines cut the push: {steps} steps");
+    let done = local
+        .call(Method::GET, &format!("/admin/api/runs/{run}"), None)
+        .await;
+    assert_eq!(done["state"], "done", "{done}");
+    let c = &done["counters"];
+    assert_eq!(
+        (
+            &c["applied_units"],
+            &c["applied_creates"],
+            &c["apply_failures"]
+        ),
+        (&json!(14), &json!(14), &json!(0)),
+        "every row applied once, however often the push stopped: {done}"
+    );
+    let org = local.sim_org().await;
+    let users = org["users"].as_array().unwrap();
+    let mut mobiles: Vec<&str> = users
+        .iter()
+        .map(|u| u["mobile"].as_str().unwrap())
+        .collect();
+    mobiles.sort_unstable();
+    mobiles.dedup();
+    assert_eq!((users.len(), mobiles.len()), (14, 14), "{org}");
+    // 14 departments of ours and DingTalk's root.
+    assert_eq!(org["depts"].as_array().unwrap().len(), 15, "{org}");
     running.shutdown().await.unwrap();
 }
