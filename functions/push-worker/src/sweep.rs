@@ -2,7 +2,8 @@
 //! or acknowledged while it had to wait) are sent to the push queue again. A re-sent push is
 //! harmless: the worker re-reads the directory and settles by version.
 
-use dingbridge::ports::QueueError;
+use dingbridge::domain::sync::PushMessage;
+use dingbridge::ports::{OutMessage, QueueError};
 use dingbridge::store::DirectoryError;
 use dingbridge::store::outbox::push_out_message;
 use serde::Serialize;
@@ -32,6 +33,15 @@ pub enum SweepError {
     Queue(#[from] QueueError),
 }
 
+/// The re-send of a change's message, under a deduplication id of its own: the change's first
+/// message (or an earlier sweep's) may have gone through the queue less than the FIFO queue's
+/// five-minute deduplication interval ago, and a re-send under the same id would be dropped.
+fn resend(message: &PushMessage, now_ms: i64) -> Result<OutMessage, DirectoryError> {
+    let mut out = push_out_message(message)?;
+    out.dedup_id = format!("{}:swept:{now_ms}", out.dedup_id);
+    Ok(out)
+}
+
 pub async fn sweep(deps: &Deps, now_ms: i64) -> Result<SweepSummary, SweepError> {
     let before = now_ms - SWEEP_AGE_MS;
     let mut summary = SweepSummary::default();
@@ -41,7 +51,7 @@ pub async fn sweep(deps: &Deps, now_ms: i64) -> Result<SweepSummary, SweepError>
         let messages = page
             .items
             .iter()
-            .map(|item| push_out_message(&item.message()))
+            .map(|item| resend(&item.message(), now_ms))
             .collect::<Result<Vec<_>, _>>()?;
         summary.resent += messages.len();
         if !messages.is_empty() {
