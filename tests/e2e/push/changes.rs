@@ -138,8 +138,7 @@ pub async fn renames_moves_memberships_disables_and_deletes_follow_under_each_de
     let accounts = p.directory_accounts().await;
     assert_eq!(accounts.len(), 4, "{accounts:?}");
     assert!(!accounts.contains_key(&people[2]));
-    // Account 3 (policy `move`) is left out here: its own test below shows the bug.
-    for (i, enabled) in [(0, true), (1, false), (4, false)] {
+    for (i, enabled) in [(0, true), (1, false), (3, false), (4, false)] {
         let (_, account) = p.push_state(&people[i]).await;
         assert_eq!(
             account["status"] == "enabled",

@@ -23,9 +23,6 @@ macro_rules! on_engine {
             crate::push::changes::renames_moves_memberships_disables_and_deletes_follow_under_each_delete_policy($engine).await;
         }
         #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-        #[ignore = "fails: the callback of the push's own move re-enables the account \
-                    (sync::Reconciler::update_account sets status Enabled for any user present \
-                    in DingTalk); run with --ignored once fixed"]
         async fn a_user_moved_to_the_holding_department_leaves_its_account_disabled() {
             crate::push::changes::a_user_moved_to_the_holding_department_leaves_its_account_disabled($engine).await;
         }
