@@ -132,9 +132,29 @@ impl PullRuns {
     /// Starts a run of `connector`: takes the connector's lock for a new run and queues the
     /// run's first step. Refused with [`StartError::Busy`] while another run holds the lock.
     pub async fn start(&self, connector: &ConnectorId) -> Result<Started, StartError> {
+        self.start_run(connector, self.kind, false).await
+    }
+
+    /// Starts an initial push (re-sync) of `connector`'s pushed subtree: a run of kind `push`,
+    /// applied without review when `auto` and its plan passes the mass-delete guard. It shares
+    /// the connector's lock with the pulls: a pull and a push of one connector never overlap.
+    pub async fn start_push(
+        &self,
+        connector: &ConnectorId,
+        auto: bool,
+    ) -> Result<Started, StartError> {
+        self.start_run(connector, RunKind::Push, auto).await
+    }
+
+    async fn start_run(
+        &self,
+        connector: &ConnectorId,
+        kind: RunKind,
+        auto: bool,
+    ) -> Result<Started, StartError> {
         // Read before the run exists: a quick pull may be waiting for review itself by the time
         // the caller answers.
-        let supersedes = self.runs.waiting(connector).await?.map(|w| w.id);
+        let supersedes = self.runs.waiting_of(connector, kind).await?.map(|w| w.id);
         let name = pull_lock_name(connector);
         let storage = |e: TableError| StartError::Store(e.into());
         // The run's id is only known once it exists: a short probe lease refuses a busy
@@ -148,7 +168,7 @@ impl PullRuns {
         {
             return Err(StartError::Busy(connector.clone()));
         }
-        let run = self.runs.create(connector, self.kind).await?;
+        let run = self.runs.create_with(connector, kind, auto).await?;
         self.locks.release(&name, &probe).await.map_err(storage)?;
         if !self
             .locks
@@ -194,8 +214,10 @@ impl PullRuns {
             .get(id)
             .await?
             .ok_or_else(|| RunError::NotFound(id.clone()))?;
-        let latest = self.runs.list(Some(&run.connector_id), 1, None).await?;
-        confirmable(&run, scope, latest.items.first())?;
+        // The newest run of the same kind: a pull and a push are separate decisions.
+        let recent = self.runs.list(Some(&run.connector_id), 50, None).await?;
+        let latest = recent.items.iter().find(|r| r.kind == run.kind);
+        confirmable(&run, scope, latest)?;
         // The step number only has to differ from earlier confirms inside the queue's dedupe
         // window.
         let step = u64::try_from(self.clock.now_millis()).unwrap_or(0);
@@ -277,7 +299,7 @@ impl PullRuns {
             })
             .await?;
         self.runs
-            .supersede_waiting(&run.connector_id, &run.id)
+            .supersede_waiting(&run.connector_id, run.kind, &run.id)
             .await?;
         Ok(applying)
     }

@@ -14,7 +14,6 @@ use crate::domain::sync::{PushEntity, PushMessage};
 use crate::ports::{Queue, TxOp};
 use crate::store::connectors::Connectors;
 use crate::store::directory::{Directory, NewOrgUnit, UnitChange};
-use crate::store::mappings::Mappings;
 use crate::store::outbox::{Outbox, push_out_message};
 use crate::store::{Actor, DirectoryError};
 
@@ -23,7 +22,6 @@ use crate::store::{Actor, DirectoryError};
 pub struct PushingDirectory {
     directory: Directory,
     connectors: Connectors,
-    mappings: Mappings,
     outbox: Outbox,
     queue: Arc<dyn Queue>,
 }
@@ -32,14 +30,12 @@ impl PushingDirectory {
     pub fn new(
         directory: Directory,
         connectors: Connectors,
-        mappings: Mappings,
         outbox: Outbox,
         queue: Arc<dyn Queue>,
     ) -> Self {
         Self {
             directory,
             connectors,
-            mappings,
             outbox,
             queue,
         }
@@ -97,8 +93,142 @@ impl PushingDirectory {
             .await?;
         if unit.version != old.version {
             self.enqueue(&targets, &entity, unit.version).await;
+            if old.parent_id != unit.parent_id {
+                self.follow_subtree(&targets, &unit, old.parent_id.as_ref())
+                    .await;
+            }
         }
         Ok(unit)
+    }
+
+    /// A unit moved into or out of a connector's push root takes its subtree with it: every unit
+    /// below it and every account in them gets an outbox item for that connector and is queued
+    /// (entering: parents first, then the accounts; leaving: the accounts first, then the units
+    /// deepest first, as DingTalk deletes a department only once it is empty). The moved unit's
+    /// own item is in the move's transaction; these are written after it, and a failure is
+    /// logged: an initial push (re-sync) of the connector repairs what they would have done.
+    async fn follow_subtree(
+        &self,
+        targets: &[Connector],
+        unit: &OrgUnit,
+        old_parent: Option<&OrgUnitId>,
+    ) {
+        let crossed = match self.crossed(targets, unit, old_parent).await {
+            Ok(c) => c,
+            Err(e) => {
+                tracing::warn!(unit = %unit.id, error = %e,
+                    "could not tell whether the move crossed a push root; re-sync to repair");
+                return;
+            }
+        };
+        if crossed.is_empty() {
+            return;
+        }
+        let (units, accounts) = match self.subtree(&unit.id).await {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::warn!(unit = %unit.id, error = %e,
+                    "could not read the moved unit's subtree; re-sync to repair");
+                return;
+            }
+        };
+        let units: Vec<(PushEntity, u64)> = units
+            .into_iter()
+            .map(|(id, v)| (PushEntity::OrgUnit(id), v))
+            .collect();
+        let accounts: Vec<(PushEntity, u64)> = accounts
+            .into_iter()
+            .map(|(id, v)| (PushEntity::Account(id), v))
+            .collect();
+        for (connector, entering) in crossed {
+            let order: Vec<&(PushEntity, u64)> = if entering {
+                units.iter().chain(&accounts).collect()
+            } else {
+                accounts.iter().chain(units.iter().rev()).collect()
+            };
+            for (entity, version) in order {
+                let m = message(&connector, entity, *version);
+                if let Err(e) = self.outbox.put(&m).await {
+                    tracing::warn!(connector_id = %connector.id, entity = entity.id(), error = %e,
+                        "could not write the outbox item of a moved subtree; re-sync to repair");
+                    continue;
+                }
+                self.enqueue(std::slice::from_ref(&connector), entity, *version)
+                    .await;
+            }
+        }
+    }
+
+    /// The targets whose push root the move crossed, each with `true` when the unit entered it.
+    async fn crossed(
+        &self,
+        targets: &[Connector],
+        unit: &OrgUnit,
+        old_parent: Option<&OrgUnitId>,
+    ) -> Result<Vec<(Connector, bool)>, DirectoryError> {
+        let before: HashSet<OrgUnitId> = match old_parent {
+            Some(p) => self.directory.ancestry(p).await?.into_iter().collect(),
+            None => HashSet::new(),
+        };
+        let after: HashSet<OrgUnitId> = match &unit.parent_id {
+            Some(p) => self.directory.ancestry(p).await?.into_iter().collect(),
+            None => HashSet::new(),
+        };
+        Ok(targets
+            .iter()
+            .filter_map(|c| {
+                let root = c.push.push_root_org_unit_id.as_ref()?;
+                match (before.contains(root), after.contains(root)) {
+                    (false, true) => Some((c.clone(), true)),
+                    (true, false) => Some((c.clone(), false)),
+                    _ => None,
+                }
+            })
+            .collect())
+    }
+
+    /// The units below `top` (parents before children) and the accounts in `top` and below, each
+    /// with its version.
+    async fn subtree(
+        &self,
+        top: &OrgUnitId,
+    ) -> Result<(Vec<(OrgUnitId, u64)>, Vec<(AccountId, u64)>), DirectoryError> {
+        let mut units = Vec::new();
+        let mut accounts = Vec::new();
+        let mut seen = HashSet::new();
+        let mut frontier = vec![top.clone()];
+        while let Some(next) = (!frontier.is_empty()).then(|| std::mem::take(&mut frontier)) {
+            for id in next {
+                let mut cursor = None;
+                loop {
+                    let page = self.directory.members(&id, 1000, cursor).await?;
+                    for account in page.items {
+                        if seen.insert(account.clone())
+                            && let Some(a) = self.directory.account(&account).await?
+                        {
+                            accounts.push((account, a.version));
+                        }
+                    }
+                    match page.next {
+                        Some(c) => cursor = Some(c),
+                        None => break,
+                    }
+                }
+                let mut cursor = None;
+                loop {
+                    let page = self.directory.children(&id, 1000, cursor).await?;
+                    for child in page.items {
+                        units.push((child.id.clone(), child.version));
+                        frontier.push(child.id);
+                    }
+                    match page.next {
+                        Some(c) => cursor = Some(c),
+                        None => break,
+                    }
+                }
+            }
+        }
+        Ok((units, accounts))
     }
 
     pub async fn delete_org_unit(
@@ -239,10 +369,11 @@ impl PushingDirectory {
     }
 
     /// Push-enabled connectors whose root lies above one of `units` (the entity's parents or
-    /// memberships, before and after the change), or that already map the entity (a move out of
-    /// the root, or a delete, must reach them too). A connector's own root unit is never pushed
-    /// (it stands for a DingTalk department that exists), and a change that came from a
-    /// connector's DingTalk is not pushed back to that connector.
+    /// memberships, before and after the change: a move out of the root, or a delete, reaches
+    /// them too). A mapping alone does not make a target: a connector that pulls and pushes maps
+    /// the accounts it pulled from outside its push root, and those are never pushed back. A
+    /// connector's own root unit is never pushed (it stands for a DingTalk department that
+    /// exists), and a change that came from a connector's DingTalk is not pushed back to it.
     async fn targets(
         &self,
         entity: &PushEntity,
@@ -267,13 +398,6 @@ impl PushingDirectory {
         for unit in units {
             above.extend(self.directory.ancestry(unit).await?);
         }
-        let mapped: HashSet<_> = self
-            .mappings
-            .of_entity(entity.id())
-            .await?
-            .into_iter()
-            .map(|m| m.connector_id)
-            .collect();
         let itself = match entity {
             PushEntity::OrgUnit(id) => Some(id),
             PushEntity::Account(_) => None,
@@ -284,7 +408,7 @@ impl PushingDirectory {
                 let Some(root) = &c.push.push_root_org_unit_id else {
                     return false;
                 };
-                itself != Some(root) && (above.contains(root) || mapped.contains(&c.id))
+                itself != Some(root) && above.contains(root)
             })
             .collect())
     }

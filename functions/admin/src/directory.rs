@@ -38,6 +38,9 @@ struct MappingView {
     connector_id: ConnectorId,
     kind: MappedKind,
     external_id: String,
+    /// A DingTalk user's unionid, when known.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    unionid: Option<String>,
 }
 
 impl From<Mapping> for MappingView {
@@ -46,6 +49,7 @@ impl From<Mapping> for MappingView {
             connector_id: m.connector_id,
             kind: m.kind,
             external_id: m.external_id,
+            unionid: m.unionid,
         }
     }
 }
@@ -155,7 +159,8 @@ pub(crate) async fn unit_view(admin: &Admin, u: OrgUnit) -> Result<OrgUnitView, 
 pub(crate) struct PushStatus {
     connector_id: ConnectorId,
     /// `pending` (queued), `parked` (waiting for an admin: see `reason`) or `pushed` (DingTalk
-    /// matches the directory; the DingTalk id is in `mappings`).
+    /// matches the directory; the DingTalk id is in `mappings`; `since_ms` is when the last push
+    /// settled, `null` for an entity linked by a pull).
     state: &'static str,
     since_ms: Option<i64>,
     reason: Option<String>,
@@ -187,13 +192,16 @@ async fn push_status(admin: &Admin, entity: &PushEntity) -> Result<Vec<PushStatu
                 reason: item.reason,
                 code: item.code,
             }),
-            None if mapped.contains(&c.id) => out.push(PushStatus {
-                connector_id: c.id,
-                state: "pushed",
-                since_ms: None,
-                reason: None,
-                code: None,
-            }),
+            None if mapped.contains(&c.id) => {
+                let pushed = admin.outbox.pushed(&c.id, entity).await?;
+                out.push(PushStatus {
+                    connector_id: c.id,
+                    state: "pushed",
+                    since_ms: pushed.map(|p| p.at_ms),
+                    reason: None,
+                    code: None,
+                });
+            }
             None => {}
         }
     }

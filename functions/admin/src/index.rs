@@ -49,12 +49,55 @@ const RESOURCES: &[Resource] = &[
     resource(
         "/admin/api/connectors/{id}/test",
         &["POST"],
-        "Test connection: credentials, IP allow-list, API permissions and contact scope, each named.",
+        "Test connection: credentials, IP allow-list, API permissions and contact scope, each named; \
+         with the push on, the write permission and the push root, parent and holding department.",
     ),
     resource(
         "/admin/api/connectors/{id}/pull",
         &["POST"],
         "Start a full pull of the connector's DingTalk org (a run; review mode waits for confirm).",
+    ),
+    resource(
+        "/admin/api/connectors/{id}/push",
+        &["POST"],
+        "Start an initial push (re-sync) of the connector's pushed subtree: a run of kind push \
+         that plans what DingTalk would get, then waits for confirm ({\"mode\": \"auto\"} applies \
+         a plan the mass-delete guard passes).",
+    ),
+    resource(
+        "/admin/api/connectors/{id}/pushes",
+        &["GET"],
+        "The connector's pushes in its outbox (?state=parked|pending|all, default all): entity \
+         kind, id and name, version, state, the reason and DingTalk code of a parked one, since.",
+    ),
+    resource(
+        "/admin/api/connectors/{id}/pushes/redrive",
+        &["POST"],
+        "Re-drive every parked push of the connector (up to 1000 per call): pending again and \
+         queued.",
+    ),
+    resource(
+        "/admin/api/connectors/{id}/pushes/{kind}/{entity_id}/redrive",
+        &["POST"],
+        "Re-drive one parked push (kind account or org_unit); 409 when it is not parked.",
+    ),
+    resource(
+        "/admin/api/connectors/{id}/link-requests",
+        &["GET"],
+        "Link requests of link mode association (?state=pending|approved|refused|all, default \
+         all): an account whose mobile is already a DingTalk user, with that user as read.",
+    ),
+    resource(
+        "/admin/api/connectors/{id}/link-requests/{account_id}/approve",
+        &["POST"],
+        "Link the account to the DingTalk user and re-drive its push; 409 when stale (the user \
+         or the account is linked otherwise by now).",
+    ),
+    resource(
+        "/admin/api/connectors/{id}/link-requests/{account_id}/refuse",
+        &["POST"],
+        "Refuse the link: the push stays parked until the mobile is corrected or the DingTalk \
+         user deleted.",
     ),
     resource(
         "/admin/api/runs",
@@ -69,7 +112,8 @@ const RESOURCES: &[Resource] = &[
     resource(
         "/admin/api/runs/{id}/org-units",
         &["GET"],
-        "The departments a run staged, each with its parent (?filter= as for rows).",
+        "The departments a run staged, each with its parent (?filter= as for rows); a push \
+         run's org unit rows.",
     ),
     resource(
         "/admin/api/runs/{id}/rows",

@@ -1,6 +1,6 @@
 //! The admin JSON API under `/admin/api/` (job J6): connectors and their test connection, the
 //! directory's read side with DingTalk mappings, the audit log, parked events and their re-drive,
-//! the password policy. Every route but the index needs an admin bearer token; the same router
+//! a connector's pushes and link requests, the password policy. Every route but the index needs an admin bearer token; the same router
 //! runs on Lambda and locally.
 
 mod auth;
@@ -11,8 +11,10 @@ mod directory;
 mod directory_writes;
 mod explain;
 mod index;
+mod link_requests;
 mod paging;
 mod parked;
+mod pushes;
 mod runs;
 mod settings;
 mod test_connection;
@@ -31,6 +33,7 @@ use dingbridge::store::admin_tokens::AdminTokens;
 use dingbridge::store::connectors::Connectors;
 use dingbridge::store::directory::Directory;
 use dingbridge::store::events::Events;
+use dingbridge::store::link_requests::LinkRequests;
 use dingbridge::store::mappings::Mappings;
 use dingbridge::store::outbox::Outbox;
 use dingbridge::store::settings::Settings;
@@ -75,6 +78,8 @@ pub(crate) struct Admin {
     pub directory: Directory,
     pub mappings: Mappings,
     pub outbox: Outbox,
+    /// Link mode `association`: the requests an admin approves or refuses.
+    pub link_requests: LinkRequests,
     /// The directory's writes, through the push outbox.
     pub pushing: PushingDirectory,
     pub events: Events,
@@ -94,7 +99,6 @@ impl Admin {
         let pushing = PushingDirectory::new(
             directory.clone(),
             connectors.clone(),
-            mappings.clone(),
             outbox.clone(),
             deps.push_queue.clone(),
         );
@@ -103,6 +107,7 @@ impl Admin {
             directory,
             mappings,
             outbox,
+            link_requests: LinkRequests::new(table.clone(), clock.clone()),
             pushing,
             events: Events::new(table.clone(), clock.clone()),
             settings: Settings::new(table.clone(), clock.clone()),
@@ -121,6 +126,8 @@ pub fn router(deps: Deps) -> Router {
         .merge(directory::routes())
         .merge(directory_writes::routes())
         .merge(parked::routes())
+        .merge(pushes::routes())
+        .merge(link_requests::routes())
         .merge(settings::routes())
         .merge(runs::routes())
         .route_layer(middleware::from_fn_with_state(

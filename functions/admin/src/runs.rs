@@ -1,6 +1,7 @@
-//! Full-pull runs (issue 5): start a pull, list runs, review a run's staged org tree and account
-//! rows with their reasons, remove invalid or single rows, confirm (org units, accounts or all)
-//! and discard. The pull and the apply run in `full-pull`, fed through the pull queue.
+//! Runs (issue 5, and the push runs of issue 11): start a pull or an initial push, list runs,
+//! review a run's staged org tree and account rows with their reasons, remove invalid or single
+//! rows, confirm (org units, accounts or all; a push run is confirmed whole) and discard. Pulls,
+//! push plans and both applies run in `full-pull`, fed through the pull queue.
 
 use axum::Router;
 use axum::extract::{Extension, Path, Query, State};
@@ -13,7 +14,7 @@ use dingbridge::domain::pull::{FieldChange, RowAction};
 use dingbridge::domain::sync::ApplyScope;
 use dingbridge::store::Actor;
 use dingbridge::store::runs::{
-    RowBody, RowFilter, RowKind, RowRef, RunId, RunState, Runs, StagingRow, SyncRun,
+    RowBody, RowFilter, RowKind, RowRef, RunId, RunKind, RunState, Runs, StagingRow, SyncRun,
 };
 use dingbridge::web::{ApiError, Json};
 use serde::{Deserialize, Serialize};
@@ -24,6 +25,7 @@ use crate::paging::{PageRequest, Paged};
 pub(crate) fn routes() -> Router<Admin> {
     Router::new()
         .route("/connectors/{id}/pull", post(start))
+        .route("/connectors/{id}/push", post(start_push))
         .route("/runs", get(list))
         .route("/runs/{id}", get(show))
         .route("/runs/{id}/org-units", get(org_units))
@@ -108,6 +110,69 @@ async fn start(State(admin): State<Admin>, Path(id): Path<String>) -> Result<Res
     Ok((StatusCode::ACCEPTED, Json(started)).into_response())
 }
 
+/// `POST /connectors/{id}/push` body: `review` (default) waits for an admin's confirm; `auto`
+/// applies a plan that passes the mass-delete guard at once.
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct PushStart {
+    #[serde(default)]
+    mode: Option<String>,
+}
+
+/// `POST /connectors/{id}/push`: the initial push (or a re-sync) of the connector's pushed
+/// subtree. 202 with the new run (kind `push`), which plans what DingTalk would get — created,
+/// updated, linked, deleted, blocked and why — and waits for review like a pull (`mode: auto`
+/// applies at once unless the mass-delete guard trips). 409 when the connector does not push,
+/// is disabled, or another run of it is in progress.
+async fn start_push(
+    State(admin): State<Admin>,
+    Path(id): Path<String>,
+    raw: axum::body::Bytes,
+) -> Result<Response, ApiError> {
+    let connector = ConnectorId::parse(&id).map_err(|_| ApiError::NotFound)?;
+    let body: PushStart = if raw.iter().all(u8::is_ascii_whitespace) {
+        PushStart::default()
+    } else {
+        serde_json::from_slice(&raw).map_err(|e| ApiError::invalid("body", e.to_string()))?
+    };
+    let auto = match body.mode.as_deref().map(str::trim) {
+        None | Some("" | "review") => false,
+        Some("auto") => true,
+        Some(_) => return Err(ApiError::invalid("mode", "must be review or auto")),
+    };
+    let c = admin
+        .connectors
+        .get(&connector)
+        .await?
+        .ok_or(ApiError::NotFound)?;
+    let mut problems = Vec::new();
+    if !c.enabled {
+        problems.push("the connector is disabled; enable it to push");
+    }
+    if !c.push.push_enabled {
+        problems.push("the connector does not push: set push_enabled (and push_root_org_unit_id)");
+    } else if c.push.push_root_org_unit_id.is_none() {
+        problems.push("the connector names no push_root_org_unit_id");
+    }
+    if !problems.is_empty() {
+        return Err(ApiError::Conflict(problems.join("; ")));
+    }
+    let started = admin.pull_runs.start_push(&connector, auto).await?;
+    let (run, supersedes) = (started.run, started.supersedes);
+    let note = supersedes.as_ref().map(|w| {
+        format!(
+            "push run {w} waits for review; once this plan is ready it supersedes that run \
+             (only one push of a connector waits for review at a time)"
+        )
+    });
+    let started = Started {
+        run: run.into(),
+        supersedes,
+        note,
+    };
+    Ok((StatusCode::ACCEPTED, Json(started)).into_response())
+}
+
 #[derive(Deserialize)]
 struct ListQuery {
     connector_id: Option<String>,
@@ -170,7 +235,7 @@ fn unit_row(r: StagingRow) -> Option<UnitRow> {
             d.order,
         ),
         RowBody::RemovedUnit(u) => (u.dept_id.get(), u.name, None, None),
-        RowBody::User(_) | RowBody::Leaver(_) => return None,
+        RowBody::User(_) | RowBody::Leaver(_) | RowBody::Push(_) => return None,
     };
     Some(UnitRow {
         row_id,
@@ -219,18 +284,24 @@ async fn staged_rows(
     .await
 }
 
-/// `GET /runs/{id}/org-units?filter=`: the staged departments, paged, each with its parent.
+/// `GET /runs/{id}/org-units?filter=`: the staged departments, paged, each with its parent. For
+/// a push run: its org unit rows (keyed by our unit id), in the shape of `/rows`.
 async fn org_units(
     State(admin): State<Admin>,
     Path(id): Path<String>,
     Query(q): Query<FilterQuery>,
     page: PageRequest,
-) -> Result<Paged<UnitRow>, ApiError> {
+) -> Result<Response, ApiError> {
+    let run = load(&admin, &run_id(&id)?).await?;
     let found = staged_rows(&admin, &id, RowKind::Dept, &q, &page).await?;
+    if run.kind == RunKind::Push {
+        return Ok(Paged::from_page(found, AccountRow::from).into_response());
+    }
     Ok(Paged::new(
         found.items.into_iter().filter_map(unit_row).collect(),
         found.next,
-    ))
+    )
+    .into_response())
 }
 
 /// An account row: the staged user (or the leaver), its action and reasons.
@@ -249,10 +320,16 @@ async fn rows(
     page: PageRequest,
 ) -> Result<Paged<AccountRow>, ApiError> {
     let found = staged_rows(&admin, &id, RowKind::User, &q, &page).await?;
-    Ok(Paged::from_page(found, |row| AccountRow {
-        row_id: row.row_id(),
-        row,
-    }))
+    Ok(Paged::from_page(found, AccountRow::from))
+}
+
+impl From<StagingRow> for AccountRow {
+    fn from(row: StagingRow) -> Self {
+        Self {
+            row_id: row.row_id(),
+            row,
+        }
+    }
 }
 
 /// Rows change only while the admin reviews.

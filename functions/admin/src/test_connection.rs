@@ -1,12 +1,15 @@
 //! "Test connection": real calls to DingTalk with the connector's settings, each turned into a
 //! check that says precisely what is wrong — credentials, egress IP, API permissions, contact
-//! scope, the silently-omitted mobile/email fields, and the callback registration.
+//! scope, the silently-omitted mobile/email fields, the callback registration, and for a pushing
+//! connector the write permission and the push root's settings.
 
 use axum::extract::{Path, State};
 use axum::routing::post;
 use axum::{Json, Router};
-use dingbridge::dingtalk::{DeptId, DingApp, DingTalkError, DingUser, ErrorKind, TokenSource};
-use dingbridge::domain::connector::{Connector, EmailField};
+use dingbridge::dingtalk::{
+    DeptId, DingApp, DingTalkError, DingUser, DingUserId, ErrorKind, TokenSource, UserPatch,
+};
+use dingbridge::domain::connector::{Connector, EmailField, PushDeletePolicy};
 use dingbridge::web::ApiError;
 use serde::{Deserialize, Serialize};
 
@@ -34,14 +37,16 @@ pub struct Report {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Check {
     /// `credentials`, `ip_whitelist`, `department_permission`, `member_permission`,
-    /// `contact_scope`, `user_permission`, `mobile_permission`, `email_permission`, `callback`.
+    /// `contact_scope`, `user_permission`, `mobile_permission`, `email_permission`, `callback`;
+    /// with the push enabled also `write_permission`, `push_root`, `push_parent` and (delete
+    /// policy `move`) `push_move_dept`.
     pub name: String,
     pub ok: bool,
     pub detail: String,
 }
 
 /// Every check, in the order of the report.
-const ORDER: [&str; 9] = [
+const ORDER: [&str; 13] = [
     "credentials",
     "ip_whitelist",
     "department_permission",
@@ -50,8 +55,25 @@ const ORDER: [&str; 9] = [
     "user_permission",
     "mobile_permission",
     "email_permission",
+    "write_permission",
+    "push_root",
+    "push_parent",
+    "push_move_dept",
     "callback",
 ];
+
+/// The checks of a pushing connector only; they do not depend on the pull checks' sample.
+const PUSH_CHECKS: [&str; 4] = [
+    "write_permission",
+    "push_root",
+    "push_parent",
+    "push_move_dept",
+];
+
+/// The userid of the write-permission probe: a `user/update` of it that sets nothing. The push's
+/// own userids are `db` + 32 hex digits, so no pushed user has it; should an admin have given it
+/// to someone, an update that sets no field still changes nothing.
+const PROBE_USERID: &str = "dingbridge-write-permission-probe";
 
 /// The checks as they are decided; a check a failure made impossible says why it was not run.
 struct Checks(Vec<Check>);
@@ -83,9 +105,13 @@ impl Checks {
         self.0.iter().any(|c| c.name == name)
     }
 
-    /// Marks every check not yet run as not run, with the reason.
+    /// Marks every pull check not yet run as not run, with the reason (the push checks are
+    /// decided on their own, `push_checks`).
     fn skip_rest(&mut self, reason: &str) {
-        for name in ORDER.iter().filter(|n| **n != "callback") {
+        for name in ORDER
+            .iter()
+            .filter(|n| **n != "callback" && !PUSH_CHECKS.contains(n))
+        {
             if !self.is_set(name) {
                 self.fail(name, format!("not checked: {reason}"));
             }
@@ -127,6 +153,9 @@ async fn test(
     let app = admin.connectors.app(&c)?;
     let mut checks = Checks(Vec::new());
     run(&admin, &c, &app, &mut checks).await?;
+    if c.push.push_enabled {
+        push_checks(&admin, &c, &app, &mut checks).await?;
+    }
     callback_check(&admin, &c, &app, &mut checks).await?;
     checks
         .0
@@ -295,6 +324,171 @@ fn field_checks(c: &Connector, sample: &[DingUser], checks: &mut Checks) {
             "email_permission",
             format!("{emails} of {n} sampled users have {field}"),
         );
+    }
+}
+
+/// The checks of a pushing connector: the directory's push root, and — unless DingTalk refuses
+/// every call already (credentials, IP) — the write permission and the DingTalk departments the
+/// push writes under.
+async fn push_checks(
+    admin: &Admin,
+    c: &Connector,
+    app: &DingApp,
+    checks: &mut Checks,
+) -> Result<(), ApiError> {
+    let push = &c.push;
+    let root = match &push.push_root_org_unit_id {
+        Some(id) => admin.directory.org_unit(id).await?.map(|u| (id, u.name)),
+        None => None,
+    };
+    match (&push.push_root_org_unit_id, root) {
+        (_, Some((id, name))) => checks.pass(
+            "push_root",
+            format!("the push root org unit {name:?} ({id}) exists: its subtree is pushed"),
+        ),
+        (Some(id), None) => checks.fail(
+            "push_root",
+            format!(
+                "the push root org unit {id} no longer exists in the directory: set \
+                 push_root_org_unit_id to an existing org unit, or nothing is pushed"
+            ),
+        ),
+        (None, None) => checks.fail(
+            "push_root",
+            "the push is enabled without push_root_org_unit_id: set the org unit whose subtree \
+             is pushed",
+        ),
+    }
+    let refused = ["credentials", "ip_whitelist"]
+        .into_iter()
+        .find(|n| checks.0.iter().any(|c| c.name == *n && !c.ok));
+    let needed = ["write_permission", "push_parent"]
+        .into_iter()
+        .chain((push.push_delete_policy == PushDeletePolicy::Move).then_some("push_move_dept"));
+    if let Some(failed) = refused {
+        for name in needed {
+            checks.fail(name, format!("not checked: see {failed}"));
+        }
+        return Ok(());
+    }
+    write_permission(admin, app, checks).await;
+    let parent = push.push_dingtalk_parent;
+    match admin.deps.dingtalk.get_department(app, parent).await {
+        Ok(d) => checks.pass(
+            "push_parent",
+            format!(
+                "DingTalk department {parent} ({:?}) exists and is inside the app's contact \
+                 scope: pushed departments and users are created under it",
+                d.name
+            ),
+        ),
+        Err(e) => checks.fail(
+            "push_parent",
+            department_problem(&e, parent, "push_dingtalk_parent"),
+        ),
+    }
+    if push.push_delete_policy == PushDeletePolicy::Move {
+        match push.push_move_dept_id {
+            None => checks.fail(
+                "push_move_dept",
+                "the delete policy is \"move\" but push_move_dept_id is not set: name the \
+                 DingTalk department that holds retired users",
+            ),
+            Some(dept) => match admin.deps.dingtalk.get_department(app, dept).await {
+                Ok(d) => checks.pass(
+                    "push_move_dept",
+                    format!(
+                        "DingTalk department {dept} ({:?}) exists: disabled and deleted \
+                         accounts' users are moved there",
+                        d.name
+                    ),
+                ),
+                Err(e) => checks.fail(
+                    "push_move_dept",
+                    department_problem(&e, dept, "push_move_dept_id"),
+                ),
+            },
+        }
+    }
+    Ok(())
+}
+
+/// A failed `department/get` of a department a push setting names, in words an admin can act on.
+fn department_problem(e: &DingTalkError, dept: DeptId, setting: &str) -> String {
+    match e.kind() {
+        ErrorKind::NotFound => format!(
+            "DingTalk has no department {dept} ({}): set {setting} to an existing department id \
+             (the developer console or the department's page shows it)",
+            e.errcode().unwrap_or(60003)
+        ),
+        ErrorKind::OutOfScope => format!(
+            "DingTalk department {dept} is outside the app's contact scope ({}): the push cannot \
+             write there. Add it to the app's contact scope (通讯录权限范围), or set {setting} to \
+             a department inside the scope",
+            e.errcode().unwrap_or(50004)
+        ),
+        _ => describe(e),
+    }
+}
+
+/// Whether the app holds the address-book write permission (`qyapi_manage_addresslist`, 通讯录编辑
+/// 权限), without writing: `user/update` of [`PROBE_USERID`], setting no field.
+///
+/// What it proves: DingTalk let this app call a write API. DingTalk checks the API permission
+/// before it looks the user up (a missing permission answers 60011, or 43007, whoever the userid
+/// names; so does the simulator), so "user not found" (60121) means the permission is granted;
+/// department and user writes share that one permission. What it cannot prove: that writes under
+/// `push_dingtalk_parent` are inside the contact scope (the `push_parent` check reads it), that
+/// a given user or department write will be accepted (names, mobiles, extension keys are only
+/// checked by the write itself), nor that DingTalk keeps checking the permission first — the
+/// order is observed, not documented.
+async fn write_permission(admin: &Admin, app: &DingApp, checks: &mut Checks) {
+    const NAME: &str = "write_permission";
+    let Ok(probe) = DingUserId::parse(PROBE_USERID) else {
+        checks.fail(NAME, "not checked: the probe userid is invalid");
+        return;
+    };
+    let granted = "the app holds the address-book write permission (qyapi_manage_addresslist)";
+    match admin
+        .deps
+        .dingtalk
+        .update_user(app, &UserPatch::new(probe))
+        .await
+    {
+        Ok(()) => checks.pass(
+            NAME,
+            format!("{granted}: DingTalk accepted an update that set nothing"),
+        ),
+        Err(e) if e.errcode() == Some(43007) || matches!(e.kind(), ErrorKind::PermissionDenied) => {
+            checks.fail(
+                NAME,
+                format!(
+                    "the app lacks the address-book write permission ({}): grant 通讯录编辑权限 \
+                     (qyapi_manage_addresslist) in the developer console (权限管理), or every \
+                     push is parked",
+                    e.errcode().map_or_else(|| e.code().to_string(), |c| c.to_string())
+                ),
+            );
+        }
+        // "No such user" or "invalid userid" (dingtalk-push.md): both come after the permission.
+        Err(e)
+            if matches!(e.kind(), ErrorKind::NotFound)
+                || e.errcode()
+                    .is_some_and(|c| [60121, 60111, 33012, 40003].contains(&c)) =>
+        {
+            checks.pass(
+            NAME,
+            format!(
+                "{granted}: DingTalk took a user/update of a userid nobody has and answered that \
+                 the user does not exist ({}), nothing was changed",
+                e.errcode().unwrap_or(60121)
+            ),
+        )
+        }
+        Err(e) => checks.fail(
+            NAME,
+            format!("could not be decided: {}", describe(&e)),
+        ),
     }
 }
 

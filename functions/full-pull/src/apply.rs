@@ -343,6 +343,10 @@ async fn apply_row(
             .reconcile_department(t, u.dept_id, actor)
             .await
             .map(Applied::staged),
+        // Push runs never reach the pull's apply (`drive` sends them to `push_run`).
+        RowBody::Push(_) => Err(SyncError::Permanent(
+            "a push run's row cannot be applied as a pull".to_owned(),
+        )),
     }
 }
 

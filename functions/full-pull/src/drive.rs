@@ -7,7 +7,7 @@ use dingbridge::domain::directory::Origin;
 use dingbridge::domain::sync::ApplyScope;
 use dingbridge::lifecycle::{Step, step_for};
 use dingbridge::store::Actor;
-use dingbridge::store::runs::{RunId, RunState, SyncRun};
+use dingbridge::store::runs::{RunId, RunKind, RunState, SyncRun};
 use tokio::time::Instant;
 
 use crate::Deps;
@@ -94,6 +94,9 @@ pub async fn run_once(
     let step = step_for(run.state, scope);
     if step == Step::Idle {
         return Ok(Progress::Idle);
+    }
+    if run.kind == RunKind::Push {
+        return crate::push_run::run_once(deps, run, deadline).await;
     }
     let org_units_only = step == Step::OrgUnitsOnly;
     let target = match deps.reconciler.target(&run.connector_id).await {

@@ -6,6 +6,7 @@ mod apply;
 mod checkpoint;
 mod drive;
 mod handler;
+mod push_run;
 mod review;
 pub mod schedule;
 mod stage;
@@ -55,6 +56,10 @@ pub struct PullSettings {
     /// The pull queue's visibility timeout: how long a delivered step stays hidden before the
     /// queue delivers it again (longer than the function's timeout).
     pub queue_visibility: Duration,
+    /// Entities a push run plans or pushes at once, per kind (departments, users): enough to
+    /// keep each DingTalk API at its rate limit through the call latency. 1 pushes one entity at
+    /// a time, users only once every department is made (the benchmark's baseline).
+    pub push_concurrency: usize,
 }
 
 impl PullSettings {
@@ -77,6 +82,7 @@ impl Default for PullSettings {
             apply_page: 500,
             max_receives: 5,
             queue_visibility: Duration::from_secs(960),
+            push_concurrency: 8,
         }
     }
 }
@@ -99,6 +105,9 @@ pub struct Deps {
     pub dingtalk: Arc<dyn DingTalk>,
     pub clock: Arc<dyn Clock>,
     pub settings: PullSettings,
+    /// The push worker's per-entity push, which push runs (initial push, re-sync) plan and apply
+    /// with (its queue is the pull queue: a push run sends nothing to the push queue).
+    pub pusher: push_worker::Deps,
 }
 
 impl Deps {
@@ -110,6 +119,14 @@ impl Deps {
         secrets: SecretBox,
         settings: PullSettings,
     ) -> Self {
+        let pusher = push_worker::Deps::new(
+            table.clone(),
+            queue.clone(),
+            dingtalk.clone(),
+            clock.clone(),
+            secrets.clone(),
+            push_worker::Settings::default(),
+        );
         let reconciler =
             Reconciler::over_table(dingtalk.clone(), table.clone(), clock.clone(), secrets);
         Self {
@@ -125,6 +142,7 @@ impl Deps {
             dingtalk,
             clock,
             settings,
+            pusher,
         }
     }
 }

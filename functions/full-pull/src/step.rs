@@ -31,6 +31,10 @@ pub enum StepError {
         attempts: u32,
         example: String,
     },
+    /// A push run's entity kept waiting (DingTalk throttling or unavailable): the step is redone
+    /// on the next delivery, and on the last one the run fails with this.
+    #[error("an entity of the push kept waiting: {0}")]
+    PushWaits(String),
     /// A stored value the step cannot work with (a bug or a hand-edited table).
     #[error("{0}")]
     Corrupt(String),
@@ -45,7 +49,7 @@ impl StepError {
             Self::Lock(e) => e.is_transient(),
             Self::Target(e) => e.is_transient(),
             Self::Queue(e) => e.is_transient(),
-            Self::RowsFailing { .. } => true,
+            Self::RowsFailing { .. } | Self::PushWaits(_) => true,
             Self::Corrupt(_) => false,
         }
     }

@@ -10,6 +10,7 @@ use dingbridge::domain::connector::{EmailField, LinkMode, PushDeletePolicy, Push
 use dingbridge::domain::directory::{Account, AccountStatus};
 use dingbridge::domain::ids::{AccountId, OrgUnitId};
 use dingbridge::domain::values::Mobile;
+use dingbridge::store::link_requests::{LinkRequestState, NewLinkRequest};
 use dingbridge::store::mappings::MappedKind;
 
 use crate::failure::{self, Blocked, USER_GONE, is_code, store};
@@ -114,9 +115,9 @@ impl Push<'_> {
             &a.attributes,
             &BTreeMap::new(),
         );
-        match self.deps.dingtalk.create_user(&self.app, &new).await {
+        match self.write_create_user(&new).await {
             Ok(created) => {
-                self.map(MappedKind::User, created.userid.as_str(), a.id.as_str())
+                self.map_user(&created.userid, &a.id, created.unionid.as_deref())
                     .await?;
                 Ok(Done::Created)
             }
@@ -148,13 +149,15 @@ impl Push<'_> {
         if same_mobile(user.mobile.as_deref(), mobile) != Some(true) {
             return Err(Blocked::park(
                 format!(
-                    "creating the DingTalk user: userid {userid} already exists (60102) without                      the account's mobile, so it is not this account's earlier create: delete or                      rename that DingTalk user, then re-drive (DingTalk said: {})",
+                    "creating the DingTalk user: userid {userid} already exists (60102) without \
+                     the account's mobile, so it is not this account's earlier create: delete or \
+                     rename that DingTalk user, then re-drive (DingTalk said: {})",
                     refused.message()
                 ),
                 Some("60102"),
             ));
         }
-        self.map(MappedKind::User, userid.as_str(), w.account.id.as_str())
+        self.map_user(userid, &w.account.id, user.unionid.as_deref())
             .await?;
         self.update_existing(w, &existing).await?;
         Ok(Done::Created)
@@ -196,12 +199,6 @@ impl Push<'_> {
         // Our own earlier create (DingTalk may report the mobile before the userid): no
         // approval is needed to link an account to the user made for it.
         let ours = linked.is_some() || userid_for(&w.account.id).as_ref() == Some(&userid);
-        if !ours && self.settings().push_link_mode == LinkMode::Association {
-            return Err(Blocked::park(
-                format!("waiting for an admin to approve linking to DingTalk user {userid}"),
-                Some(&code),
-            ));
-        }
         let existing = match self
             .deps
             .dingtalk
@@ -211,7 +208,33 @@ impl Push<'_> {
             Ok(u) => u,
             Err(e) => return Err(failure::dingtalk(&e, "reading the DingTalk user")),
         };
-        self.map(MappedKind::User, userid.as_str(), w.account.id.as_str())
+        if !ours && self.settings().push_link_mode == LinkMode::Association {
+            // Filed (or refreshed) on every push: the admin decides on what DingTalk shows now.
+            let request = self
+                .deps
+                .link_requests
+                .file(NewLinkRequest {
+                    connector_id: self.connector.id.clone(),
+                    account_id: w.account.id.clone(),
+                    userid: userid.clone(),
+                    dingtalk_name: existing.0.name.clone(),
+                    dingtalk_mobile: existing.0.mobile.clone(),
+                    code: code.clone(),
+                })
+                .await
+                .map_err(|e| store(e, "filing the link request"))?;
+            match request.state {
+                // The admin approved after this push was parked: link as mode `mapping` does.
+                LinkRequestState::Approved => {}
+                LinkRequestState::Refused => {
+                    return Err(Blocked::park(request.refused_reason(), Some(&code)));
+                }
+                LinkRequestState::Pending => {
+                    return Err(Blocked::park(request.waiting_reason(), Some(&code)));
+                }
+            }
+        }
+        self.map_user(&userid, &w.account.id, existing.0.unionid.as_deref())
             .await?;
         self.update_existing(w, &existing).await?;
         Ok(if ours { Done::Created } else { Done::Linked })
@@ -224,7 +247,13 @@ impl Push<'_> {
             .get_user_with_extension(&self.app, userid)
             .await
         {
-            Ok(existing) => self.update_existing(w, &existing).await,
+            Ok(existing) => {
+                // A link an admin approved, or one made before unionids were kept, gets its
+                // unionid now.
+                self.keep_unionid(userid, &w.account.id, existing.0.unionid.as_deref())
+                    .await?;
+                self.update_existing(w, &existing).await
+            }
             // Deleted in DingTalk (perhaps by the admin, to change the mobile): re-create.
             Err(e) if is_code(&e, USER_GONE) => {
                 self.unmap(MappedKind::User, userid.as_str()).await?;
@@ -278,7 +307,7 @@ impl Push<'_> {
         }
         let changed = patch != UserPatch::new(existing.userid.clone());
         if changed {
-            match self.deps.dingtalk.update_user(&self.app, &patch).await {
+            match self.write_update_user(&patch).await {
                 Ok(()) => {}
                 Err(e) if is_code(&e, USER_GONE) => {
                     return Err(Blocked::Transient(
@@ -355,7 +384,7 @@ impl Push<'_> {
         match settings.push_delete_policy {
             PushDeletePolicy::Keep => Ok(Done::Kept),
             PushDeletePolicy::Delete => {
-                match self.deps.dingtalk.delete_user(&self.app, userid).await {
+                match self.write_delete_user(userid).await {
                     Ok(()) => {}
                     Err(e) if is_code(&e, USER_GONE) => {}
                     Err(e) => return Err(failure::dingtalk(&e, "deleting the DingTalk user")),
@@ -384,7 +413,7 @@ impl Push<'_> {
                 }
                 let mut patch = UserPatch::new(userid.clone());
                 patch.dept_ids = Some(vec![holding]);
-                match self.deps.dingtalk.update_user(&self.app, &patch).await {
+                match self.write_update_user(&patch).await {
                     Ok(()) => Ok(Done::Moved),
                     Err(e) => Err(failure::dingtalk(
                         &e,

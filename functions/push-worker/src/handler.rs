@@ -5,7 +5,7 @@
 
 use async_trait::async_trait;
 use dingbridge::domain::ids::ConnectorId;
-use dingbridge::domain::sync::{PushEntity, PushMessage};
+use dingbridge::domain::sync::PushMessage;
 use dingbridge::ports::Received;
 use dingbridge::store::events::parked_under;
 use dingbridge::store::outbox::OutboxState;
@@ -13,7 +13,6 @@ use dingbridge::worker::BatchHandler;
 
 use crate::Deps;
 use crate::failure::{Blocked, store};
-use crate::scope::Push;
 
 /// What pushing one entity did; every variant settles its outbox item.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -41,7 +40,7 @@ pub enum Done {
 }
 
 impl Done {
-    fn as_str(self) -> &'static str {
+    pub fn as_str(self) -> &'static str {
         match self {
             Self::Created => "created",
             Self::Linked => "linked",
@@ -179,39 +178,14 @@ impl Deps {
             }
             Some(_) => {}
         }
-        let Some(connector) = self.connector(&message.connector_id).await? else {
+        let Some(context) = self.context(&message.connector_id).await? else {
             return Ok(Done::Off);
         };
-        if !connector.enabled {
-            return Err(Blocked::park(
-                "the connector is disabled: enable it, then re-drive its parked pushes",
-                None,
-            ));
-        }
-        let Some(root) = connector.push.push_root_org_unit_id.clone() else {
-            return Err(Blocked::park(
-                "the connector pushes but names no push_root_org_unit_id: set one, then re-drive",
-                None,
-            ));
-        };
-        let app = self
-            .connectors
-            .app(&connector)
-            .map_err(|e| store(e, "opening the connector's app secret"))?;
-        let push = Push {
-            deps: self,
-            connector: &connector,
-            app,
-            root,
-        };
-        match &message.entity {
-            PushEntity::OrgUnit(id) => push.org_unit(id).await,
-            PushEntity::Account(id) => push.account(id).await,
-        }
+        self.push_entity(&context, &message.entity).await
     }
 
     /// The connector, when it exists and pushes.
-    async fn connector(
+    pub(crate) async fn connector(
         &self,
         id: &ConnectorId,
     ) -> Result<Option<dingbridge::domain::connector::Connector>, Blocked> {

@@ -5,9 +5,11 @@
 mod accounts;
 mod failure;
 mod handler;
+mod plan;
 mod scope;
 mod sweep;
 mod units;
+mod writes;
 
 use std::sync::Arc;
 
@@ -18,6 +20,7 @@ use dingbridge::secrets::SecretBox;
 use dingbridge::store::connectors::Connectors;
 use dingbridge::store::directory::Directory;
 use dingbridge::store::events::Events;
+use dingbridge::store::link_requests::LinkRequests;
 use dingbridge::store::mappings::Mappings;
 use dingbridge::store::outbox::Outbox;
 use dingbridge::worker::{
@@ -25,8 +28,11 @@ use dingbridge::worker::{
 };
 
 pub use accounts::userid_for;
+pub use failure::Blocked;
 pub use handler::Done;
+pub use plan::Context;
 pub use sweep::{SWEEP_AGE_MS, SweepError, SweepSummary};
+pub use writes::DryPlan;
 
 /// Tunables of the worker.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -52,6 +58,8 @@ pub struct Deps {
     pub directory: Directory,
     pub mappings: Mappings,
     pub outbox: Outbox,
+    /// Link mode `association`: the requests an admin approves or refuses.
+    pub link_requests: LinkRequests,
     /// Where a message body that cannot be read is parked for an admin.
     pub events: Events,
     pub dingtalk: Arc<dyn DingTalk>,
@@ -75,6 +83,7 @@ impl Deps {
             directory: Directory::new(table.clone(), clock.clone()),
             mappings: Mappings::new(table.clone()),
             outbox: Outbox::new(table.clone(), clock.clone()),
+            link_requests: LinkRequests::new(table.clone(), clock.clone()),
             events: Events::new(table, clock.clone()),
             dingtalk,
             queue,

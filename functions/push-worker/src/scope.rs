@@ -10,6 +10,7 @@ use dingbridge::store::mappings::{MappedKind, Mapping};
 
 use crate::Deps;
 use crate::failure::{Blocked, store};
+use crate::writes::DryRun;
 
 pub struct Push<'a> {
     pub deps: &'a Deps,
@@ -17,6 +18,8 @@ pub struct Push<'a> {
     pub app: DingApp,
     /// The directory unit that stands for `push_dingtalk_parent`.
     pub root: OrgUnitId,
+    /// A dry run (the initial push's plan): reads as usual, writes nothing (see `writes`).
+    pub dry: Option<DryRun<'a>>,
 }
 
 impl Push<'_> {
@@ -65,6 +68,9 @@ impl Push<'_> {
     }
 
     pub async fn mapped_dept(&self, unit: &OrgUnitId) -> Result<Option<DeptId>, Blocked> {
+        if let Some(planned) = self.dry.as_ref().and_then(|d| d.plan.planned(unit)) {
+            return Ok(Some(planned));
+        }
         match self.mapping_of(unit.as_str(), MappedKind::Dept).await? {
             Some(raw) => DeptId::parse(&raw).map(Some).map_err(|_| {
                 Blocked::park(
@@ -109,11 +115,66 @@ impl Push<'_> {
     }
 
     pub async fn map(&self, kind: MappedKind, external: &str, our_id: &str) -> Result<(), Blocked> {
+        self.write_mapping(kind, external, our_id, None).await
+    }
+
+    /// Maps a DingTalk user to an account, with its unionid when DingTalk told it.
+    pub async fn map_user(
+        &self,
+        userid: &DingUserId,
+        account: &AccountId,
+        unionid: Option<&str>,
+    ) -> Result<(), Blocked> {
+        self.write_mapping(MappedKind::User, userid.as_str(), account.as_str(), unionid)
+            .await
+    }
+
+    /// Rewrites the account's mapping to `userid` when it lacks DingTalk's `unionid`.
+    pub async fn keep_unionid(
+        &self,
+        userid: &DingUserId,
+        account: &AccountId,
+        unionid: Option<&str>,
+    ) -> Result<(), Blocked> {
+        let Some(unionid) = unionid.filter(|u| !u.is_empty()) else {
+            return Ok(());
+        };
+        let stored = self
+            .deps
+            .mappings
+            .of_entity(account.as_str())
+            .await
+            .map_err(|e| store(e, "reading the DingTalk mappings"))?
+            .into_iter()
+            .find(|m| {
+                m.connector_id == self.connector.id
+                    && m.kind == MappedKind::User
+                    && m.external_id == userid.as_str()
+            });
+        match stored {
+            Some(m) if m.unionid.as_deref() != Some(unionid) => {
+                self.map_user(userid, account, Some(unionid)).await
+            }
+            _ => Ok(()),
+        }
+    }
+
+    async fn write_mapping(
+        &self,
+        kind: MappedKind,
+        external: &str,
+        our_id: &str,
+        unionid: Option<&str>,
+    ) -> Result<(), Blocked> {
+        if self.dry.is_some() {
+            return Ok(());
+        }
         let mapping = Mapping {
             connector_id: self.connector.id.clone(),
             kind,
             external_id: external.to_owned(),
             our_id: our_id.to_owned(),
+            unionid: unionid.map(str::to_owned),
         };
         self.deps
             .mappings
@@ -123,6 +184,9 @@ impl Push<'_> {
     }
 
     pub async fn unmap(&self, kind: MappedKind, external: &str) -> Result<(), Blocked> {
+        if self.dry.is_some() {
+            return Ok(());
+        }
         self.deps
             .mappings
             .remove(&self.connector.id, kind, external)

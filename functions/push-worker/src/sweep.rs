@@ -1,11 +1,12 @@
 //! The sweeper: outbox items still pending a while after they were written (their message lost,
-//! or acknowledged while it had to wait) are sent to the push queue again. A re-sent push is
-//! harmless: the worker re-reads the directory and settles by version.
+//! or acknowledged while it had to wait) are sent to the push queue again, each sweep under a
+//! deduplication id of its own (a copy of the first send would be dropped inside the queue's
+//! five-minute window). A re-sent push is harmless: the worker re-reads the directory and settles
+//! by version.
 
-use dingbridge::domain::sync::PushMessage;
-use dingbridge::ports::{OutMessage, QueueError};
+use dingbridge::ports::QueueError;
 use dingbridge::store::DirectoryError;
-use dingbridge::store::outbox::push_out_message;
+use dingbridge::store::outbox::push_resend_message;
 use serde::Serialize;
 
 use crate::Deps;
@@ -33,15 +34,6 @@ pub enum SweepError {
     Queue(#[from] QueueError),
 }
 
-/// The re-send of a change's message, under a deduplication id of its own: the change's first
-/// message (or an earlier sweep's) may have gone through the queue less than the FIFO queue's
-/// five-minute deduplication interval ago, and a re-send under the same id would be dropped.
-fn resend(message: &PushMessage, now_ms: i64) -> Result<OutMessage, DirectoryError> {
-    let mut out = push_out_message(message)?;
-    out.dedup_id = format!("{}:swept:{now_ms}", out.dedup_id);
-    Ok(out)
-}
-
 pub async fn sweep(deps: &Deps, now_ms: i64) -> Result<SweepSummary, SweepError> {
     let before = now_ms - SWEEP_AGE_MS;
     let mut summary = SweepSummary::default();
@@ -51,7 +43,7 @@ pub async fn sweep(deps: &Deps, now_ms: i64) -> Result<SweepSummary, SweepError>
         let messages = page
             .items
             .iter()
-            .map(|item| resend(&item.message(), now_ms))
+            .map(|item| push_resend_message(&item.message(), now_ms))
             .collect::<Result<Vec<_>, _>>()?;
         summary.resent += messages.len();
         if !messages.is_empty() {

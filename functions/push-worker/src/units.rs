@@ -10,6 +10,7 @@ use dingbridge::store::mappings::MappedKind;
 use crate::failure::{self, Blocked, DEPT_GONE, is_code, store};
 use crate::handler::Done;
 use crate::scope::Push;
+use crate::writes::DryPlan;
 
 impl Push<'_> {
     pub async fn org_unit(&self, id: &OrgUnitId) -> Result<Done, Blocked> {
@@ -57,7 +58,7 @@ impl Push<'_> {
             order: Some(unit.order),
             source_identifier: Some(unit.id.to_string()),
         };
-        match self.deps.dingtalk.create_department(&self.app, &new).await {
+        match self.write_create_department(&new).await {
             Ok(dept) => {
                 self.map(MappedKind::Dept, &dept.to_string(), unit.id.as_str())
                     .await?;
@@ -78,6 +79,10 @@ impl Push<'_> {
     /// `source_identifier`, and DingTalk keeps sibling names unique, so only the child with the
     /// unit's name is read in full.
     async fn find_ours(&self, parent: DeptId, unit: &OrgUnit) -> Result<Option<DeptId>, Blocked> {
+        if DryPlan::is_placeholder(parent) {
+            // The parent is itself only planned: it has no departments in DingTalk yet.
+            return Ok(None);
+        }
         let children = self
             .deps
             .dingtalk
@@ -133,12 +138,7 @@ impl Push<'_> {
         if patch == DepartmentPatch::new(dept) {
             return Ok(Done::Unchanged);
         }
-        match self
-            .deps
-            .dingtalk
-            .update_department(&self.app, &patch)
-            .await
-        {
+        match self.write_update_department(&patch).await {
             Ok(()) => Ok(Done::Updated),
             Err(e) if is_code(&e, DEPT_GONE) => Err(Blocked::Transient(
                 "the department was deleted in DingTalk while being updated; re-created on retry"
@@ -149,7 +149,7 @@ impl Push<'_> {
     }
 
     async fn delete_dept(&self, dept: DeptId) -> Result<Done, Blocked> {
-        match self.deps.dingtalk.delete_department(&self.app, dept).await {
+        match self.write_delete_department(dept).await {
             Ok(()) => {}
             Err(e) if is_code(&e, DEPT_GONE) => {}
             Err(e) => return Err(failure::dingtalk(&e, "deleting the department")),

@@ -4,7 +4,6 @@
 
 use std::time::{Duration, Instant};
 
-use anyhow::Context;
 use serde_json::{Value, json};
 
 use crate::callback::{fixed_rate, pct};
@@ -26,38 +25,6 @@ pub struct Args {
     latency_ms: u64,
 }
 
-struct Admin {
-    base: String,
-    token: String,
-    http: reqwest::Client,
-}
-
-impl Admin {
-    async fn post(&self, path: &str, body: Value) -> anyhow::Result<Value> {
-        let response = self
-            .http
-            .post(format!("{}{path}", self.base))
-            .bearer_auth(&self.token)
-            .json(&body)
-            .send()
-            .await?;
-        let status = response.status();
-        let body: Value = response.json().await?;
-        anyhow::ensure!(status.is_success(), "{path}: {status} {body}");
-        Ok(body)
-    }
-
-    async fn unit(&self, name: &str, parent: &str) -> anyhow::Result<String> {
-        let made = self
-            .post(
-                "/admin/api/org-units",
-                json!({"name": name, "parent_id": parent}),
-            )
-            .await?;
-        Ok(made["id"].as_str().context("no unit id")?.to_owned())
-    }
-}
-
 /// `n` account creations in `unit`, numbered from `from` (unique usernames and mobiles).
 fn accounts(base: &str, unit: &str, from: usize, n: usize) -> Vec<(String, String)> {
     (from..from + n)
@@ -72,60 +39,20 @@ fn accounts(base: &str, unit: &str, from: usize, n: usize) -> Vec<(String, Strin
 }
 
 pub async fn run(args: Args) -> anyhow::Result<Value> {
-    let sim = dingtalk_sim::start(
-        "127.0.0.1:0".parse()?,
-        dingtalk_sim::SimConfig {
-            users: 0,
-            depts: 0,
-            qps_per_api: args.qps,
-            latency_ms: args.latency_ms,
-            ip_calls_per_20s: 0,
-            ..Default::default()
-        },
-    )
-    .await?;
-    let dir = tempfile::tempdir()?;
-    let token = "bench-admin-token".to_owned();
-    let mut options =
-        dingbridge_local::Options::new("127.0.0.1:0".parse()?, dir.path().join("push"));
-    options.admin_token = Some(token.clone());
-    let running = dingbridge_local::start(options).await?;
-    let admin = Admin {
-        base: format!("http://{}", running.addr),
-        token: token.clone(),
-        http: reqwest::Client::builder()
-            .pool_max_idle_per_host(256)
-            .build()?,
-    };
-
-    let units: Value = admin
-        .http
-        .get(format!("{}/admin/api/org-units", admin.base))
-        .bearer_auth(&token)
-        .send()
-        .await?
-        .json()
-        .await?;
-    let root = units["items"][0]["id"]
-        .as_str()
-        .context("no root")?
-        .to_owned();
+    let crate::local::Started {
+        sim,
+        running,
+        admin,
+        ..
+    } = crate::local::start(args.qps, args.latency_ms, true).await?;
+    let token = admin.token.clone();
+    let root = admin.root().await?;
     let outside = admin.unit("Not pushed", &root).await?;
     let pushed_root = admin.unit("Pushed", &root).await?;
-    let app = sim.apps().into_iter().next().context("no simulator app")?;
     admin
-        .post(
-            "/admin/api/connectors",
-            json!({
-                "name": "bench push", "corp_id": app.corp_id, "app_key": app.app_key,
-                "app_secret": app.app_secret, "register_callback": false,
-                "oapi_base": sim.base_url(), "api_base": sim.base_url(), "login_base": sim.base_url(),
-                "push_enabled": true, "push_root_org_unit_id": pushed_root,
-            }),
-        )
+        .pushing_connector(&sim, "bench push", &pushed_root)
         .await?;
-    // Made once the push is on, so it is pushed (units older than the push wait for the initial
-    // push, which is not built yet).
+    // Made once the push is on, so it is pushed at once (older units wait for an initial push).
     let pushed = admin.unit("Team", &pushed_root).await?;
 
     let n = usize::try_from(args.rate * args.seconds)?;

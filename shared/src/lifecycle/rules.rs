@@ -3,7 +3,7 @@
 //! them; the unit tests below pin them without a table or a queue.
 
 use crate::domain::sync::ApplyScope;
-use crate::store::runs::{RunId, RunState, SyncRun};
+use crate::store::runs::{RunId, RunKind, RunState, SyncRun};
 
 /// Why a run cannot be confirmed (each answers 409 in the admin API, with this text).
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
@@ -34,6 +34,10 @@ pub enum Refusal {
         units.len(), shown(units)
     )]
     MissingUnits { units: Vec<String> },
+    /// A push run is applied whole: its departments and users go to DingTalk together, parents
+    /// first.
+    #[error("run {run} is a push; confirm it with scope=all (the default)")]
+    PushScope { run: RunId },
 }
 
 /// The first five names, then an ellipsis.
@@ -58,6 +62,11 @@ pub fn confirmable(
     scope: ApplyScope,
     latest: Option<&SyncRun>,
 ) -> Result<(), Refusal> {
+    if run.kind == RunKind::Push && scope != ApplyScope::All {
+        return Err(Refusal::PushScope {
+            run: run.id.clone(),
+        });
+    }
     if run.resumable() {
         // The apply is idempotent and continues from its checkpoint.
         if scope == ApplyScope::OrgUnits {
@@ -134,7 +143,6 @@ pub fn step_for(state: RunState, scope: ApplyScope) -> Step {
 mod tests {
     use super::*;
     use crate::domain::ids::ConnectorId;
-    use crate::store::runs::RunKind;
 
     fn run(state: RunState) -> SyncRun {
         SyncRun {

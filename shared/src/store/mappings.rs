@@ -20,6 +20,10 @@ pub struct Mapping {
     pub external_id: String,
     /// Our account or org unit id.
     pub our_id: String,
+    /// The DingTalk user's unionid (the same person across DingTalk apps, what QR login returns),
+    /// when known: the push writes it back with the userid.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unionid: Option<String>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]

@@ -6,6 +6,7 @@ pub mod connectors;
 pub mod directory;
 pub mod events;
 pub mod keys;
+pub mod link_requests;
 pub mod mappings;
 pub mod outbox;
 pub mod runs;

@@ -61,9 +61,32 @@ pub fn push_out_message(m: &PushMessage) -> Result<OutMessage, DirectoryError> {
     Ok(OutMessage::new(m.group(), m.dedup_id(), body))
 }
 
+/// The queue message that sends a push again (a re-drive, the sweeper): the push's own, with a
+/// deduplication id of its own made from `now_ms`, since the first send's may still be inside the
+/// queue's five-minute deduplication window, where a copy would be dropped.
+pub fn push_resend_message(m: &PushMessage, now_ms: i64) -> Result<OutMessage, DirectoryError> {
+    let mut out = push_out_message(m)?;
+    out.dedup_id = format!("{}:r{now_ms}", m.dedup_id());
+    Ok(out)
+}
+
 fn key(connector: &ConnectorId, entity: &PushEntity) -> Key {
     Key::new(
         format!("OUTBOX#{connector}"),
+        format!("{}#{}", entity.kind(), entity.id()),
+    )
+}
+
+/// The last settled push of an entity to a connector: what the admin sees as "pushed at".
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Pushed {
+    pub version: u64,
+    pub at_ms: i64,
+}
+
+fn pushed_key(connector: &ConnectorId, entity: &PushEntity) -> Key {
+    Key::new(
+        format!("PUSHED#{connector}"),
         format!("{}#{}", entity.kind(), entity.id()),
     )
 }
@@ -91,6 +114,13 @@ impl Outbox {
     /// The pending item for `message`, as a write of the directory change's own transaction. It
     /// replaces an older item of the same entity: the worker pushes the directory as it is then.
     pub fn put_op(&self, message: &PushMessage) -> Result<TxOp, DirectoryError> {
+        Ok(TxOp::Put {
+            item: self.pending_item(message)?,
+            cond: Cond::None,
+        })
+    }
+
+    fn pending_item(&self, message: &PushMessage) -> Result<Item, DirectoryError> {
         let o = OutboxItem {
             connector_id: message.connector_id.clone(),
             entity: message.entity.clone(),
@@ -100,10 +130,16 @@ impl Outbox {
             reason: None,
             code: None,
         };
-        Ok(TxOp::Put {
-            item: item(&o)?,
-            cond: Cond::None,
-        })
+        item(&o)
+    }
+
+    /// Writes the pending item for `message` on its own (a change that reaches entities beyond
+    /// the one written, such as a unit's subtree moved across a push root).
+    pub async fn put(&self, message: &PushMessage) -> Result<(), DirectoryError> {
+        Ok(self
+            .table
+            .put(self.pending_item(message)?, Cond::None)
+            .await?)
     }
 
     pub async fn get(
@@ -118,13 +154,44 @@ impl Outbox {
     }
 
     /// Removes the item once DingTalk matches the directory, unless a later change replaced it
-    /// (then its own message pushes again). True when this call removed it.
+    /// (then its own message pushes again), and records when and at which version the entity was
+    /// pushed, in the same transaction. True when this call removed it.
     pub async fn settle(&self, message: &PushMessage) -> Result<bool, DirectoryError> {
         let k = key(&message.connector_id, &message.entity);
-        match self.table.delete(&k, Cond::Version(message.version)).await {
+        let pushed = Pushed {
+            version: message.version,
+            at_ms: self.clock.now_millis(),
+        };
+        let ops = vec![
+            TxOp::Delete {
+                key: k,
+                cond: Cond::Version(message.version),
+            },
+            TxOp::Put {
+                item: Item::new(
+                    pushed_key(&message.connector_id, &message.entity),
+                    1,
+                    encode(&pushed)?,
+                ),
+                cond: Cond::None,
+            },
+        ];
+        match self.table.transact(ops).await {
             Ok(()) => Ok(true),
-            Err(TableError::ConditionFailed) => Ok(false),
+            Err(TableError::ConditionFailed | TableError::TransactionCancelled { .. }) => Ok(false),
             Err(e) => Err(e.into()),
+        }
+    }
+
+    /// When the entity's push to `connector` last settled, and at which version.
+    pub async fn pushed(
+        &self,
+        connector: &ConnectorId,
+        entity: &PushEntity,
+    ) -> Result<Option<Pushed>, DirectoryError> {
+        match self.table.get(&pushed_key(connector, entity)).await? {
+            Some(i) => Ok(Some(decode(&i)?)),
+            None => Ok(None),
         }
     }
 

@@ -11,7 +11,7 @@ mod tests;
 mod view;
 
 pub use lock::{LockHolder, Locks, pull_lock_name};
-pub use rows::{Checkpoint, RowBody, RowFilter, RowKind, RowRef, StagingRow};
+pub use rows::{Checkpoint, PushRow, RowBody, RowFilter, RowKind, RowRef, StagingRow};
 pub use view::load_view;
 
 use std::fmt;
@@ -33,8 +33,21 @@ pub const ROW_TTL_SECS: i64 = 30 * 86_400;
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum RunKind {
+    /// A full pull: DingTalk's tree staged, reviewed, applied to the directory.
     #[default]
     Pull,
+    /// An initial push or re-sync: the pushed subtree planned against DingTalk, reviewed,
+    /// applied to DingTalk.
+    Push,
+}
+
+impl RunKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Pull => "pull",
+            Self::Push => "push",
+        }
+    }
 }
 
 /// Where a run is. Transitions are checked by [`SyncRun::can_become`].
@@ -207,6 +220,10 @@ pub struct SyncRun {
     /// The state a failed run failed in (`pulling`, `awaiting_review` or `applying`).
     #[serde(default)]
     pub failed_during: Option<RunState>,
+    /// A push run started in `auto` mode: applied without review when its plan passes the
+    /// mass-delete guard and nothing blocks it (a pull takes its mode from the connector).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub auto: bool,
     #[serde(default)]
     pub version: u64,
 }
@@ -232,6 +249,7 @@ impl SyncRun {
             blocking: Vec::new(),
             updated_ms: Some(now_ms),
             failed_during: None,
+            auto: false,
             version: 1,
         }
     }
@@ -338,7 +356,18 @@ impl Runs {
         connector_id: &ConnectorId,
         kind: RunKind,
     ) -> Result<SyncRun, RunError> {
-        let run = SyncRun::new(connector_id, kind, self.clock.now_millis());
+        self.create_with(connector_id, kind, false).await
+    }
+
+    /// [`Runs::create`], in `auto` mode when `auto` (see [`SyncRun::auto`]).
+    pub async fn create_with(
+        &self,
+        connector_id: &ConnectorId,
+        kind: RunKind,
+        auto: bool,
+    ) -> Result<SyncRun, RunError> {
+        let mut run = SyncRun::new(connector_id, kind, self.clock.now_millis());
+        run.auto = auto;
         let mut ops = vec![TxOp::Put {
             item: run_item(&run)?,
             cond: Cond::Absent,

@@ -212,6 +212,7 @@ impl Reconciler {
             kind: MappedKind::Dept,
             external_id: dept.to_string(),
             our_id: id.to_string(),
+            unionid: None,
         };
         // The unit and its mapping in one transaction: no unit without its link.
         let unit = self

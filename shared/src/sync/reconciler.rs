@@ -432,6 +432,7 @@ impl Reconciler {
             kind: MappedKind::User,
             external_id: userid.as_str().to_owned(),
             our_id: account.id.to_string(),
+            unionid: None,
         };
         // The account and its mapping in one transaction: no account without its link.
         self.directory

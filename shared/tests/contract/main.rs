@@ -4,6 +4,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod link_requests;
 mod push;
 mod queue;
 mod secrets;
@@ -37,6 +38,9 @@ macro_rules! contract_cases {
             outbox_items_settle_only_at_their_version_and_park_with_their_reason,
             pending_outbox_items_are_listed_oldest_first_up_to_a_time,
             pushing_writes_reach_exactly_the_connectors_whose_root_holds_the_entity);
+        contract_cases!(@links $table;
+            link_requests_are_filed_once_per_account_refreshed_and_listed_by_state,
+            approving_a_link_request_writes_its_mapping_and_stale_or_repeated_decisions_conflict);
         contract_cases!(@queue $queue;
             sent_messages_arrive_once_acked, order_is_kept_within_a_group,
             duplicates_by_dedup_id_are_dropped, unacked_messages_come_back_after_the_visibility_timeout,
@@ -61,6 +65,13 @@ macro_rules! contract_cases {
         async fn $case() {
             let fixture = $make().await;
             crate::push::$case(fixture.table.clone()).await;
+        }
+    )*};
+    (@links $make:path; $($case:ident),*) => {$(
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        async fn $case() {
+            let fixture = $make().await;
+            crate::link_requests::$case(fixture.table.clone()).await;
         }
     )*};
     (@secrets $make:path; $($case:ident),*) => {$(

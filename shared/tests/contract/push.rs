@@ -18,7 +18,6 @@ use dingbridge::secrets::SecretBox;
 use dingbridge::store::Actor;
 use dingbridge::store::connectors::Connectors;
 use dingbridge::store::directory::{Directory, NewOrgUnit, UnitChange};
-use dingbridge::store::mappings::Mappings;
 use dingbridge::store::outbox::{Outbox, OutboxState};
 
 /// A clock the case moves by hand.
@@ -57,6 +56,11 @@ pub async fn outbox_items_settle_only_at_their_version_and_park_with_their_reaso
             .await
             .unwrap()
     );
+    assert_eq!(
+        outbox.pushed(&connector, &entity).await.unwrap(),
+        None,
+        "a refused settle records no push"
+    );
     assert!(
         !outbox
             .park(&message(&connector, &entity, 1), "old", None)
@@ -88,6 +92,9 @@ pub async fn outbox_items_settle_only_at_their_version_and_park_with_their_reaso
     assert_eq!(outbox.parked(10, None).await.unwrap().items.len(), 0);
     assert!(outbox.settle(&again).await.unwrap());
     assert!(outbox.get(&connector, &entity).await.unwrap().is_none());
+    let pushed = outbox.pushed(&connector, &entity).await.unwrap().unwrap();
+    assert_eq!(pushed.version, 2, "the settle records the version pushed");
+    assert!(pushed.at_ms > 0);
 }
 
 pub async fn pending_outbox_items_are_listed_oldest_first_up_to_a_time(t: Arc<dyn Table>) {
@@ -189,7 +196,6 @@ pub async fn pushing_writes_reach_exactly_the_connectors_whose_root_holds_the_en
     let pushing = PushingDirectory::new(
         directory.clone(),
         connectors.clone(),
-        Mappings::new(t.clone()),
         outbox.clone(),
         Arc::new(queue),
     );
@@ -265,6 +271,40 @@ pub async fn pushing_writes_reach_exactly_the_connectors_whose_root_holds_the_en
     // P's item of the move stays for P's worker (who deletes the user it pushed); Q gets the
     // delete.
     assert_eq!(pending(entity).await, [("p", 2), ("q", 3)]);
+
+    // A unit moved into R's subtree takes its own subtree with it: the units below it and
+    // their accounts reach P too, at their own versions; nothing reaches Q.
+    let outside = unit_under("Outside", &root.id).await;
+    let inner = unit_under("Inner", &outside.id).await;
+    let member = pushing
+        .create_account(person("qian.qi", &inner.id), &admin())
+        .await
+        .unwrap();
+    assert_eq!(pending(PushEntity::OrgUnit(inner.id.clone())).await, []);
+    pushing
+        .update_org_unit(
+            &outside.id,
+            Some(1),
+            UnitChange {
+                parent_id: Some(r.id.clone()),
+                ..UnitChange::default()
+            },
+            &admin(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        pending(PushEntity::OrgUnit(outside.id.clone())).await,
+        [("p", 2)]
+    );
+    assert_eq!(
+        pending(PushEntity::OrgUnit(inner.id.clone())).await,
+        [("p", 1)]
+    );
+    assert_eq!(
+        pending(PushEntity::Account(member.id.clone())).await,
+        [("p", 1)]
+    );
 
     // A change that came from P's own DingTalk is not pushed back to P.
     let echo = Actor::new(Origin::DingtalkEvent, p.id.as_str());

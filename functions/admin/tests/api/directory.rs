@@ -70,6 +70,7 @@ async fn accounts_and_units_come_with_their_mappings_and_without_password_hashes
                 kind,
                 external_id: external_id.into(),
                 our_id,
+                unionid: None,
             })
             .await
             .unwrap();

@@ -76,7 +76,10 @@ async fn the_api_root_lists_every_resource_and_each_listed_route_exists() {
             .unwrap()
             .replace("{id}", fake_id)
             .replace("{connector_id}", fake_id)
-            .replace("{row_id}", "U:nobody");
+            .replace("{row_id}", "U:nobody")
+            .replace("{kind}", "account")
+            .replace("{entity_id}", fake_id)
+            .replace("{account_id}", fake_id);
         for method in resource["methods"].as_array().unwrap() {
             let method = Method::from_bytes(method.as_str().unwrap().as_bytes()).unwrap();
             let answer = env.call(method.clone(), &path, None).await;

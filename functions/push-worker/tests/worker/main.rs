@@ -7,5 +7,6 @@ mod support;
 
 mod accounts;
 mod failures;
+mod links;
 mod retire;
 mod units;

@@ -121,6 +121,40 @@ async fn permissions_and_contact_scope_are_enforced() {
 }
 
 #[tokio::test]
+async fn write_apis_check_the_manage_permission_before_the_user_they_name() {
+    // The admin's test connection probes the write permission with an update of a user that does
+    // not exist: 60011 without `qyapi_manage_addresslist`, 60121 with it, and nothing written.
+    let env = env(config()).await;
+    let t = env.token().await;
+    let path = format!("/_sim/apps/{}", env.app.app_key);
+    let probe = json!({"userid": "dingbridge-write-permission-probe"});
+    let without: Vec<&str> = dingtalk_sim::perm::ALL
+        .iter()
+        .copied()
+        .filter(|p| *p != dingtalk_sim::perm::MANAGE)
+        .collect();
+    env.control(Method::POST, &path, json!({ "permissions": without }))
+        .await;
+    for api in ["/topapi/v2/user/update", "/topapi/v2/department/create"] {
+        assert_eq!(
+            env.post(api, &t, probe.clone()).await["errcode"],
+            60011,
+            "{api}"
+        );
+    }
+    env.control(
+        Method::POST,
+        &path,
+        json!({ "permissions": dingtalk_sim::perm::ALL }),
+    )
+    .await;
+    assert_eq!(
+        env.post("/topapi/v2/user/update", &t, probe).await["errcode"],
+        60121
+    );
+}
+
+#[tokio::test]
 async fn injected_faults_fire_for_n_calls_then_stop() {
     let env = env(config()).await;
     let t = env.token().await;

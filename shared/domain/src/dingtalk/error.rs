@@ -44,7 +44,7 @@ pub enum ErrorKind {
     NotFound,
     /// 60102 / 60104 / 60106 / 60107 / 60016 / 60021 / 71006: the value already exists.
     Conflict,
-    /// 60011 / `AccessTokenPermissionDenied`: add the API permission in the console.
+    /// 60011, 43007 / `AccessTokenPermissionDenied`: add the API permission in the console.
     PermissionDenied,
     /// 50002 / 50004: outside the app's contact scope.
     OutOfScope,
@@ -173,7 +173,7 @@ pub fn legacy_kind(code: i64, message: &str) -> ErrorKind {
         90002 | 90018 => ErrorKind::Throttled,
         60003 | 60111 | 60121 | 33012 => ErrorKind::NotFound,
         60016 | 60021 | 60102 | 60104 | 60106 | 60107 | 71006 => ErrorKind::Conflict,
-        60011 => ErrorKind::PermissionDenied,
+        43007 | 60011 => ErrorKind::PermissionDenied,
         50002 | 50004 => ErrorKind::OutOfScope,
         60020 => ErrorKind::IpNotWhitelisted {
             ip: reported_ip(message),
@@ -254,6 +254,9 @@ mod tests {
         }
         for code in [60011, 60020, 60121, 60104, 40078, 90020, 12345] {
             assert!(!legacy_kind(code, "").is_transient(), "{code}");
+        }
+        for code in [43007, 60011] {
+            assert_eq!(legacy_kind(code, ""), ErrorKind::PermissionDenied, "{code}");
         }
         let err = DingTalkError::new("/x", ErrorKind::Throttled, ErrorCode::Errcode(90018), "m");
         assert!(err.is_transient());

@@ -5,7 +5,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::{RunError, RunId, RunState, Runs, SyncRun};
+use super::{RunError, RunId, RunKind, RunState, Runs, SyncRun};
 use crate::domain::ids::ConnectorId;
 use crate::ports::{Cond, Item, Key};
 use crate::store::{DirectoryError, encode};
@@ -15,14 +15,28 @@ struct Slot {
     run_id: RunId,
 }
 
-fn slot_key(connector: &ConnectorId) -> Key {
-    Key::new(format!("REVIEWRUN#{connector}"), "RUN")
+/// One slot per connector and kind: a pull waiting for review and a push waiting for review
+/// are different decisions, so neither supersedes the other.
+fn slot_key(connector: &ConnectorId, kind: RunKind) -> Key {
+    match kind {
+        RunKind::Pull => Key::new(format!("REVIEWRUN#{connector}"), "RUN"),
+        RunKind::Push => Key::new(format!("REVIEWPUSH#{connector}"), "RUN"),
+    }
 }
 
 impl Runs {
-    /// The connector's run waiting for review, if any.
+    /// The connector's pull waiting for review, if any.
     pub async fn waiting(&self, connector: &ConnectorId) -> Result<Option<SyncRun>, RunError> {
-        let Some(item) = self.table.get(&slot_key(connector)).await? else {
+        self.waiting_of(connector, RunKind::Pull).await
+    }
+
+    /// The connector's run of `kind` waiting for review, if any.
+    pub async fn waiting_of(
+        &self,
+        connector: &ConnectorId,
+        kind: RunKind,
+    ) -> Result<Option<SyncRun>, RunError> {
+        let Some(item) = self.table.get(&slot_key(connector, kind)).await? else {
             return Ok(None);
         };
         let slot: Slot = serde_json::from_value(item.data)
@@ -33,15 +47,16 @@ impl Runs {
             .filter(|r| r.state == RunState::AwaitingReview))
     }
 
-    /// Discards the connector's run waiting for review, unless it is `by` itself, recording that
-    /// `by` replaced it. Returns the superseded run. A run moved on meanwhile (confirmed,
-    /// discarded) is left as it is.
+    /// Discards the connector's run of `kind` waiting for review, unless it is `by` itself,
+    /// recording that `by` replaced it. Returns the superseded run. A run moved on meanwhile
+    /// (confirmed, discarded) is left as it is.
     pub async fn supersede_waiting(
         &self,
         connector: &ConnectorId,
+        kind: RunKind,
         by: &RunId,
     ) -> Result<Option<SyncRun>, RunError> {
-        let Some(old) = self.waiting(connector).await? else {
+        let Some(old) = self.waiting_of(connector, kind).await? else {
             return Ok(None);
         };
         if old.id == *by {
@@ -51,7 +66,7 @@ impl Runs {
         let superseded = self
             .transition_at(&old.id, Some(old.version), RunState::Discarded, move |r| {
                 r.push_error(format!(
-                    "superseded by run {newer}, a newer pull of this connector (only one run \
+                    "superseded by run {newer}, a newer run of this connector (only one run \
                      of a connector waits for review at a time)"
                 ));
                 r.superseded_by = Some(newer);
@@ -82,12 +97,16 @@ impl Runs {
                 r.review_reason = reason;
             })
             .await?;
-        self.supersede_waiting(&run.connector_id, id).await?;
+        self.supersede_waiting(&run.connector_id, run.kind, id)
+            .await?;
         let slot = encode(&Slot {
             run_id: run.id.clone(),
         })?;
         self.table
-            .put(Item::new(slot_key(&run.connector_id), 1, slot), Cond::None)
+            .put(
+                Item::new(slot_key(&run.connector_id, run.kind), 1, slot),
+                Cond::None,
+            )
             .await?;
         Ok(run)
     }

@@ -85,7 +85,8 @@ impl RowRef {
     }
 }
 
-/// What a row holds: a staged record, or (for disable rows) what the directory is about to lose.
+/// What a row holds: a staged record, or (for disable rows) what the directory is about to lose;
+/// in a push run, the directory entity and what DingTalk is to do with it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum RowBody {
@@ -93,6 +94,29 @@ pub enum RowBody {
     User(StagedUser),
     Leaver(Leaver),
     RemovedUnit(RemovedUnit),
+    Push(PushRow),
+}
+
+/// A push run's row: one org unit (`dept` rows) or account (`user` rows) of the pushed subtree,
+/// keyed by our id. `changes` on the row say what DingTalk is to get; `outcome` is filled in when
+/// the row is applied, so a resumed apply skips the rows already done.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PushRow {
+    /// The unit's name or the account's display name.
+    pub name: String,
+    /// Levels below the push root (the root's children are 1); an account's is the deepest of
+    /// its units, so it is applied once every department it needs exists.
+    pub depth: u32,
+    /// The DingTalk department id or userid already mapped, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dingtalk_id: Option<String>,
+    /// What the apply did (`created`, `updated`, `linked`, `deleted`, `unchanged`, …, or
+    /// `failed`); `None` until applied.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub outcome: Option<String>,
+    /// Why the apply failed or what it left for an admin (a parked reason).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
 }
 
 /// One staging row as stored and as the admin API shows it.
@@ -184,6 +208,42 @@ impl StagingRow {
             account_id: None,
             unit_id: Some(r.unit_id.clone()),
             body: RowBody::RemovedUnit(r),
+        }
+    }
+}
+
+impl StagingRow {
+    /// A push run's row for an org unit or an account (`kind` `Dept` or `User`, keyed by our id).
+    pub fn push(
+        kind: RowKind,
+        our_id: &str,
+        action: RowAction,
+        reasons: Vec<String>,
+        changes: Vec<FieldChange>,
+        body: PushRow,
+    ) -> Self {
+        let (account_id, unit_id) = match kind {
+            RowKind::User => (AccountId::parse(our_id).ok(), None),
+            RowKind::Dept => (None, OrgUnitId::parse(our_id).ok()),
+        };
+        Self {
+            kind,
+            key: our_id.to_owned(),
+            action,
+            reasons,
+            changes,
+            moved: false,
+            account_id,
+            unit_id,
+            body: RowBody::Push(body),
+        }
+    }
+
+    /// The push body of a push run's row.
+    pub fn push_body(&self) -> Option<&PushRow> {
+        match &self.body {
+            RowBody::Push(p) => Some(p),
+            _ => None,
         }
     }
 }

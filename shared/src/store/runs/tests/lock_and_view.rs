@@ -109,6 +109,7 @@ async fn the_plan_view_holds_the_connectors_mappings_and_every_owner() {
         kind,
         external_id: external.into(),
         our_id: ours.into(),
+        unionid: None,
     };
     mappings
         .put(&map(MappedKind::Dept, "2", sales.id.as_str()))

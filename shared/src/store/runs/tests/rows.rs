@@ -158,7 +158,7 @@ async fn a_newer_run_awaiting_review_supersedes_the_one_that_waited() {
     // A run that supersedes nobody (the slot holds itself) changes nothing.
     assert!(
         f.runs
-            .supersede_waiting(&connector, &new.id)
+            .supersede_waiting(&connector, RunKind::Pull, &new.id)
             .await
             .unwrap()
             .is_none()
