@@ -283,3 +283,70 @@ async fn the_banner_shows_the_review_before_the_directory_and_names_the_token_fi
     );
     running.shutdown().await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_banners_push_command_creates_an_account_that_appears_in_the_simulated_org() {
+    let dir = tempfile::tempdir().unwrap();
+    let running = start(options(dir.path())).await.unwrap();
+    let text = dingbridge_local::banner::banner(&running);
+    let push = running
+        .demo
+        .as_ref()
+        .unwrap()
+        .push
+        .clone()
+        .expect("the demo pushes");
+
+    // The printed command, run as curl would run it: its URL and body, the token from the file.
+    let line = text
+        .lines()
+        .find(|l| l.contains("curl -X POST") && l.contains("/admin/api/accounts"))
+        .unwrap_or_else(|| panic!("no account-creating command in the banner:\n{text}"));
+    let url = line
+        .split_whitespace()
+        .find(|w| w.starts_with("http://") && w.ends_with("/admin/api/accounts"))
+        .unwrap();
+    let body: Value = serde_json::from_str(
+        line.split("-d '")
+            .nth(1)
+            .unwrap()
+            .trim_end()
+            .trim_end_matches('\''),
+    )
+    .unwrap();
+    assert_eq!(body["org_unit_ids"], json!([push.root_unit_id]), "{line}");
+    let response = reqwest::Client::new()
+        .post(url)
+        .bearer_auth(token_of(&running))
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 201);
+    let created: Value = response.json().await.unwrap();
+
+    // The simulator URL the banner names shows the user, in the pushed department.
+    let after = text.split("then find the user").nth(1).unwrap();
+    let org_url = after
+        .split_whitespace()
+        .find(|w| w.starts_with("http://") && w.ends_with("/_sim/org"))
+        .unwrap();
+    let mobile = body["mobile"].as_str().unwrap().to_owned();
+    eventually(
+        PATIENCE,
+        "the account reaches the simulated org",
+        || async {
+            let org: Value = reqwest::get(org_url).await.unwrap().json().await.unwrap();
+            org["users"].as_array().unwrap().iter().any(|u| {
+                u["mobile"] == mobile.as_str() && u["dept_id_list"] == json!([push.dept_id])
+            })
+        },
+    )
+    .await;
+    let path = format!("/admin/api/accounts/{}", created["id"].as_str().unwrap());
+    eventually(PATIENCE, "the account's push settles", || async {
+        admin(&running, reqwest::Method::GET, &path).await.1["push"][0]["state"] == "pushed"
+    })
+    .await;
+    running.shutdown().await.unwrap();
+}

@@ -1,12 +1,14 @@
 //! A whole dingbridge on one engine pair (embedded, or DynamoDB + SQS on moto) beside a simulated
-//! DingTalk: the admin, callback and health routers on a real server, the sync worker pumped
-//! from the real queue, and a demo connector registered for callbacks through the admin API.
+//! DingTalk: the admin, callback and health routers on a real server, the sync and push workers
+//! pumped from their real queues, and a demo connector registered for callbacks through the admin
+//! API.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
+use dingbridge::dingtalk::limiter::{Rate, RateLimiter};
 use dingbridge::dingtalk::{ClientConfig, DingTalk, HttpDingTalk};
 use dingbridge::domain::directory::Account;
 use dingbridge::domain::ids::{ConnectorId, OrgUnitId};
@@ -14,7 +16,7 @@ use dingbridge::ports::{Clock, OutMessage, Queue, QueueConsumer, QueueError, Sys
 use dingbridge::secrets::SecretBox;
 use dingbridge::store::directory::Directory;
 use dingbridge::store::mappings::Mappings;
-use dingbridge::worker::{PumpSettings, pump};
+use dingbridge::worker::{BatchHandler, PumpSettings, pump};
 use dingtalk_sim::testkit;
 use serde_json::{Value, json};
 use tokio::sync::watch;
@@ -59,6 +61,22 @@ impl Queue for FlakyQueue {
     }
 }
 
+/// A batch handler that counts the messages it was given.
+struct Counted {
+    inner: Arc<sync_worker::Deps>,
+    handled: Arc<AtomicUsize>,
+}
+
+#[async_trait]
+impl BatchHandler for Counted {
+    async fn handle(&self, batch: Vec<dingbridge::ports::Received>) -> Vec<String> {
+        let n = batch.len();
+        let failed = self.inner.handle(batch).await;
+        self.handled.fetch_add(n, Ordering::SeqCst);
+        failed
+    }
+}
+
 /// The table, the sync queue (both sides) and, for the embedded queue, its wake-up handle.
 type EnginePair = (
     Arc<dyn Table>,
@@ -76,6 +94,11 @@ pub struct System {
     pub consumer: Arc<dyn QueueConsumer>,
     pub callback_queue: Arc<FlakyQueue>,
     pub worker: Arc<sync_worker::Deps>,
+    /// Sync queue messages the worker has handled (acknowledged or returned): a test waits
+    /// for it to stop moving instead of listing the directory over and over.
+    pub synced: Arc<AtomicUsize>,
+    /// The push worker its pump feeds; tests call `push_worker::sweep` with it.
+    pub pusher: Arc<push_worker::Deps>,
     pub connector_id: ConnectorId,
     pub corp_id: String,
     pub callback_token: String,
@@ -108,6 +131,30 @@ impl System {
         engine: Engine,
         config: dingtalk_sim::SimConfig,
         pumping: bool,
+    ) -> Self {
+        let dingtalk = HttpDingTalk::new(ClientConfig::default()).unwrap();
+        Self::start_on(engine, config, pumping, Arc::new(dingtalk)).await
+    }
+
+    /// A system whose DingTalk calls are fast: the test kit's retry timings, and a client-side
+    /// limit far above DingTalk's 20 calls a second (with the simulator's own limit off, the
+    /// pushes and callbacks of a few hundred entities take seconds, not tens of seconds).
+    pub async fn start_fast(engine: Engine, config: dingtalk_sim::SimConfig) -> Self {
+        let limiter = Arc::new(RateLimiter::new(Rate::per_second(2000.0)));
+        // Hangs are cut at 2 s, so that a test of one costs seconds.
+        let client = ClientConfig {
+            request_timeout: Duration::from_secs(2),
+            ..testkit::fast_client_config()
+        };
+        let dingtalk = HttpDingTalk::with_limiter(client, limiter).unwrap();
+        Self::start_on(engine, config, true, Arc::new(dingtalk)).await
+    }
+
+    async fn start_on(
+        engine: Engine,
+        config: dingtalk_sim::SimConfig,
+        pumping: bool,
+        dingtalk: Arc<dyn DingTalk>,
     ) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let clock: Arc<dyn Clock> = Arc::new(SystemClock);
@@ -147,21 +194,23 @@ impl System {
                 (q.clone(), q)
             }
         };
-        // Directory writes to push go to their own FIFO queue (`PushQueue`); nothing consumes it
-        // in these flows.
-        let push_queue: Arc<dyn Queue> = match engine {
+        // Directory writes to push go to their own FIFO queue (`PushQueue`), which the push
+        // worker consumes (it does nothing for connectors that do not push).
+        let (push_queue, push_consumer): (Arc<dyn Queue>, Arc<dyn QueueConsumer>) = match engine {
             Engine::Embedded => {
                 let store =
                     dingbridge::adapters::embedded::EmbeddedStore::open(&dir.path().join("push"))
                         .unwrap();
-                Arc::new(store.queue("push", Default::default(), clock.clone()))
+                let q = Arc::new(store.queue("push", Default::default(), clock.clone()));
+                (q.clone(), q)
             }
             #[cfg(feature = "aws")]
-            Engine::Aws => crate::aws_queue("push").await,
+            Engine::Aws => {
+                let q = crate::aws_queue("push").await;
+                (q.clone(), q)
+            }
         };
         let secrets = SecretBox::from_base64(&SecretBox::generate_key()).unwrap();
-        let dingtalk: Arc<dyn DingTalk> =
-            Arc::new(HttpDingTalk::new(ClientConfig::default()).unwrap());
         let callback_queue = Arc::new(FlakyQueue {
             inner: queue.clone(),
             fail_next: AtomicUsize::new(0),
@@ -188,7 +237,7 @@ impl System {
             table: table.clone(),
             sync_queue: queue.clone(),
             pull_queue: pull_queue.clone(),
-            push_queue,
+            push_queue: push_queue.clone(),
             dingtalk: dingtalk.clone(),
             clock: clock.clone(),
             secrets: secrets.clone(),
@@ -240,6 +289,23 @@ impl System {
             retry_delay: Some(Duration::from_millis(200)),
             idle_poll: Duration::from_millis(100),
         };
+        // The push worker, as Lambda runs it: batches of the push queue (waits retried after a
+        // short delay here, after the visibility timeout on AWS).
+        let pusher = Arc::new(push_worker::Deps::new(
+            table.clone(),
+            push_queue,
+            dingtalk.clone(),
+            clock.clone(),
+            secrets.clone(),
+            push_worker::Settings::default(),
+        ));
+        tokio::spawn(pump(
+            push_consumer,
+            pusher.clone(),
+            pump_settings.clone(),
+            None,
+            stop.subscribe(),
+        ));
 
         let testkit::Sim {
             handle: sim,
@@ -282,6 +348,8 @@ impl System {
             consumer,
             callback_queue,
             worker,
+            synced: Arc::new(AtomicUsize::new(0)),
+            pusher,
             connector_id,
             corp_id: sim_app.corp_id,
             callback_token,
@@ -300,9 +368,13 @@ impl System {
 
     /// Start the sync worker (a fresh "process").
     pub fn start_pump(&mut self) {
+        let counted = Arc::new(Counted {
+            inner: self.worker.clone(),
+            handled: self.synced.clone(),
+        });
         let task = tokio::spawn(pump(
             self.consumer.clone(),
-            self.worker.clone(),
+            counted,
             self.pump_settings.clone(),
             self.wake.clone(),
             self.stop.subscribe(),

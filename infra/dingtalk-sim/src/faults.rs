@@ -1,5 +1,6 @@
 //! Injectable faults per API: an error code, an HTTP 5xx, a hang or malformed JSON, for the next
-//! N calls or a fraction of calls (or both), optionally for one app only.
+//! N calls or a fraction of calls (or both), optionally for one app only; with `lose_answer`, the
+//! call takes effect first and only its answer is replaced (a timeout after DingTalk wrote).
 
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -27,6 +28,12 @@ pub struct FaultSpec {
     pub hang_ms: Option<u64>,
     #[serde(default)]
     pub malformed: bool,
+    /// Run the call (a write takes effect, its events fire), then answer with the fault instead
+    /// of the result: what a caller sees when the connection drops after DingTalk wrote. Without
+    /// an error code, status or malformed body, the lost answer is a 502. Honoured by the `topapi`
+    /// APIs (the writes); elsewhere the call is answered normally.
+    #[serde(default)]
+    pub lose_answer: bool,
     /// Fire on at most this many calls, then disappear.
     #[serde(default)]
     pub count: Option<u64>,
@@ -42,6 +49,8 @@ pub struct Firing {
     pub errcode: Option<(i64, Option<i64>)>,
     pub http_status: Option<u16>,
     pub malformed: bool,
+    /// Applied after the handler ran, in place of its answer.
+    pub lose_answer: bool,
 }
 
 #[derive(Default)]
@@ -90,6 +99,7 @@ impl Faults {
             errcode: fault.errcode.map(|c| (c, fault.sub_code)),
             http_status: fault.http_status,
             malformed: fault.malformed,
+            lose_answer: fault.lose_answer,
         };
         if let Some(n) = fault.count.as_mut() {
             *n = n.saturating_sub(1);

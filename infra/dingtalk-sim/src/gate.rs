@@ -39,6 +39,8 @@ pub struct Caller {
     pub app: AppRef,
     pub scope: Vec<i64>,
     pub visible: Visible,
+    /// A `lose_answer` fault that fired: the handler runs, then this replaces its answer.
+    pub lost_answer: Option<Firing>,
 }
 
 /// Which envelope a rejection uses.
@@ -48,14 +50,15 @@ pub enum Style {
     NewApi,
 }
 
-/// The steps every call shares, before any credential is looked at.
+/// The steps every call shares, before any credential is looked at. A `lose_answer` fault is
+/// returned for the caller to apply after the call took effect.
 pub async fn common(
     sim: &SimState,
     api: &'static str,
     ip: IpAddr,
     app_key: Option<&str>,
     style: Style,
-) -> Result<(), Response> {
+) -> Result<Option<Firing>, Response> {
     sim.limits.count(api);
     let settings = sim.settings();
     if settings.latency_ms > 0 {
@@ -67,11 +70,14 @@ pub async fn common(
         return Err(json_response(StatusCode::OK, &body));
     }
     if let Some(firing) = sim.faults.fire(api, app_key) {
+        if firing.lose_answer {
+            return Ok(Some(firing));
+        }
         if let Some(response) = apply_fault(firing, style).await {
             return Err(response);
         }
     }
-    Ok(())
+    Ok(None)
 }
 
 /// The full legacy (`oapi`) pipeline; `need` is the permission the API requires.
@@ -88,7 +94,7 @@ pub async fn legacy(
         .ok()
         .and_then(|r| sim.app(*r))
         .map(|a| a.app_key.as_str());
-    common(sim, api, ip, app_key, Style::Legacy).await?;
+    let lost_answer = common(sim, api, ip, app_key, Style::Legacy).await?;
     let settings = sim.settings();
     let wrap = |e: DingError| {
         if rand::rng().random_bool(settings.auth_88_share.clamp(0.0, 1.0)) {
@@ -125,6 +131,7 @@ pub async fn legacy(
                 mobile: policy.has(perm::MOBILE),
                 email: policy.has(perm::EMAIL),
             },
+            lost_answer,
         }
     };
     if !sim.limits.take(app_ref, api, settings.qps_per_api) {
@@ -133,6 +140,22 @@ pub async fn legacy(
         );
     }
     Ok(caller)
+}
+
+/// The answer a `lose_answer` fault puts in place of the handler's (a 502 when it names none).
+pub async fn lost_answer(firing: Firing) -> Response {
+    match apply_fault(firing, Style::Legacy).await {
+        Some(response) => response,
+        None => {
+            let page = "<html><body><h1>502 Bad Gateway</h1>Tengine</body></html>";
+            (
+                StatusCode::BAD_GATEWAY,
+                [(header::CONTENT_TYPE, "text/html")],
+                page,
+            )
+                .into_response()
+        }
+    }
 }
 
 async fn apply_fault(firing: Firing, style: Style) -> Option<Response> {

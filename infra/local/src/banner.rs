@@ -6,7 +6,9 @@ use std::fmt::Write;
 use serde_json::Value;
 
 use crate::Running;
-use crate::home::{Command, directory_commands, org_change_commands, review_commands};
+use crate::home::{
+    Command, directory_commands, org_change_commands, push_commands, review_commands,
+};
 use crate::token::TokenSource;
 
 fn commands(out: &mut String, list: &[Command]) {
@@ -157,5 +159,26 @@ pub fn banner(running: &Running) -> String {
         "\n3. Then change the simulated org and watch the directory follow (by callback, within seconds):"
     );
     commands(&mut out, &org_change_commands(&sim));
+    match &demo.push {
+        Ok(push) => {
+            let _ = writeln!(
+                out,
+                "\n4. And the other way: accounts and org units made under org unit {} (the \
+                 department \"{}\", {}) are pushed to the simulated DingTalk:",
+                push.root_unit_id,
+                crate::demo::PUSH_DEPT_NAME,
+                push.dept_id
+            );
+            commands(&mut out, &push_commands(&base, token, &push.root_unit_id));
+            let _ = writeln!(
+                out,
+                "     then find the user in the simulated org (department {}):\n       {sim}/_sim/org",
+                push.dept_id
+            );
+        }
+        Err(e) => {
+            let _ = writeln!(out, "\n4. The demo's push is off: {e}");
+        }
+    }
     out
 }

@@ -1,6 +1,6 @@
 //! The demo `cargo run` starts with no configuration: a simulated DingTalk org in-process (kept in
 //! the data directory, so a restart continues it), and a connector pointing at it with callbacks
-//! registered, created through the real admin API.
+//! registered, created through the real admin API, that also pushes one department's subtree.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -38,6 +38,10 @@ pub const ORG_FILE: &str = "demo-org.json";
 const CONNECTOR_NAME: &str = "Demo (simulated DingTalk)";
 /// How long the demo waits for a pull to reach review.
 const PULL_PATIENCE: Duration = Duration::from_secs(120);
+/// The simulated department the demo pushes into (a child of the root), found by this name.
+pub const PUSH_DEPT_NAME: &str = "dingbridge 推送";
+/// How long the demo waits for that department's callback to make its org unit.
+const PUSH_PATIENCE: Duration = Duration::from_secs(30);
 
 /// What the demo set up, to print for the person running it.
 pub struct Demo {
@@ -47,9 +51,19 @@ pub struct Demo {
     /// The demo connector's latest run (the first full pull, in review mode, at a first start),
     /// as `GET /admin/api/runs/{id}` last showed it.
     pub run: Option<Value>,
+    /// What the demo connector pushes, or why it does not.
+    pub push: Result<DemoPush, String>,
     /// The simulated org was read from `org_file` (a restart), not generated.
     pub continued: bool,
     pub org_file: PathBuf,
+}
+
+/// The pushed subtree: accounts and org units made below `root_unit_id` through the admin API
+/// reach the simulated DingTalk under department `dept_id`.
+#[derive(Clone, Debug)]
+pub struct DemoPush {
+    pub root_unit_id: String,
+    pub dept_id: i64,
 }
 
 fn random_text(len: usize) -> String {
@@ -135,6 +149,13 @@ pub async fn start(
         server,
         token: admin_token,
     };
+    let push = api
+        .push_setup(&http, &base, &connector_id)
+        .await
+        .map_err(|e| format!("{e:#}"));
+    if let Err(e) = &push {
+        tracing::warn!(error = %e, "the demo's push could not be set up");
+    }
     let run = match api.latest_run(&connector_id).await? {
         Some(run) => Some(api.settled(run).await?),
         None => Some(api.first_pull(&connector_id).await?),
@@ -144,6 +165,7 @@ pub async fn start(
         sim,
         connector_id,
         callback: created["callback"].clone(),
+        push,
         run,
         org_file,
     })
@@ -167,6 +189,103 @@ impl Api<'_> {
             .error_for_status()?
             .json()
             .await?)
+    }
+
+    /// Makes the demo connector push a department's subtree: the department (made in the
+    /// simulated org at a first start), and the org unit its callback makes, which becomes the
+    /// push root. Pull and push then agree on where the subtree sits.
+    async fn push_setup(
+        &self,
+        http: &reqwest::Client,
+        sim: &str,
+        connector_id: &str,
+    ) -> anyhow::Result<DemoPush> {
+        let org: Value = http
+            .get(format!("{sim}/_sim/org"))
+            .send()
+            .await?
+            .error_for_status()?
+            .json()
+            .await?;
+        let existing = org["depts"].as_array().and_then(|depts| {
+            depts
+                .iter()
+                .find(|d| d["name"] == PUSH_DEPT_NAME && d["parent_id"] == 1)
+                .and_then(|d| d["dept_id"].as_i64())
+        });
+        let dept_id = match existing {
+            Some(id) => id,
+            None => {
+                let made: Value = http
+                    .post(format!("{sim}/_sim/depts"))
+                    .json(&json!({ "name": PUSH_DEPT_NAME, "parent_id": 1 }))
+                    .send()
+                    .await?
+                    .error_for_status()?
+                    .json()
+                    .await?;
+                made["dept_id"]
+                    .as_i64()
+                    .context("the simulator made no department")?
+            }
+        };
+        let deadline = std::time::Instant::now() + PUSH_PATIENCE;
+        let root_unit_id = loop {
+            if let Some(unit) = self.unit_mapped_to(connector_id, dept_id).await? {
+                break unit;
+            }
+            anyhow::ensure!(
+                std::time::Instant::now() < deadline,
+                "the department {dept_id}'s callback made no org unit within {PUSH_PATIENCE:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        };
+        let response = http
+            .patch(format!(
+                "{}/admin/api/connectors/{connector_id}",
+                self.server
+            ))
+            .bearer_auth(self.token)
+            .json(&json!({
+                "push_enabled": true,
+                "push_root_org_unit_id": root_unit_id,
+                "push_dingtalk_parent": dept_id,
+            }))
+            .send()
+            .await?;
+        let status = response.status();
+        anyhow::ensure!(
+            status.is_success(),
+            "the push settings were refused: {}",
+            response.text().await?
+        );
+        Ok(DemoPush {
+            root_unit_id,
+            dept_id,
+        })
+    }
+
+    /// The org unit mapped to DingTalk department `dept` on the connector, if any.
+    async fn unit_mapped_to(
+        &self,
+        connector_id: &str,
+        dept: i64,
+    ) -> anyhow::Result<Option<String>> {
+        let page = self.get("/admin/api/org-units?limit=1000").await?;
+        let dept = dept.to_string();
+        Ok(page["items"].as_array().and_then(|units| {
+            units
+                .iter()
+                .find(|u| {
+                    u["mappings"].as_array().is_some_and(|ms| {
+                        ms.iter().any(|m| {
+                            m["connector_id"] == connector_id && m["external_id"] == dept.as_str()
+                        })
+                    })
+                })
+                .and_then(|u| u["id"].as_str())
+                .map(str::to_owned)
+        }))
     }
 
     async fn latest_run(&self, connector_id: &str) -> anyhow::Result<Option<Value>> {

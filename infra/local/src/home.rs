@@ -191,6 +191,18 @@ pub fn directory_commands(base: &str, token: &LocalToken) -> Vec<Command> {
     ]
 }
 
+/// The call that creates an account in the demo's pushed subtree (under `root_unit_id`); the
+/// push makes it a user of the simulated org.
+pub fn push_commands(base: &str, token: &LocalToken, root_unit_id: &str) -> Vec<Command> {
+    let auth = token.curl_header();
+    vec![Command::new(
+        "create an account under the pushed unit",
+        format!(
+            "curl -X POST {auth} {base}/admin/api/accounts -H 'Content-Type: application/json' -d '{{\"username\":\"li.lei\",\"display_name\":\"李雷\",\"mobile\":\"16612345678\",\"email\":\"li.lei@example.com\",\"org_unit_ids\":[\"{root_unit_id}\"]}}'"
+        ),
+    )]
+}
+
 /// The calls that change the simulated org (each change reaches the directory by callback).
 pub fn org_change_commands(sim: &str) -> Vec<Command> {
     vec![

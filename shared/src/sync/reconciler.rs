@@ -10,7 +10,7 @@ use tokio::sync::OnceCell;
 use super::rules::{DesiredAccount, describe, desired_account};
 use super::{Applied, Outcome, SyncError};
 use crate::dingtalk::{DeptId, DingApp, DingTalk, DingUser, DingUserId, ErrorKind, SecretString};
-use crate::domain::connector::{Connector, LeaverPolicy};
+use crate::domain::connector::{Connector, LeaverPolicy, PushDeletePolicy};
 use crate::domain::directory::{Account, AccountStatus, Membership, normalise_memberships};
 use crate::domain::ids::{AccountId, ConnectorId, OrgUnitId};
 use crate::store::Actor;
@@ -299,6 +299,12 @@ impl Reconciler {
         depth: u8,
     ) -> Result<Outcome, SyncError> {
         let what = format!("DingTalk user {}", user.userid);
+        if account
+            .as_ref()
+            .is_some_and(|a| parked_by_our_push(&t.connector, a, user))
+        {
+            return Ok(Outcome::Unchanged);
+        }
         let desired = desired_account(user, t.connector.email_field)
             .map_err(|p| SyncError::Permanent(describe(&user.userid, &p)))?;
         let units = self.units_of(t, user, actor, depth).await?;
@@ -567,6 +573,19 @@ impl Reconciler {
     pub(super) fn is_root(dept: DeptId) -> bool {
         dept.is_root()
     }
+}
+
+/// A disabled account whose DingTalk user sits in the push's holding department alone: the
+/// connector's own push put it there (delete policy `move`: DingTalk has no disabled state), so
+/// the user's presence in DingTalk is not a rehire and its department is not a membership.
+fn parked_by_our_push(connector: &Connector, account: &Account, user: &DingUser) -> bool {
+    let push = &connector.push;
+    push.push_enabled
+        && push.push_delete_policy == PushDeletePolicy::Move
+        && account.status == AccountStatus::Disabled
+        && push
+            .push_move_dept_id
+            .is_some_and(|holding| user.dept_ids == [holding])
 }
 
 /// Whether two DingTalk records of one user agree on everything the directory keeps (departments

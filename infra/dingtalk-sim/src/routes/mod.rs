@@ -38,7 +38,13 @@ fn topapi(api: &'static str, need: Option<&'static str>, handler: Handler) -> Me
     post(move |State(sim): State<Sim>, ip: ClientIp, Query(q): Query<TokenQuery>, body: Bytes| async move {
         match gate::legacy(&sim, api, ip.0, q.access_token.as_deref(), need).await {
             Err(rejected) => rejected,
-            Ok(caller) => respond(Params::parse(&body).and_then(|p| handler(&sim, &caller, &p))),
+            Ok(caller) => {
+                let answer = respond(Params::parse(&body).and_then(|p| handler(&sim, &caller, &p)));
+                match caller.lost_answer {
+                    Some(firing) => gate::lost_answer(firing).await,
+                    None => answer,
+                }
+            }
         }
     })
     .get(|| async { DingError::new(43002, "需要POST请求").into_response() })

@@ -224,3 +224,38 @@ async fn an_ip_over_its_window_is_blocked_with_the_gateway_page() {
     let blocked = env.post("/topapi/user/count", &t, json!({})).await;
     assert_eq!(blocked["status"], 1111);
 }
+
+#[tokio::test]
+async fn a_lost_answer_fault_lets_the_write_take_effect_and_answers_502() {
+    let env = env(config()).await;
+    let t = env.token().await;
+    let api = "/topapi/v2/user/create";
+    env.control(
+        Method::POST,
+        "/_sim/faults",
+        json!({"api": api, "lose_answer": true, "count": 1}),
+    )
+    .await;
+    let body = json!({"userid": "lostanswer", "name": "丢失", "mobile": "13912340000", "dept_id_list": "1"});
+    let url = format!("{}{api}?access_token={t}", env.base);
+    let response = env.http.post(&url).json(&body).send().await.unwrap();
+    assert_eq!(response.status(), 502);
+    // The user was created all the same: the retry meets 60102, and the user reads back.
+    assert_eq!(env.post(api, &t, body).await["errcode"], 60102);
+    let read = env
+        .post("/topapi/v2/user/get", &t, json!({"userid": "lostanswer"}))
+        .await;
+    assert_eq!(read["result"]["mobile"], "13912340000", "{read}");
+
+    // With an error code, that code is what the caller sees after the write.
+    let dept = "/topapi/v2/department/create";
+    env.control(
+        Method::POST,
+        "/_sim/faults",
+        json!({"api": dept, "lose_answer": true, "errcode": -1, "count": 1}),
+    )
+    .await;
+    let made = json!({"name": "Lost answer", "parent_id": 1, "source_identifier": "ours-1"});
+    assert_eq!(env.post(dept, &t, made.clone()).await["errcode"], -1);
+    assert_eq!(env.post(dept, &t, made).await["errcode"], 60021);
+}
