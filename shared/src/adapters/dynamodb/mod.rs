@@ -157,6 +157,9 @@ impl DynamoTable {
     }
 }
 
+/// Attempts at a transaction that conflicting transactions keep cancelling.
+const TRANSACT_ATTEMPTS: u32 = 4;
+
 #[async_trait]
 impl Table for DynamoTable {
     async fn get(&self, key: &Key) -> Result<Option<Item>, TableError> {
@@ -260,15 +263,28 @@ impl Table for DynamoTable {
             .iter()
             .map(|op| self.transact_item(op, now))
             .collect::<Result<Vec<_>, _>>()?;
-        match self
-            .client
-            .transact_write_items()
-            .set_transact_items(Some(items))
-            .send()
-            .await
-        {
-            Ok(_) => Ok(()),
-            Err(err) => Err(transaction_error(err)),
+        // A transaction cancelled by a conflicting one (two creates checking the same org unit
+        // at once) wrote nothing: it is sent again a few times, after a short random pause, before
+        // its caller hears of it. Failed conditions are answered at once.
+        let mut attempt = 0u32;
+        loop {
+            attempt += 1;
+            let sent = self
+                .client
+                .transact_write_items()
+                .set_transact_items(Some(items.clone()))
+                .send()
+                .await;
+            match sent {
+                Ok(_) => return Ok(()),
+                Err(err) => match transaction_error(err) {
+                    TableError::Transient(_) if attempt < TRANSACT_ATTEMPTS => {
+                        let pause = rand::random_range(5..=20u64) << attempt;
+                        tokio::time::sleep(std::time::Duration::from_millis(pause)).await;
+                    }
+                    other => return Err(other),
+                },
+            }
         }
     }
 
