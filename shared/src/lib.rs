@@ -10,6 +10,7 @@ pub mod lifecycle;
 pub mod logging;
 pub mod ports;
 pub mod push;
+pub mod pusher;
 pub mod secrets;
 pub mod store;
 pub mod sync;

@@ -21,6 +21,7 @@ use dingbridge::config::{AwsStorageConfig, ConfigError, EnvReader, data_key, que
 use dingbridge::dingtalk::DingTalk;
 use dingbridge::lifecycle::{PULL_LEASE, PullRuns};
 use dingbridge::ports::{Clock, Queue, Table};
+use dingbridge::pusher::Pusher;
 use dingbridge::secrets::SecretBox;
 use dingbridge::store::connectors::Connectors;
 use dingbridge::store::directory::Directory;
@@ -105,9 +106,9 @@ pub struct Deps {
     pub dingtalk: Arc<dyn DingTalk>,
     pub clock: Arc<dyn Clock>,
     pub settings: PullSettings,
-    /// The push worker's per-entity push, which push runs (initial push, re-sync) plan and apply
-    /// with (its queue is the pull queue: a push run sends nothing to the push queue).
-    pub pusher: push_worker::Deps,
+    /// The per-entity push (`dingbridge::pusher`, the push worker's own), which push runs
+    /// (initial push, re-sync) plan and apply with.
+    pub pusher: Pusher,
 }
 
 impl Deps {
@@ -119,13 +120,11 @@ impl Deps {
         secrets: SecretBox,
         settings: PullSettings,
     ) -> Self {
-        let pusher = push_worker::Deps::new(
+        let pusher = Pusher::new(
             table.clone(),
-            queue.clone(),
             dingtalk.clone(),
             clock.clone(),
             secrets.clone(),
-            push_worker::Settings::default(),
         );
         let reconciler =
             Reconciler::over_table(dingtalk.clone(), table.clone(), clock.clone(), secrets);

@@ -1,10 +1,11 @@
 //! Initial push / re-sync runs (kind `push`): the same run machinery as a pull — the connector's
-//! lock, the pull queue's continuations, review and confirm, the stale-run sweep — driving the push
-//! worker's per-entity decisions instead of the walk and the reconciler.
+//! lock, the pull queue's continuations, review and confirm, the stale-run sweep — driving the
+//! per-entity push the push worker uses (`dingbridge::pusher`) instead of the walk and the
+//! reconciler.
 //!
 //! Planning (`pulling`): every org unit of the pushed subtree, parents first, then every account
-//! with a membership in it, is planned as a dry run of the push (`push_worker::Deps::plan_entity`:
-//! the reads the push would make, no write), one row per entity keyed by our id. The run then waits
+//! with a membership in it, is planned as a dry run of the push (`Pusher::plan_entity`: the reads
+//! the push would make, no write), one row per entity keyed by our id. The run then waits
 //! for review, or in `auto` mode goes on when the mass-delete guard passes. Applying: units level by
 //! level, each account as soon as the deepest level it needs is done (departments and users have
 //! separate rate limits in DingTalk, so users of finished levels go while deeper departments are
@@ -22,9 +23,9 @@ use dingbridge::store::runs::{
 use std::future::Future;
 use std::sync::atomic::{AtomicBool, Ordering};
 
+use dingbridge::pusher::{Blocked, Context, Done, DryPlan};
 use futures::StreamExt;
 use futures::stream::FuturesUnordered;
-use push_worker::{Blocked, Context, Done, DryPlan};
 use serde::{Deserialize, Serialize};
 use tokio::sync::{mpsc, watch};
 use tokio::time::Instant;

@@ -4,58 +4,15 @@
 //! dropped silently.
 
 use async_trait::async_trait;
-use dingbridge::domain::ids::ConnectorId;
 use dingbridge::domain::sync::PushMessage;
 use dingbridge::ports::Received;
 use dingbridge::store::events::parked_under;
 use dingbridge::store::outbox::OutboxState;
 use dingbridge::worker::BatchHandler;
 
+use dingbridge::pusher::{Blocked, Done, store};
+
 use crate::Deps;
-use crate::failure::{Blocked, store};
-
-/// What pushing one entity did; every variant settles its outbox item.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Done {
-    Created,
-    /// Linked to what DingTalk already had: a department our earlier create left unmapped, or a
-    /// user with the account's mobile (link mode `mapping`).
-    Linked,
-    Updated,
-    /// DingTalk already matched; nothing was written.
-    Unchanged,
-    Deleted,
-    /// Moved to the holding department (delete policy `move`).
-    Moved,
-    /// Left as it is (delete policy `keep`).
-    Kept,
-    /// Outside the pushed subtree (or disabled) and never pushed: nothing to do.
-    Absent,
-    /// The push root itself, which stands for an existing DingTalk department.
-    Root,
-    /// The connector is gone or does not push.
-    Off,
-    /// The outbox holds no pending item for this change: settled or replaced already.
-    Stale,
-}
-
-impl Done {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Created => "created",
-            Self::Linked => "linked",
-            Self::Updated => "updated",
-            Self::Unchanged => "unchanged",
-            Self::Deleted => "deleted",
-            Self::Moved => "moved",
-            Self::Kept => "kept",
-            Self::Absent => "absent",
-            Self::Root => "root",
-            Self::Off => "off",
-            Self::Stale => "stale",
-        }
-    }
-}
 
 #[async_trait]
 impl BatchHandler for Deps {
@@ -178,29 +135,10 @@ impl Deps {
             }
             Some(_) => {}
         }
-        let Some(context) = self.context(&message.connector_id).await? else {
+        let Some(context) = self.pusher.context(&message.connector_id).await? else {
             return Ok(Done::Off);
         };
-        self.push_entity(&context, &message.entity).await
-    }
-
-    /// The connector, when it exists and pushes.
-    pub(crate) async fn connector(
-        &self,
-        id: &ConnectorId,
-    ) -> Result<Option<dingbridge::domain::connector::Connector>, Blocked> {
-        match self.connectors.get(id).await {
-            Ok(Some(c)) if c.push.push_enabled => Ok(Some(c)),
-            Ok(Some(_)) => {
-                tracing::info!(connector_id = %id, "the connector does not push; nothing to do");
-                Ok(None)
-            }
-            Ok(None) => {
-                tracing::info!(connector_id = %id, "the connector is gone; nothing to push");
-                Ok(None)
-            }
-            Err(e) => Err(store(e, "reading the connector")),
-        }
+        self.pusher.push_entity(&context, &message.entity).await
     }
 }
 

@@ -2,20 +2,15 @@
 //! each push-enabled connector's DingTalk match the directory for the entity a message names; on
 //! a schedule, re-sends outbox items left pending. One Lambda, dispatched on the event's shape.
 
-mod accounts;
-mod failure;
 mod handler;
-mod plan;
-mod scope;
 mod sweep;
-mod units;
-mod writes;
 
 use std::sync::Arc;
 
 use dingbridge::config::{ConfigError, EnvReader, QueueWorkerConfig};
 use dingbridge::dingtalk::DingTalk;
 use dingbridge::ports::{Clock, Queue, Received, Table};
+use dingbridge::pusher::Pusher;
 use dingbridge::secrets::SecretBox;
 use dingbridge::store::connectors::Connectors;
 use dingbridge::store::directory::Directory;
@@ -27,12 +22,8 @@ use dingbridge::worker::{
     BatchHandler, Invocation, InvocationError, answer_batch, parse_invocation,
 };
 
-pub use accounts::userid_for;
-pub use failure::Blocked;
-pub use handler::Done;
-pub use plan::Context;
+pub use dingbridge::pusher::{Blocked, Done, userid_for};
 pub use sweep::{SWEEP_AGE_MS, SweepError, SweepSummary};
-pub use writes::DryPlan;
 
 /// Tunables of the worker.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -67,6 +58,8 @@ pub struct Deps {
     pub queue: Arc<dyn Queue>,
     pub clock: Arc<dyn Clock>,
     pub settings: Settings,
+    /// The push of one entity (`dingbridge::pusher`), over the same stores and DingTalk.
+    pub pusher: Pusher,
 }
 
 impl Deps {
@@ -78,17 +71,19 @@ impl Deps {
         secrets: SecretBox,
         settings: Settings,
     ) -> Self {
+        let pusher = Pusher::new(table.clone(), dingtalk.clone(), clock.clone(), secrets);
         Self {
-            connectors: Connectors::new(table.clone(), clock.clone(), secrets),
-            directory: Directory::new(table.clone(), clock.clone()),
-            mappings: Mappings::new(table.clone()),
+            connectors: pusher.connectors.clone(),
+            directory: pusher.directory.clone(),
+            mappings: pusher.mappings.clone(),
             outbox: Outbox::new(table.clone(), clock.clone()),
-            link_requests: LinkRequests::new(table.clone(), clock.clone()),
+            link_requests: pusher.link_requests.clone(),
             events: Events::new(table, clock.clone()),
             dingtalk,
             queue,
             clock,
             settings,
+            pusher,
         }
     }
 }

@@ -2,18 +2,18 @@
 //! every entity asks: does a unit lie inside the pushed subtree, which DingTalk department or user
 //! stands for one of ours.
 
-use dingbridge::dingtalk::{DeptId, DingApp, DingUserId};
-use dingbridge::domain::connector::{Connector, PushSettings};
-use dingbridge::domain::directory::OrgUnit;
-use dingbridge::domain::ids::{AccountId, OrgUnitId};
-use dingbridge::store::mappings::{MappedKind, Mapping};
+use crate::dingtalk::{DeptId, DingApp, DingUserId};
+use crate::domain::connector::{Connector, PushSettings};
+use crate::domain::directory::OrgUnit;
+use crate::domain::ids::{AccountId, OrgUnitId};
+use crate::store::mappings::{MappedKind, Mapping};
 
-use crate::Deps;
-use crate::failure::{Blocked, store};
-use crate::writes::DryRun;
+use super::Pusher;
+use super::failure::{Blocked, store};
+use super::writes::DryRun;
 
 pub struct Push<'a> {
-    pub deps: &'a Deps,
+    pub deps: &'a Pusher,
     pub connector: &'a Connector,
     pub app: DingApp,
     /// The directory unit that stands for `push_dingtalk_parent`.

@@ -5,17 +5,17 @@
 
 use std::collections::BTreeMap;
 
-use dingbridge::dingtalk::{DeptId, DingTalkError, DingUser, DingUserId, NewUser, UserPatch};
-use dingbridge::domain::connector::{EmailField, LinkMode, PushDeletePolicy, PushField};
-use dingbridge::domain::directory::{Account, AccountStatus};
-use dingbridge::domain::ids::{AccountId, OrgUnitId};
-use dingbridge::domain::values::Mobile;
-use dingbridge::store::link_requests::{LinkRequestState, NewLinkRequest};
-use dingbridge::store::mappings::MappedKind;
+use crate::dingtalk::{DeptId, DingTalkError, DingUser, DingUserId, NewUser, UserPatch};
+use crate::domain::connector::{EmailField, LinkMode, PushDeletePolicy, PushField};
+use crate::domain::directory::{Account, AccountStatus};
+use crate::domain::ids::{AccountId, OrgUnitId};
+use crate::domain::values::Mobile;
+use crate::store::link_requests::{LinkRequestState, NewLinkRequest};
+use crate::store::mappings::MappedKind;
 
-use crate::failure::{self, Blocked, USER_GONE, is_code, store};
-use crate::handler::Done;
-use crate::scope::Push;
+use super::Done;
+use super::failure::{self, Blocked, USER_GONE, is_code, store};
+use super::scope::Push;
 
 /// The DingTalk userid of an account pushed by us: `db` + the account id's 32 hex digits. Fixed
 /// by the account alone, so a create retried after a lost answer asks for the same userid.

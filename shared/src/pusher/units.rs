@@ -2,15 +2,15 @@
 //! `source_identifier` (so a retried create finds its department instead of duplicating it),
 //! updated only where DingTalk differs, deleted once the unit leaves the pushed subtree.
 
-use dingbridge::dingtalk::{DepartmentPatch, DeptId, NewDepartment};
-use dingbridge::domain::directory::OrgUnit;
-use dingbridge::domain::ids::OrgUnitId;
-use dingbridge::store::mappings::MappedKind;
+use crate::dingtalk::{DepartmentPatch, DeptId, NewDepartment};
+use crate::domain::directory::OrgUnit;
+use crate::domain::ids::OrgUnitId;
+use crate::store::mappings::MappedKind;
 
-use crate::failure::{self, Blocked, DEPT_GONE, is_code, store};
-use crate::handler::Done;
-use crate::scope::Push;
-use crate::writes::DryPlan;
+use super::Done;
+use super::failure::{self, Blocked, DEPT_GONE, is_code, store};
+use super::scope::Push;
+use super::writes::DryPlan;
 
 impl Push<'_> {
     pub async fn org_unit(&self, id: &OrgUnitId) -> Result<Done, Blocked> {

@@ -2,17 +2,17 @@
 //! open a connector's push context once, then plan each entity of the pushed subtree as a dry run
 //! (the same decisions the worker takes, with no write) and, once the plan is confirmed, push it.
 
-use dingbridge::dingtalk::DingApp;
-use dingbridge::domain::connector::Connector;
-use dingbridge::domain::ids::{ConnectorId, OrgUnitId};
-use dingbridge::domain::pull::FieldChange;
-use dingbridge::domain::sync::PushEntity;
+use crate::dingtalk::DingApp;
+use crate::domain::connector::Connector;
+use crate::domain::ids::{ConnectorId, OrgUnitId};
+use crate::domain::pull::FieldChange;
+use crate::domain::sync::PushEntity;
 
-use crate::Deps;
-use crate::failure::{Blocked, store};
-use crate::handler::Done;
-use crate::scope::Push;
-use crate::writes::{DryPlan, DryRun};
+use super::Done;
+use super::Pusher;
+use super::failure::{Blocked, store};
+use super::scope::Push;
+use super::writes::{DryPlan, DryRun};
 
 /// A push-enabled connector, opened: its settings, app (secret unsealed) and push root.
 pub struct Context {
@@ -21,7 +21,7 @@ pub struct Context {
     pub root: OrgUnitId,
 }
 
-impl Deps {
+impl Pusher {
     /// The connector's push context; `None` when the connector is gone or does not push, and
     /// [`Blocked::Park`] when it cannot push as configured (disabled, no push root).
     pub async fn context(&self, id: &ConnectorId) -> Result<Option<Context>, Blocked> {

@@ -1,8 +1,8 @@
 //! Why an entity cannot be pushed now, and DingTalk's write-API error codes sorted into what the
 //! worker does with each (docs: dingtalk-push.md, "Error codes and what the push does with each").
 
-use dingbridge::dingtalk::{DingTalkError, ErrorKind};
-use dingbridge::store::DirectoryError;
+use crate::dingtalk::{DingTalkError, ErrorKind};
+use crate::store::DirectoryError;
 
 /// A push that did not complete.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -149,12 +149,12 @@ pub const DEPT_GONE: &[i64] = &[60003];
 #[cfg(test)]
 mod tests {
     use super::*;
-    use dingbridge::dingtalk::ErrorCode;
+    use crate::dingtalk::ErrorCode;
 
     fn legacy(code: i64, message: &str) -> DingTalkError {
         DingTalkError::new(
             "/topapi/v2/x",
-            dingbridge::dingtalk::error::legacy_kind(code, message),
+            crate::dingtalk::error::legacy_kind(code, message),
             ErrorCode::Errcode(code),
             message,
         )

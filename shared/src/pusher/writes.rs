@@ -8,14 +8,14 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use dingbridge::dingtalk::{
+use crate::dingtalk::{
     CreatedUser, DepartmentPatch, DeptId, DingTalkError, DingUserId, ErrorCode, ErrorKind,
     NewDepartment, NewUser, UserPatch,
 };
-use dingbridge::domain::ids::OrgUnitId;
-use dingbridge::domain::pull::FieldChange;
+use crate::domain::ids::OrgUnitId;
+use crate::domain::pull::FieldChange;
 
-use crate::scope::Push;
+use super::scope::Push;
 
 /// What a whole dry run shares: the departments it would create, by unit.
 #[derive(Debug, Default)]
