@@ -188,44 +188,22 @@ impl PushingDirectory {
     }
 
     /// The units below `top` (parents before children) and the accounts in `top` and below, each
-    /// with its version.
+    /// with its version ([`Directory::subtree`], plus one read per account for its version).
     async fn subtree(
         &self,
         top: &OrgUnitId,
     ) -> Result<(Vec<(OrgUnitId, u64)>, Vec<(AccountId, u64)>), DirectoryError> {
-        let mut units = Vec::new();
-        let mut accounts = Vec::new();
-        let mut seen = HashSet::new();
-        let mut frontier = vec![top.clone()];
-        while let Some(next) = (!frontier.is_empty()).then(|| std::mem::take(&mut frontier)) {
-            for id in next {
-                let mut cursor = None;
-                loop {
-                    let page = self.directory.members(&id, 1000, cursor).await?;
-                    for account in page.items {
-                        if seen.insert(account.clone())
-                            && let Some(a) = self.directory.account(&account).await?
-                        {
-                            accounts.push((account, a.version));
-                        }
-                    }
-                    match page.next {
-                        Some(c) => cursor = Some(c),
-                        None => break,
-                    }
-                }
-                let mut cursor = None;
-                loop {
-                    let page = self.directory.children(&id, 1000, cursor).await?;
-                    for child in page.items {
-                        units.push((child.id.clone(), child.version));
-                        frontier.push(child.id);
-                    }
-                    match page.next {
-                        Some(c) => cursor = Some(c),
-                        None => break,
-                    }
-                }
+        let tree = self.directory.subtree(top).await?;
+        let units = tree
+            .levels
+            .into_iter()
+            .flatten()
+            .map(|u| (u.id, u.version))
+            .collect();
+        let mut accounts = Vec::with_capacity(tree.accounts.len());
+        for (id, _) in tree.accounts {
+            if let Some(a) = self.directory.account(&id).await? {
+                accounts.push((id, a.version));
             }
         }
         Ok((units, accounts))

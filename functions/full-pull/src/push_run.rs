@@ -11,10 +11,10 @@
 //! separate rate limits in DingTalk, so users of finished levels go while deeper departments are
 //! made), each row's outcome written back on the row so a continuation skips what is done.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 use std::time::Duration;
 
-use dingbridge::domain::ids::{AccountId, OrgUnitId};
+use dingbridge::domain::ids::OrgUnitId;
 use dingbridge::domain::pull::{PlanTotals, RowAction, guard};
 use dingbridge::domain::sync::{ApplyScope, PushEntity};
 use dingbridge::store::runs::{
@@ -24,8 +24,7 @@ use std::future::Future;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use dingbridge::pusher::{Blocked, Context, Done, DryPlan};
-use futures::StreamExt;
-use futures::stream::FuturesUnordered;
+use futures::{StreamExt, stream};
 use serde::{Deserialize, Serialize};
 use tokio::sync::{mpsc, watch};
 use tokio::time::Instant;
@@ -166,63 +165,35 @@ fn blocked_text(b: &Blocked) -> String {
     }
 }
 
-/// The pushed subtree: its units level by level (the root's children first) and its accounts,
-/// each with the deepest level among its units inside the subtree.
+/// The pushed subtree ([`Directory::subtree`]): its units level by level (the root's children
+/// first) and its accounts, each with the deepest level among its units inside the subtree.
 async fn subtree(
     deps: &Deps,
     root: &OrgUnitId,
 ) -> Result<(Vec<Vec<Entity>>, Vec<Entity>), StepError> {
-    let directory = &deps.directory;
-    let mut levels: Vec<Vec<Entity>> = Vec::new();
-    let mut accounts: HashMap<AccountId, u32> = HashMap::new();
-    let mut frontier = vec![root.clone()];
-    let mut depth = 0u32;
-    while !frontier.is_empty() {
-        let mut next = Vec::new();
-        for unit in &frontier {
-            let mut cursor = None;
-            loop {
-                let page = directory.members(unit, PAGE, cursor).await?;
-                for account in page.items {
-                    let d = accounts.entry(account).or_insert(depth);
-                    *d = (*d).max(depth);
-                }
-                match page.next {
-                    Some(c) => cursor = Some(c),
-                    None => break,
-                }
-            }
-            let mut cursor = None;
-            loop {
-                let page = directory.children(unit, PAGE, cursor).await?;
-                next.extend(page.items.into_iter().map(|u| u.id));
-                match page.next {
-                    Some(c) => cursor = Some(c),
-                    None => break,
-                }
-            }
-        }
-        depth += 1;
-        if !next.is_empty() {
-            levels.push(
-                next.iter()
-                    .map(|id| Entity {
-                        entity: PushEntity::OrgUnit(id.clone()),
-                        depth,
-                    })
-                    .collect(),
-            );
-        }
-        frontier = next;
-    }
-    let mut accounts: Vec<Entity> = accounts
+    let tree = deps.directory.subtree(root).await?;
+    let levels = tree
+        .levels
+        .into_iter()
+        .zip(1u32..)
+        .map(|(units, depth)| {
+            units
+                .into_iter()
+                .map(|u| Entity {
+                    entity: PushEntity::OrgUnit(u.id),
+                    depth,
+                })
+                .collect()
+        })
+        .collect();
+    let accounts = tree
+        .accounts
         .into_iter()
         .map(|(id, depth)| Entity {
             entity: PushEntity::Account(id),
             depth,
         })
         .collect();
-    accounts.sort_by(|a, b| (a.depth, a.entity.id()).cmp(&(b.depth, b.entity.id())));
     Ok((levels, accounts))
 }
 
@@ -616,22 +587,10 @@ async fn apply(
     Ok(!late.load(Ordering::Relaxed))
 }
 
-/// Runs `jobs` with at most `limit` at once, in order of start; returns their outputs.
-async fn bounded<F: Future>(jobs: impl IntoIterator<Item = F>, limit: usize) -> Vec<F::Output> {
-    let mut running = FuturesUnordered::new();
-    let mut out = Vec::new();
-    for job in jobs {
-        if running.len() >= limit
-            && let Some(x) = running.next().await
-        {
-            out.push(x);
-        }
-        running.push(job);
-    }
-    while let Some(x) = running.next().await {
-        out.push(x);
-    }
-    out
+/// Runs `jobs` with at most `limit` at once; returns their outputs. The futures are made before
+/// (no closure is held across their awaits, which keeps the step's future `Send`).
+async fn bounded<F: Future>(jobs: Vec<F>, limit: usize) -> Vec<F::Output> {
+    stream::iter(jobs).buffer_unordered(limit).collect().await
 }
 
 /// Writes applied rows back with their outcomes and adds them to the run's counters and errors.

@@ -10,8 +10,8 @@ use std::sync::Arc;
 use serde_json::json;
 
 use super::{Actor, DirectoryError};
-use crate::domain::directory::{MAX_MEMBERSHIPS, Origin};
-use crate::domain::ids::OrgUnitId;
+use crate::domain::directory::{MAX_MEMBERSHIPS, OrgUnit, Origin};
+use crate::domain::ids::{AccountId, OrgUnitId};
 use crate::ports::{Clock, Item, Key, MAX_TRANSACTION_ITEMS, Table, TxOp};
 
 /// The directory root's id: fixed, so every engine and every deployment agree on it.
@@ -36,6 +36,16 @@ pub struct UnitChange {
     pub name: Option<String>,
     pub parent_id: Option<OrgUnitId>,
     pub order: Option<i64>,
+}
+
+/// A unit's subtree, as [`Directory::subtree`] reads it.
+#[derive(Clone, Debug, Default)]
+pub struct Subtree {
+    /// The units below the top, level by level (index 0 = its children).
+    pub levels: Vec<Vec<OrgUnit>>,
+    /// Every account with a membership in the subtree and the deepest level it is in (0 = the
+    /// top itself), shallowest first.
+    pub accounts: Vec<(AccountId, u32)>,
 }
 
 /// What a new org unit needs.

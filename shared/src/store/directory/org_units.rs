@@ -12,10 +12,11 @@ use super::super::{Actor, DirectoryError, PageOf, decode, encode};
 const MAX_DEPTH: usize = 64;
 
 use super::{
-    Directory, NewOrgUnit, RACE_RETRIES, ROOT_ID, SideWrites, UnitChange, marker, no_side_writes,
+    Directory, NewOrgUnit, RACE_RETRIES, ROOT_ID, SideWrites, Subtree, UnitChange, marker,
+    no_side_writes,
 };
 use crate::domain::directory::OrgUnit;
-use crate::domain::ids::OrgUnitId;
+use crate::domain::ids::{AccountId, OrgUnitId};
 use crate::domain::values::check_unit_name;
 use crate::ports::{Cond, Index, Item, Query, TableError, TxOp};
 
@@ -398,6 +399,54 @@ impl Directory {
             .limit(limit)
             .after(cursor);
         PageOf::decoded(self.table.query(&q).await?)
+    }
+
+    /// The units below `top`, level by level (its children first, each level's units in name
+    /// order under their parents), and every account with a membership in `top` or below it,
+    /// with the deepest level of those memberships (`top`'s own members are at level 0). Used
+    /// where a whole subtree is pushed: an initial push plans it, a move across a push root
+    /// queues it.
+    pub async fn subtree(&self, top: &OrgUnitId) -> Result<Subtree, DirectoryError> {
+        const PAGE: usize = 1000;
+        let mut out = Subtree::default();
+        let mut depths: std::collections::HashMap<AccountId, u32> = Default::default();
+        let mut frontier = vec![top.clone()];
+        let mut depth = 0u32;
+        while !frontier.is_empty() {
+            let mut next: Vec<OrgUnit> = Vec::new();
+            for unit in &frontier {
+                let mut cursor = None;
+                loop {
+                    let page = self.members(unit, PAGE, cursor).await?;
+                    for account in page.items {
+                        let d = depths.entry(account).or_insert(depth);
+                        *d = (*d).max(depth);
+                    }
+                    match page.next {
+                        Some(c) => cursor = Some(c),
+                        None => break,
+                    }
+                }
+                let mut cursor = None;
+                loop {
+                    let page = self.children(unit, PAGE, cursor).await?;
+                    next.extend(page.items);
+                    match page.next {
+                        Some(c) => cursor = Some(c),
+                        None => break,
+                    }
+                }
+            }
+            depth += 1;
+            frontier = next.iter().map(|u| u.id.clone()).collect();
+            if !next.is_empty() {
+                out.levels.push(next);
+            }
+        }
+        out.accounts = depths.into_iter().collect();
+        out.accounts
+            .sort_by(|a, b| (a.1, a.0.as_str()).cmp(&(b.1, b.0.as_str())));
+        Ok(out)
     }
 
     /// Every org unit, oldest first.
