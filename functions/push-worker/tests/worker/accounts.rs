@@ -80,14 +80,7 @@ async fn the_email_goes_to_org_email_when_the_connector_says_so() {
         ..Options::default()
     })
     .await;
-    let alice = w
-        .account(NewAccount {
-            username: "alice",
-            name: "Alice",
-            mobile: Some("13800000001"),
-            units: vec![&w.root],
-        })
-        .await;
+    let alice = w.alice(&[&w.root]).await;
     w.push_all(&[PushEntity::Account(alice.clone())]).await;
     let a = w.user(&w.userid_of(&alice).await.unwrap()).await.unwrap();
     assert_eq!(a["org_email"], "alice@example.com");
@@ -98,14 +91,7 @@ async fn the_email_goes_to_org_email_when_the_connector_says_so() {
 async fn a_second_push_of_an_unchanged_account_writes_nothing() {
     let w = world(Options::default()).await;
     let [_, platform, sales] = units(&w).await;
-    let alice = w
-        .account(NewAccount {
-            username: "alice",
-            name: "Alice",
-            mobile: Some("13800000001"),
-            units: vec![&platform, &sales],
-        })
-        .await;
+    let alice = w.alice(&[&platform, &sales]).await;
     w.push_all(&[PushEntity::Account(alice.clone())]).await;
     let before = w.users().await;
 
@@ -120,14 +106,7 @@ async fn a_second_push_of_an_unchanged_account_writes_nothing() {
 async fn a_rename_and_a_membership_change_follow_the_directory() {
     let w = world(Options::default()).await;
     let [eng, platform, sales] = units(&w).await;
-    let alice = w
-        .account(NewAccount {
-            username: "alice",
-            name: "Alice",
-            mobile: Some("13800000001"),
-            units: vec![&platform, &sales],
-        })
-        .await;
+    let alice = w.alice(&[&platform, &sales]).await;
     w.push_all(&[PushEntity::Account(alice.clone())]).await;
 
     let eng2 = eng.clone();
@@ -189,14 +168,7 @@ async fn an_account_without_a_mobile_is_parked_then_pushed_once_it_has_one() {
 async fn an_account_waits_for_its_unit_to_be_pushed() {
     let w = world(Options::default()).await;
     let eng = w.unit("Engineering", &w.root, 1).await;
-    let alice = w
-        .account(NewAccount {
-            username: "alice",
-            name: "Alice",
-            mobile: Some("13800000001"),
-            units: vec![&eng],
-        })
-        .await;
+    let alice = w.alice(&[&eng]).await;
     let message = w.change(PushEntity::Account(alice.clone())).await;
     assert!(!w.deliver(&message).await, "returned for a retry");
     assert!(w.users().await.is_empty());
@@ -224,14 +196,7 @@ async fn a_mobile_already_in_the_corp_is_linked_at_once_in_mapping_mode() {
         .as_i64()
         .unwrap();
     w.dingtalk_user("zhangsan", "13800000001", &[other]).await;
-    let alice = w
-        .account(NewAccount {
-            username: "alice",
-            name: "Alice",
-            mobile: Some("13800000001"),
-            units: vec![&platform],
-        })
-        .await;
+    let alice = w.alice(&[&platform]).await;
     w.push_all(&[PushEntity::Account(alice.clone())]).await;
 
     assert_eq!(w.userid_of(&alice).await.as_deref(), Some("zhangsan"));
@@ -251,14 +216,7 @@ async fn a_mobile_already_in_the_corp_waits_for_an_admin_in_association_mode() {
     })
     .await;
     w.dingtalk_user("zhangsan", "13800000001", &[1]).await;
-    let alice = w
-        .account(NewAccount {
-            username: "alice",
-            name: "Alice",
-            mobile: Some("13800000001"),
-            units: vec![&w.root],
-        })
-        .await;
+    let alice = w.alice(&[&w.root]).await;
     let entity = PushEntity::Account(alice.clone());
     assert!(w.push(entity.clone()).await);
 
@@ -276,14 +234,7 @@ async fn a_mobile_already_in_the_corp_waits_for_an_admin_in_association_mode() {
 #[tokio::test]
 async fn a_create_whose_mapping_write_was_lost_converges_without_a_second_user() {
     let w = world(Options::default()).await;
-    let alice = w
-        .account(NewAccount {
-            username: "alice",
-            name: "Alice",
-            mobile: Some("13800000001"),
-            units: vec![&w.root],
-        })
-        .await;
+    let alice = w.alice(&[&w.root]).await;
     w.push_all(&[PushEntity::Account(alice.clone())]).await;
     let userid = w.userid_of(&alice).await.unwrap();
     w.unmap(MappedKind::User, &userid).await;
@@ -300,14 +251,7 @@ async fn a_create_whose_mapping_write_was_lost_converges_without_a_second_user()
 #[tokio::test]
 async fn a_changed_mobile_is_parked_with_the_admins_choices_and_never_sent() {
     let w = world(Options::default()).await;
-    let alice = w
-        .account(NewAccount {
-            username: "alice",
-            name: "Alice",
-            mobile: Some("13800000001"),
-            units: vec![&w.root],
-        })
-        .await;
+    let alice = w.alice(&[&w.root]).await;
     let entity = PushEntity::Account(alice.clone());
     w.push_all(std::slice::from_ref(&entity)).await;
     w.edit_account(&alice, |a| {
@@ -332,14 +276,7 @@ async fn a_changed_mobile_is_parked_with_the_admins_choices_and_never_sent() {
 #[tokio::test]
 async fn a_user_deleted_in_dingtalk_is_created_again_with_the_new_mobile() {
     let w = world(Options::default()).await;
-    let alice = w
-        .account(NewAccount {
-            username: "alice",
-            name: "Alice",
-            mobile: Some("13800000001"),
-            units: vec![&w.root],
-        })
-        .await;
+    let alice = w.alice(&[&w.root]).await;
     w.push_all(&[PushEntity::Account(alice.clone())]).await;
     let userid = w.userid_of(&alice).await.unwrap();
     w.edit_account(&alice, |a| {
@@ -367,14 +304,7 @@ async fn the_connectors_extension_keys_are_pushed_and_other_keys_left_alone() {
         ..Options::default()
     })
     .await;
-    let alice = w
-        .account(NewAccount {
-            username: "alice",
-            name: "Alice",
-            mobile: Some("13800000001"),
-            units: vec![&w.root],
-        })
-        .await;
+    let alice = w.alice(&[&w.root]).await;
     w.edit_account(&alice, |a| {
         a.attributes.insert("cost_center".into(), "R&D".into());
         a.attributes.insert("private".into(), "not pushed".into());
@@ -420,14 +350,7 @@ async fn a_lost_mapping_reported_as_a_taken_mobile_relinks_our_own_user_without_
         ..Options::default()
     })
     .await;
-    let alice = w
-        .account(NewAccount {
-            username: "alice",
-            name: "Alice",
-            mobile: Some("13800000001"),
-            units: vec![&w.root],
-        })
-        .await;
+    let alice = w.alice(&[&w.root]).await;
     w.push_all(&[PushEntity::Account(alice.clone())]).await;
     let userid = w.userid_of(&alice).await.unwrap();
     w.unmap(MappedKind::User, &userid).await;

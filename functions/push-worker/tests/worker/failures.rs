@@ -9,7 +9,7 @@ use dingbridge::ports::{Clock, QueueConsumer, Received, SystemClock};
 use dingbridge::store::outbox::OutboxState;
 use serde_json::json;
 
-use crate::support::{MAX_RECEIVES, NewAccount, Options, world};
+use crate::support::{MAX_RECEIVES, Options, world};
 
 #[tokio::test]
 async fn throttling_returns_the_message_and_changes_nothing() {
@@ -33,14 +33,7 @@ async fn throttling_returns_the_message_and_changes_nothing() {
 #[tokio::test]
 async fn a_dingtalk_5xx_returns_the_message_and_changes_nothing() {
     let w = world(Options::default()).await;
-    let alice = w
-        .account(NewAccount {
-            username: "alice",
-            name: "Alice",
-            mobile: Some("13800000001"),
-            units: vec![&w.root],
-        })
-        .await;
+    let alice = w.alice(&[&w.root]).await;
     w.fault(json!({"api": "/topapi/v2/user/create", "http_status": 502, "count": 10}))
         .await;
 

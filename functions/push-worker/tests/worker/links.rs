@@ -11,7 +11,7 @@ use dingbridge::store::Actor;
 use dingbridge::store::link_requests::{LinkRequest, LinkRequestState};
 use dingbridge::store::outbox::OutboxState;
 
-use crate::support::{NewAccount, Options, World, world};
+use crate::support::{Options, World, world};
 
 fn admin() -> Actor {
     Actor::new(Origin::Admin, "admin-token:ops:1234abcd")
@@ -26,14 +26,7 @@ async fn parked_on_a_taken_mobile() -> (World, AccountId) {
     })
     .await;
     w.dingtalk_user("zhangsan", "13800000001", &[1]).await;
-    let alice = w
-        .account(NewAccount {
-            username: "alice",
-            name: "Alice",
-            mobile: Some("13800000001"),
-            units: vec![&w.root],
-        })
-        .await;
+    let alice = w.alice(&[&w.root]).await;
     assert!(w.push(PushEntity::Account(alice.clone())).await);
     (w, alice)
 }

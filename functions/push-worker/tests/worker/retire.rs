@@ -8,17 +8,10 @@ use dingbridge::domain::sync::PushEntity;
 use dingbridge::store::Actor;
 use dingbridge::store::directory::Directory;
 
-use crate::support::{NewAccount, Options, World, dept_list, world};
+use crate::support::{Options, World, dept_list, world};
 
 async fn pushed_alice(w: &World) -> (AccountId, String) {
-    let alice = w
-        .account(NewAccount {
-            username: "alice",
-            name: "Alice",
-            mobile: Some("13800000001"),
-            units: vec![&w.root],
-        })
-        .await;
+    let alice = w.alice(&[&w.root]).await;
     w.push_all(&[PushEntity::Account(alice.clone())]).await;
     let userid = w.userid_of(&alice).await.unwrap();
     (alice, userid)

@@ -225,6 +225,17 @@ impl World {
             .id
     }
 
+    /// Alice (mobile 13800000001), the account most cases push, in `units`.
+    pub async fn alice(&self, units: &[&OrgUnitId]) -> AccountId {
+        self.account(NewAccount {
+            username: "alice",
+            name: "Alice",
+            mobile: Some("13800000001"),
+            units: units.to_vec(),
+        })
+        .await
+    }
+
     pub async fn account(&self, new: NewAccount<'_>) -> AccountId {
         let account = Account {
             id: AccountId::generate(),
