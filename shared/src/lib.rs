@@ -8,6 +8,7 @@ pub mod config;
 pub mod dingtalk;
 pub mod lifecycle;
 pub mod logging;
+pub mod oauth;
 pub mod ports;
 pub mod push;
 pub mod pusher;

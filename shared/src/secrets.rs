@@ -53,6 +53,16 @@ impl SecretBox {
         Ok(Self { cipher })
     }
 
+    /// A box under a random key that is never stored or shown: for a function that reads records
+    /// with sealed fields (connectors) but never opens one, and so has no data key.
+    pub fn ephemeral() -> Self {
+        let mut key = [0u8; 32];
+        rand::rng().fill_bytes(&mut key);
+        Self {
+            cipher: Aes256Gcm::new(&key.into()),
+        }
+    }
+
     /// A fresh random key, base64 (for the local data directory and first deployments).
     pub fn generate_key() -> String {
         let mut key = [0u8; 32];

@@ -123,6 +123,7 @@ async fn create_unit(
         return Err(refused(problems));
     };
     let new = NewOrgUnit {
+        scim: None,
         name: body.name,
         parent_id,
         order: body.order,
@@ -186,6 +187,7 @@ async fn update_unit(
         return Err(refused(problems));
     }
     let change = UnitChange {
+        scim: None,
         name: body.name,
         parent_id,
         order: body.order,
@@ -505,6 +507,7 @@ async fn create_account(
     };
     let policy = admin.settings.password_policy().await?;
     let mut account = Account {
+        scim: None,
         id: AccountId::generate(),
         username,
         display_name,

@@ -69,6 +69,7 @@ fn directory(depts: &[StagedDept], users: &[StagedUser]) -> anyhow::Result<Direc
     for d in depts.iter().filter(|d| !d.dept_id.is_root()) {
         let parent = d.parent_id.unwrap_or(DeptId::ROOT);
         let unit = OrgUnit {
+            scim: None,
             id: OrgUnitId::generate(),
             name: d.name.clone(),
             parent_id: units.get(&parent).cloned(),
@@ -87,6 +88,7 @@ fn directory(depts: &[StagedDept], users: &[StagedUser]) -> anyhow::Result<Direc
             .filter_map(|d| units.get(d).cloned())
             .collect();
         let account = Account {
+            scim: None,
             id: AccountId::generate(),
             username: Username::parse(u.userid.as_str())?,
             display_name: DisplayName::parse(&u.name)?,

@@ -232,10 +232,17 @@ pub fn router_on(w: &Wiring) -> Router {
         w.clock.clone(),
         w.secrets.clone(),
     ));
+    let scim = scim::router(scim::Deps {
+        table: w.table.clone(),
+        push_queue: w.push_queue.clone(),
+        clock: w.clock.clone(),
+        public_url: w.public_url.clone(),
+    });
     // Any other path answers the error body every function answers with.
     health
         .merge(callback)
         .merge(admin)
+        .merge(scim)
         .fallback(|| async { ApiError::NotFound })
 }
 

@@ -42,6 +42,9 @@ pub struct Account {
     pub password_hash: Option<String>,
     pub must_change_password: bool,
     pub attributes: BTreeMap<String, String>,
+    /// What a SCIM client sent for this account, when one did.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scim: Option<ScimRecord>,
     pub version: u64,
     pub created_ms: i64,
     pub updated_ms: i64,
@@ -55,9 +58,31 @@ pub struct OrgUnit {
     /// `None` only for the directory root.
     pub parent_id: Option<OrgUnitId>,
     pub order: i64,
+    /// What a SCIM client sent for this unit (a SCIM Group), when one did.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scim: Option<ScimRecord>,
     pub version: u64,
     pub created_ms: i64,
     pub updated_ms: i64,
+}
+
+/// A SCIM resource as its client wrote it, so that it reads back as written: the attributes the
+/// directory has no field for (`name.givenName`, other emails, the enterprise extension…), their
+/// spelling, and which optional ones were left out. The directory's own fields stay the truth:
+/// `synced` holds the values the document implied for them when it was written, so a later change
+/// by an admin or from DingTalk (a value that no longer equals `synced`) shows instead of the
+/// document's.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ScimRecord {
+    /// The client's `externalId` (unique across the directory, case-sensitive).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub external_id: Option<String>,
+    /// The writable attributes as sent, under their canonical names (never the password).
+    #[serde(default)]
+    pub doc: serde_json::Map<String, serde_json::Value>,
+    /// The directory fields as the document set them.
+    #[serde(default)]
+    pub synced: serde_json::Map<String, serde_json::Value>,
 }
 
 /// Who made a change; recorded on every audit entry.

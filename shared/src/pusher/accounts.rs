@@ -89,7 +89,7 @@ impl Push<'_> {
     async fn create_user(&self, w: &Wanted<'_>) -> Result<Done, Blocked> {
         let a = w.account;
         let Some(mobile) = &a.mobile else {
-            return Err(Blocked::park(NO_MOBILE, None));
+            return Err(Blocked::park(no_mobile(a), None));
         };
         let depts = self.depts(w).await?;
         let userid = userid_for(&a.id)
@@ -459,6 +459,33 @@ fn extension_changes(
         .filter(|k| value(ours, k) != value(theirs, k))
         .map(|k| (k.clone(), value(ours, k).unwrap_or_default()))
         .collect()
+}
+
+/// Why an account without a mobile waits: a SCIM client may have sent a phone number of type
+/// `mobile` that is not one DingTalk takes (kept as sent; the account has no mobile then).
+fn no_mobile(a: &Account) -> String {
+    let sent = a
+        .scim
+        .as_ref()
+        .and_then(|r| r.doc.get("phoneNumbers"))
+        .and_then(|p| p.as_array())
+        .and_then(|list| {
+            list.iter().find(|p| {
+                p.get("type")
+                    .and_then(|t| t.as_str())
+                    .is_some_and(|t| t.eq_ignore_ascii_case("mobile"))
+            })
+        })
+        .and_then(|p| p.get("value"))
+        .and_then(|v| v.as_str());
+    match sent {
+        Some(v) => format!(
+            "the SCIM client sent the mobile {v:?}, which DingTalk does not take (a mainland \
+             number of 11 digits starting with 1, or +CC-NUMBER): correct it at the client to \
+             push this account"
+        ),
+        None => NO_MOBILE.to_owned(),
+    }
 }
 
 /// Whether DingTalk's mobile is ours, in the normalised form; `None` when DingTalk hides it (the

@@ -55,6 +55,19 @@ pub fn unique(kind: &str, value: &str) -> Key {
     Key::new(format!("UNQ#{kind}#{}", esc(value)), "UNQ")
 }
 
+/// An org unit in the by-name lookup (names lower-cased; not unique: names repeat under different
+/// parents). The item's `d.id` names the unit.
+pub fn unit_by_name(name: &str, id: &OrgUnitId) -> Key {
+    Key::new(
+        format!("OUNAME#{}", esc(&name.to_lowercase())),
+        id.to_string(),
+    )
+}
+
+pub fn units_by_name(name: &str) -> String {
+    format!("OUNAME#{}", esc(&name.to_lowercase()))
+}
+
 pub fn unit_name_marker(parent: &OrgUnitId, name: &str) -> Key {
     unique("ouname", &format!("{parent}#{}", esc(&name.to_lowercase())))
 }

@@ -164,6 +164,7 @@ impl Reconciler {
                     }),
                 None => {
                     let new = NewOrgUnit {
+                        scim: None,
                         name: name.clone(),
                         parent_id: parent.clone(),
                         order,

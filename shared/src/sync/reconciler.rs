@@ -411,6 +411,7 @@ impl Reconciler {
         actor: &Actor,
     ) -> Result<Outcome, DirectoryError> {
         let account = Account {
+            scim: None,
             id: AccountId::generate(),
             username: d.username.clone(),
             display_name: d.display_name.clone(),

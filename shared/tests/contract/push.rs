@@ -157,6 +157,7 @@ async fn pushing_connector(
 
 fn person(username: &str, unit: &OrgUnitId) -> Account {
     Account {
+        scim: None,
         id: AccountId::generate(),
         username: Username::parse(username).unwrap(),
         display_name: DisplayName::parse("王五").unwrap(),
@@ -202,6 +203,7 @@ pub async fn pushing_writes_reach_exactly_the_connectors_whose_root_holds_the_en
     let root = directory.ensure_root().await.unwrap();
     let unit_under = |name: &str, parent: &OrgUnitId| {
         let new = NewOrgUnit {
+            scim: None,
             name: name.to_owned(),
             parent_id: parent.clone(),
             order: 0,
@@ -312,6 +314,7 @@ pub async fn pushing_writes_reach_exactly_the_connectors_whose_root_holds_the_en
         .create_org_unit(
             OrgUnitId::generate(),
             NewOrgUnit {
+                scim: None,
                 name: "From DingTalk".into(),
                 parent_id: r.id.clone(),
                 order: 0,

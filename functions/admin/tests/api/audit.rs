@@ -28,6 +28,7 @@ async fn some_history(env: &Env) {
     directory
         .create_org_unit(
             NewOrgUnit {
+                scim: None,
                 name: "Sales".into(),
                 parent_id: root.id,
                 order: 1,

@@ -25,6 +25,7 @@ async fn accounts_and_units_come_with_their_mappings_and_without_password_hashes
     let unit = directory
         .create_org_unit(
             NewOrgUnit {
+                scim: None,
                 name: "Sales".into(),
                 parent_id: root.id.clone(),
                 order: 1,
@@ -37,6 +38,7 @@ async fn accounts_and_units_come_with_their_mappings_and_without_password_hashes
     let account = directory
         .create_account(
             Account {
+                scim: None,
                 id: AccountId::generate(),
                 username: Username::parse("zhang.san").unwrap(),
                 display_name: DisplayName::parse("张三").unwrap(),

@@ -108,6 +108,7 @@ pub async fn world(options: Options) -> World {
     let root = directory
         .create_org_unit(
             NewOrgUnit {
+                scim: None,
                 name: "Pushed".into(),
                 parent_id: Directory::root_id(),
                 order: 0,
@@ -214,6 +215,7 @@ impl World {
         self.directory
             .create_org_unit(
                 NewOrgUnit {
+                    scim: None,
                     name: name.into(),
                     parent_id: parent.clone(),
                     order,
@@ -238,6 +240,7 @@ impl World {
 
     pub async fn account(&self, new: NewAccount<'_>) -> AccountId {
         let account = Account {
+            scim: None,
             id: AccountId::generate(),
             username: Username::parse(new.username).unwrap(),
             display_name: DisplayName::parse(new.name).unwrap(),

@@ -73,6 +73,7 @@ async fn removing_a_department_whose_unit_has_local_members_parks_with_a_reason(
     let unit = side.unit_of(a).await.unwrap();
     // An account an admin created in the unit, not linked to DingTalk.
     let local = Account {
+        scim: None,
         id: AccountId::generate(),
         username: Username::parse("local.admin").unwrap(),
         display_name: DisplayName::parse("Local").unwrap(),

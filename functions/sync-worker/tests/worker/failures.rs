@@ -114,6 +114,7 @@ async fn a_username_held_by_an_unlinked_account_is_a_conflict_never_a_merge() {
     let side = side(&sim, SideOptions::default()).await;
     let a = sim.create_dept("A", 1).await;
     let local = Account {
+        scim: None,
         id: AccountId::generate(),
         username: Username::parse("zhangsan").unwrap(),
         display_name: DisplayName::parse("Someone Else").unwrap(),

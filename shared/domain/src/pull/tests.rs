@@ -93,6 +93,7 @@ fn applied_with(
             units[&parent].clone()
         };
         let unit = OrgUnit {
+            scim: None,
             id: OrgUnitId::generate(),
             name: d.name.trim().to_owned(),
             parent_id: Some(parent_unit),
@@ -108,6 +109,7 @@ fn applied_with(
         let d = desired_account(&u.to_ding(), EmailField::Email).unwrap();
         let ids: Vec<OrgUnitId> = u.dept_ids.iter().map(|d| units[d].clone()).collect();
         let mut a = Account {
+            scim: None,
             id: AccountId::generate(),
             username: d.username,
             display_name: d.display_name,
@@ -133,6 +135,7 @@ fn applied_with(
 
 fn unlinked_account(username: &str, email: Option<&str>, mobile: Option<&str>) -> Account {
     Account {
+        scim: None,
         id: AccountId::generate(),
         username: Username::parse(username).unwrap(),
         display_name: DisplayName::parse("Someone").unwrap(),

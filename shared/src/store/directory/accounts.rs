@@ -380,8 +380,14 @@ fn unique_values(a: &Account) -> Vec<(&'static str, String)> {
     if let Some(m) = &a.mobile {
         out.push(("mobile", m.as_str().to_owned()));
     }
+    if let Some(e) = a.scim.as_ref().and_then(|s| s.external_id.as_ref()) {
+        out.push((ACCOUNT_EXTERNAL_ID, e.clone()));
+    }
     out
 }
+
+/// The uniqueness-marker kind of an account's SCIM `externalId` (found with `find_account`).
+pub const ACCOUNT_EXTERNAL_ID: &str = "external_id";
 
 /// Which condition of an account transaction failed, in words.
 fn explain_account_failure(

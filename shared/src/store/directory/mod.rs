@@ -5,12 +5,15 @@
 mod accounts;
 mod org_units;
 
+pub use accounts::ACCOUNT_EXTERNAL_ID;
+pub use org_units::UNIT_EXTERNAL_ID;
+
 use std::sync::Arc;
 
 use serde_json::json;
 
 use super::{Actor, DirectoryError};
-use crate::domain::directory::{MAX_MEMBERSHIPS, OrgUnit, Origin};
+use crate::domain::directory::{MAX_MEMBERSHIPS, OrgUnit, Origin, ScimRecord};
 use crate::domain::ids::{AccountId, OrgUnitId};
 use crate::ports::{Clock, Item, Key, MAX_TRANSACTION_ITEMS, Table, TxOp};
 
@@ -36,6 +39,8 @@ pub struct UnitChange {
     pub name: Option<String>,
     pub parent_id: Option<OrgUnitId>,
     pub order: Option<i64>,
+    /// The SCIM Group's new record (`Some(None)` forgets it).
+    pub scim: Option<Option<ScimRecord>>,
 }
 
 /// A unit's subtree, as [`Directory::subtree`] reads it.
@@ -54,6 +59,8 @@ pub struct NewOrgUnit {
     pub name: String,
     pub parent_id: OrgUnitId,
     pub order: i64,
+    /// The SCIM Group it was created as, if any.
+    pub scim: Option<ScimRecord>,
 }
 
 /// The directory repository.

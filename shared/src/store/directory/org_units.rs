@@ -34,6 +34,7 @@ impl Directory {
         }
         let now = self.clock.now_millis();
         let root = OrgUnit {
+            scim: None,
             id: id.clone(),
             name: "root".to_owned(),
             parent_id: None,
@@ -90,6 +91,7 @@ impl Directory {
         let name = check_unit_name(&new.name)?;
         let now = self.clock.now_millis();
         let unit = OrgUnit {
+            scim: new.scim.clone(),
             id,
             name,
             parent_id: Some(new.parent_id.clone()),
@@ -114,22 +116,30 @@ impl Directory {
                 ),
                 cond: Cond::Absent,
             },
-            audit_op(AuditEntry::new(
-                actor,
-                now,
-                "org_unit",
-                unit.id.as_str(),
-                "create",
-                None,
-                Some(json!(unit)),
-            )),
         ];
+        let lookups = lookup_ops(None, Some(&unit));
+        let lookup_count = lookups.len();
+        ops.extend(lookups);
+        ops.extend([audit_op(AuditEntry::new(
+            actor,
+            now,
+            "org_unit",
+            unit.id.as_str(),
+            "create",
+            None,
+            Some(json!(unit)),
+        ))]);
         ops.extend(extra);
         match self.table.transact(ops).await {
             Ok(()) => Ok(unit),
             Err(TableError::TransactionCancelled { failed }) if failed.contains(&0) => Err(
                 DirectoryError::NotFound(format!("parent org unit {}", new.parent_id)),
             ),
+            Err(TableError::TransactionCancelled { failed })
+                if failed.iter().any(|i| (3..3 + lookup_count).contains(i)) =>
+            {
+                Err(external_id_taken(&unit))
+            }
             Err(TableError::TransactionCancelled { .. }) => Err(DirectoryError::Conflict {
                 attr: "name",
                 detail: format!(
@@ -152,6 +162,7 @@ impl Directory {
         actor: &Actor,
     ) -> Result<OrgUnit, DirectoryError> {
         let change = UnitChange {
+            scim: None,
             name,
             parent_id,
             order,
@@ -173,6 +184,7 @@ impl Directory {
             name,
             parent_id,
             order,
+            scim,
         } = change;
         let name = name.map(|n| check_unit_name(&n)).transpose()?;
         for _ in 0..RACE_RETRIES {
@@ -206,6 +218,9 @@ impl Directory {
             if let Some(o) = order {
                 new.order = o;
             }
+            if let Some(record) = &scim {
+                new.scim.clone_from(record);
+            }
             if new == old {
                 return Ok(old);
             }
@@ -235,6 +250,10 @@ impl Directory {
                     cond: Cond::Absent,
                 });
             }
+            let first_lookup = ops.len();
+            let lookups = lookup_ops(Some(&old), Some(&new));
+            let lookup_count = lookups.len();
+            ops.extend(lookups);
             ops.push(audit_op(AuditEntry::new(
                 actor,
                 now,
@@ -253,6 +272,12 @@ impl Directory {
                             return Err(DirectoryError::Stale);
                         }
                         continue;
+                    }
+                    if failed
+                        .iter()
+                        .any(|i| (first_lookup..first_lookup + lookup_count).contains(i))
+                    {
+                        return Err(external_id_taken(&new));
                     }
                     if failed.contains(&1) {
                         let parent = new.parent_id.as_ref().map(ToString::to_string);
@@ -380,12 +405,50 @@ impl Directory {
                 None,
             )),
         ];
+        ops.extend(lookup_ops(Some(&unit), None));
         ops.extend(side(&unit, unit.version + 1)?);
         match self.table.transact(ops).await {
             Ok(()) => Ok(unit),
             Err(TableError::TransactionCancelled { .. }) => Err(DirectoryError::Stale),
             Err(e) => Err(e.into()),
         }
+    }
+
+    /// The units named `name` (any case), wherever they are in the tree: one query of the by-name
+    /// lookup, then a get per unit.
+    pub async fn org_units_named(&self, name: &str) -> Result<Vec<OrgUnit>, DirectoryError> {
+        let page = self
+            .table
+            .query(&Query::partition(Index::Primary, keys::units_by_name(name)).limit(100))
+            .await?;
+        let mut out = Vec::new();
+        for item in page.items {
+            let Ok(id) = OrgUnitId::parse(&item.key.sk) else {
+                continue;
+            };
+            if let Some(u) = self.org_unit(&id).await? {
+                out.push(u);
+            }
+        }
+        Ok(out)
+    }
+
+    /// The unit whose SCIM `externalId` is `external_id`.
+    pub async fn org_unit_by_external_id(
+        &self,
+        external_id: &str,
+    ) -> Result<Option<OrgUnit>, DirectoryError> {
+        let Some(item) = self
+            .table
+            .get(&keys::unique(UNIT_EXTERNAL_ID, external_id))
+            .await?
+        else {
+            return Ok(None);
+        };
+        let Some(owner) = item.data.get("owner").and_then(|o| o.as_str()) else {
+            return Ok(None);
+        };
+        self.org_unit(&OrgUnitId::parse(owner)?).await
     }
 
     /// The child units of a unit, by name.
@@ -459,6 +522,59 @@ impl Directory {
             .limit(limit)
             .after(cursor);
         PageOf::decoded(self.table.query(&q).await?)
+    }
+}
+
+/// The by-name lookup item and the SCIM `externalId` marker of a unit, moved from `old` to `new`
+/// (a create has no `old`, a delete no `new`): deletes of what changed, then puts.
+fn lookup_ops(old: Option<&OrgUnit>, new: Option<&OrgUnit>) -> Vec<TxOp> {
+    let name = |u: &OrgUnit| (u.parent_id.is_some()).then(|| u.name.to_lowercase());
+    let ext = |u: &OrgUnit| u.scim.as_ref().and_then(|s| s.external_id.clone());
+    let mut ops = Vec::new();
+    let (old_name, new_name) = (old.and_then(name), new.and_then(name));
+    if old_name != new_name {
+        if let (Some(u), Some(n)) = (old, &old_name) {
+            ops.push(TxOp::Delete {
+                key: keys::unit_by_name(n, &u.id),
+                cond: Cond::None,
+            });
+        }
+        if let (Some(u), Some(n)) = (new, &new_name) {
+            ops.push(TxOp::Put {
+                item: Item::new(keys::unit_by_name(n, &u.id), 1, json!({ "id": u.id })),
+                cond: Cond::None,
+            });
+        }
+    }
+    let (old_ext, new_ext) = (old.and_then(ext), new.and_then(ext));
+    if old_ext != new_ext {
+        if let Some(e) = &old_ext {
+            ops.push(TxOp::Delete {
+                key: keys::unique(UNIT_EXTERNAL_ID, e),
+                cond: Cond::None,
+            });
+        }
+        if let (Some(u), Some(e)) = (new, &new_ext) {
+            ops.push(TxOp::Put {
+                item: marker(keys::unique(UNIT_EXTERNAL_ID, e), u.id.as_str()),
+                cond: Cond::Absent,
+            });
+        }
+    }
+    ops
+}
+
+/// The uniqueness-marker kind of a unit's SCIM `externalId`.
+pub const UNIT_EXTERNAL_ID: &str = "ouext";
+
+fn external_id_taken(unit: &OrgUnit) -> DirectoryError {
+    let ext = unit.scim.as_ref().and_then(|s| s.external_id.clone());
+    DirectoryError::Conflict {
+        attr: "externalId",
+        detail: format!(
+            "another org unit has the externalId {:?}",
+            ext.unwrap_or_default()
+        ),
     }
 }
 

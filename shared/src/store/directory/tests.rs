@@ -42,6 +42,7 @@ fn account(
     units: &[OrgUnitId],
 ) -> Account {
     Account {
+        scim: None,
         id: AccountId::generate(),
         username: Username::parse(username).unwrap(),
         display_name: DisplayName::parse("张三").unwrap(),
@@ -64,6 +65,7 @@ async fn unit(f: &Fixture, parent: &OrgUnitId, name: &str) -> OrgUnit {
     f.dir
         .create_org_unit(
             NewOrgUnit {
+                scim: None,
                 name: name.to_owned(),
                 parent_id: parent.clone(),
                 order: 0,
@@ -83,6 +85,7 @@ async fn unit_names_are_unique_under_one_parent_only() {
         .dir
         .create_org_unit(
             NewOrgUnit {
+                scim: None,
                 name: "研发部".into(),
                 parent_id: root.id.clone(),
                 order: 0,
@@ -101,6 +104,7 @@ async fn unit_names_are_unique_under_one_parent_only() {
         .dir
         .create_org_unit(
             NewOrgUnit {
+                scim: None,
                 name: "x".into(),
                 parent_id: missing,
                 order: 0,
@@ -163,6 +167,7 @@ async fn a_unit_cannot_move_under_its_own_descendant() {
         .dir
         .create_org_unit(
             NewOrgUnit {
+                scim: None,
                 name: "c2".into(),
                 parent_id: root.id.clone(),
                 order: 0,

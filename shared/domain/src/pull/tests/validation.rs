@@ -207,6 +207,7 @@ fn duplicate_names_under_one_parent_flag_both_and_a_missing_parent_is_a_reason()
 fn a_unit_name_taken_by_an_unlinked_directory_unit_is_refused() {
     let mut view = empty_view();
     view.add_unit_name(&OrgUnit {
+        scim: None,
         id: OrgUnitId::generate(),
         name: "SALES".into(),
         parent_id: Some(view.root_unit.clone()),

@@ -67,6 +67,7 @@ async fn the_plan_view_holds_the_connectors_mappings_and_every_owner() {
     }))
     .unwrap();
     let new_unit = |name: &str| NewOrgUnit {
+        scim: None,
         name: name.into(),
         parent_id: root.id.clone(),
         order: 0,
@@ -80,6 +81,7 @@ async fn the_plan_view_holds_the_connectors_mappings_and_every_owner() {
         .await
         .unwrap();
     let account = |username: &str, mobile: &str| Account {
+        scim: None,
         id: AccountId::generate(),
         username: Username::parse(username).unwrap(),
         display_name: DisplayName::parse("X").unwrap(),
