@@ -54,6 +54,8 @@ export AWS_ENDPOINT_URL="$endpoint"
 export DINGBRIDGE_TEST_AWS_ENDPOINT="$endpoint"
 export AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test AWS_REGION=us-east-1
 export AWS_EC2_METADATA_DISABLED=true
+# The SCIM checkers (scim2, scim-sanity) the end-to-end tests run.
+export DINGBRIDGE_TEST_VENV="$venv"
 
 status=0
 results="$(mktemp -t cargo-test.XXXXXX.log)"

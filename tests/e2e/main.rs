@@ -9,6 +9,7 @@ mod incremental;
 mod local;
 mod pull;
 mod push;
+mod scim;
 mod system;
 
 /// DynamoDB and SQS on the moto endpoint that `infra/test.sh` starts: a fresh table and FIFO
