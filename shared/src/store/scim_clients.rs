@@ -285,7 +285,8 @@ impl ScimClients {
         if let Some(allow) = change.allow_basic {
             client.allow_basic = allow;
         }
-        self.save(old, client, "update", actor).await
+        self.save(old, client, "update", actor, self.clock.now_millis())
+            .await
     }
 
     /// A new secret; the current one stays valid for `overlap_ms` more (none when zero).
@@ -296,9 +297,9 @@ impl ScimClients {
         actor: &Actor,
     ) -> Result<(ScimClient, String), DirectoryError> {
         let secret = generate_token(SECRET_PREFIX);
-        let now = self.clock.now_millis();
         let mut client = old.clone();
         client.secret_hash = hash(&secret).await?;
+        let now = self.clock.now_millis();
         if overlap_ms > 0 {
             client.previous_secret_hash = Some(old.secret_hash.clone());
             client.previous_secret_until_ms = Some(now + overlap_ms);
@@ -306,7 +307,7 @@ impl ScimClients {
             client.previous_secret_hash = None;
             client.previous_secret_until_ms = None;
         }
-        let saved = self.save(old, client, "rotate_secret", actor).await?;
+        let saved = self.save(old, client, "rotate_secret", actor, now).await?;
         Ok((saved, secret))
     }
 
@@ -316,9 +317,10 @@ impl ScimClients {
         old: &ScimClient,
         actor: &Actor,
     ) -> Result<ScimClient, DirectoryError> {
+        let now = self.clock.now_millis();
         let mut client = old.clone();
-        client.revoked_ms = Some(self.clock.now_millis());
-        self.save(old, client, "revoke", actor).await
+        client.revoked_ms = Some(now);
+        self.save(old, client, "revoke", actor, now).await
     }
 
     pub async fn delete(&self, old: &ScimClient, actor: &Actor) -> Result<(), DirectoryError> {
@@ -346,8 +348,9 @@ impl ScimClients {
         mut client: ScimClient,
         action: &str,
         actor: &Actor,
+        now_ms: i64,
     ) -> Result<ScimClient, DirectoryError> {
-        client.updated_ms = self.clock.now_millis();
+        client.updated_ms = now_ms;
         client.version = old.version + 1;
         self.write(Some(old), &client, action, actor).await?;
         Ok(client)
