@@ -13,6 +13,7 @@ pub mod ports;
 pub mod push;
 pub mod pusher;
 pub mod secrets;
+pub mod signing;
 pub mod store;
 pub mod sync;
 pub mod web;

@@ -198,6 +198,27 @@ const RESOURCES: &[Resource] = &[
         &["GET", "PUT", "PATCH"],
         "The password policy default passwords and portal passwords must meet.",
     ),
+    resource(
+        "/admin/api/scim-clients",
+        &["GET", "POST"],
+        "SCIM clients (OAuth 2.0 client credentials at /oauth/token): list, or create one (its \
+         secret is in the creation's answer only).",
+    ),
+    resource(
+        "/admin/api/scim-clients/{id}",
+        &["GET", "PATCH", "DELETE"],
+        "One SCIM client: read, change its name, token lifetime or Basic fallback, delete.",
+    ),
+    resource(
+        "/admin/api/scim-clients/{id}/rotate",
+        &["POST"],
+        "A new secret, shown once; the old one is accepted for overlap_s more (default a day).",
+    ),
+    resource(
+        "/admin/api/scim-clients/{id}/revoke",
+        &["POST"],
+        "Revoke: no more tokens, and the tokens issued stop working at once.",
+    ),
 ];
 
 pub(crate) async fn index() -> Json<Index> {

@@ -1,6 +1,6 @@
 //! The admin JSON API under `/admin/api/` (job J6): connectors and their test connection, the
 //! directory's read side with DingTalk mappings, the audit log, parked events and their re-drive,
-//! a connector's pushes and link requests, the password policy. Every route but the index needs an admin bearer token; the same router
+//! a connector's pushes and link requests, the password policy, SCIM clients. Every route but the index needs an admin bearer token; the same router
 //! runs on Lambda and locally.
 
 mod auth;
@@ -16,6 +16,7 @@ mod paging;
 mod parked;
 mod pushes;
 mod runs;
+mod scim_clients;
 mod settings;
 mod test_connection;
 
@@ -36,6 +37,7 @@ use dingbridge::store::events::Events;
 use dingbridge::store::link_requests::LinkRequests;
 use dingbridge::store::mappings::Mappings;
 use dingbridge::store::outbox::Outbox;
+use dingbridge::store::scim_clients::ScimClients;
 use dingbridge::store::settings::Settings;
 use dingbridge::web::{self, ApiError};
 
@@ -85,6 +87,8 @@ pub(crate) struct Admin {
     pub events: Events,
     pub settings: Settings,
     pub tokens: AdminTokens,
+    /// OAuth 2.0 clients of the SCIM endpoint.
+    pub scim_clients: ScimClients,
     /// Pull runs: start, confirm, discard (the same lifecycle `full-pull` drives).
     pub pull_runs: PullRuns,
 }
@@ -111,6 +115,7 @@ impl Admin {
             pushing,
             events: Events::new(table.clone(), clock.clone()),
             settings: Settings::new(table.clone(), clock.clone()),
+            scim_clients: ScimClients::new(table.clone(), clock.clone()),
             pull_runs: PullRuns::new(table.clone(), deps.pull_queue.clone(), clock.clone()),
             tokens: AdminTokens::new(table, clock),
             deps,
@@ -129,6 +134,7 @@ pub fn router(deps: Deps) -> Router {
         .merge(pushes::routes())
         .merge(link_requests::routes())
         .merge(settings::routes())
+        .merge(scim_clients::routes())
         .merge(runs::routes())
         .route_layer(middleware::from_fn_with_state(
             admin.clone(),

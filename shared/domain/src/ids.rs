@@ -47,6 +47,13 @@ uuid_id!(
 );
 
 uuid_id!(
+    /// A SCIM client (an OAuth 2.0 client of the token endpoint); its public `client_id` is
+    /// derived from it.
+    ScimClientId,
+    "scim_client_id"
+);
+
+uuid_id!(
     /// A sync run (a full pull; later, a push run).
     RunId,
     "run_id"

@@ -12,7 +12,13 @@ use crate::ports::{
 };
 
 /// The entity kinds the stores write audit entries for (`entity_kind` of an entry).
-pub const ENTITY_KINDS: [&str; 4] = ["account", "org_unit", "connector", "settings"];
+pub const ENTITY_KINDS: [&str; 5] = [
+    "account",
+    "org_unit",
+    "connector",
+    "settings",
+    "scim_client",
+];
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct AuditEntry {

@@ -10,7 +10,9 @@ pub mod link_requests;
 pub mod mappings;
 pub mod outbox;
 pub mod runs;
+pub mod scim_clients;
 pub mod settings;
+pub mod throttle;
 
 use serde::Serialize;
 use serde::de::DeserializeOwned;

@@ -5,6 +5,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod link_requests;
+mod oauth;
 mod push;
 mod queue;
 mod secrets;
@@ -41,6 +42,10 @@ macro_rules! contract_cases {
         contract_cases!(@links $table;
             link_requests_are_filed_once_per_account_refreshed_and_listed_by_state,
             approving_a_link_request_writes_its_mapping_and_stale_or_repeated_decisions_conflict);
+        contract_cases!(@oauth $table;
+            scim_clients_are_listed_read_and_written_by_version,
+            one_signing_key_however_many_make_it_at_once,
+            failure_counters_block_at_their_limit);
         contract_cases!(@queue $queue;
             sent_messages_arrive_once_acked, order_is_kept_within_a_group,
             duplicates_by_dedup_id_are_dropped, unacked_messages_come_back_after_the_visibility_timeout,
@@ -72,6 +77,13 @@ macro_rules! contract_cases {
         async fn $case() {
             let fixture = $make().await;
             crate::link_requests::$case(fixture.table.clone()).await;
+        }
+    )*};
+    (@oauth $make:path; $($case:ident),*) => {$(
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        async fn $case() {
+            let fixture = $make().await;
+            crate::oauth::$case(fixture.table.clone()).await;
         }
     )*};
     (@secrets $make:path; $($case:ident),*) => {$(

@@ -15,5 +15,6 @@ mod link_requests;
 mod paging;
 mod parked;
 mod pushes;
+mod scim_clients;
 mod support;
 mod test_connection;
