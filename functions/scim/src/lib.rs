@@ -176,7 +176,11 @@ async fn authenticate(State(scim): State<Scim>, mut request: Request, next: Next
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .map(str::to_owned);
-    let source_ip = source_ip(request.headers());
+    // The platform's view of the caller's address (never a header the client writes).
+    let source_ip = request
+        .extensions()
+        .get::<dingbridge::oauth::SourceIp>()
+        .map(|s| s.0.clone());
     let caller = match scim
         .bearer
         .caller(authorization.as_deref(), source_ip.as_deref())
@@ -201,16 +205,6 @@ async fn authenticate(State(scim): State<Scim>, mut request: Request, next: Next
         }
         Err(e) => e.into_response(),
     }
-}
-
-/// The client's address as the HTTP API (or the local server) reports it.
-fn source_ip(headers: &HeaderMap) -> Option<String> {
-    headers
-        .get("x-forwarded-for")
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.split(',').next())
-        .map(|v| v.trim().to_owned())
-        .filter(|v| !v.is_empty())
 }
 
 /// A SCIM request body: `application/scim+json` or `application/json` (any charset; a missing

@@ -113,7 +113,7 @@ async fn derive(scim: &Scim, mut doc: Doc) -> Result<Derived, ScimError> {
     let mobile = designated(&phones, "mobile", false)
         .and_then(|i| phones[i].get("value"))
         .and_then(Value::as_str)
-        .and_then(|v| Mobile::parse(v).ok());
+        .and_then(dingtalk_mobile);
     let title = bounded("title", text(&doc, "title"), MAX_TITLE_CHARS)?;
     let enterprise = doc.get(ENTERPRISE_USER).and_then(Value::as_object);
     let job_number = bounded(
@@ -154,6 +154,27 @@ async fn derive(scim: &Scim, mut doc: Doc) -> Result<Derived, ScimError> {
     // What the document sets, as `render::user_synced` reads it back from the account.
     derived.record.synced = render::user_synced(&new_account(AccountId::generate(), &derived));
     Ok(derived)
+}
+
+/// A SCIM phone number as DingTalk's mobile: as the directory reads mobiles, and also in the
+/// forms identity systems send — RFC 3966 `tel:`, E.164 `+8613800000000` without a separator.
+fn dingtalk_mobile(raw: &str) -> Option<Mobile> {
+    let raw = raw.trim();
+    let raw = raw
+        .get(..4)
+        .filter(|p| p.eq_ignore_ascii_case("tel:"))
+        .map_or(raw, |_| &raw[4..]);
+    if let Ok(m) = Mobile::parse(raw) {
+        return Some(m);
+    }
+    let digits: String = raw
+        .chars()
+        .filter(|c| !matches!(c, ' ' | '-' | '(' | ')' | '.'))
+        .collect();
+    match digits.strip_prefix("+86") {
+        Some(national) => Mobile::parse(national).ok(),
+        None => Mobile::parse(&digits).ok(),
+    }
 }
 
 async fn check_password(scim: &Scim, password: &str) -> Result<String, ScimError> {
@@ -416,6 +437,33 @@ mod tests {
     use serde_json::json;
 
     use super::*;
+
+    #[test]
+    fn mobiles_are_read_in_the_forms_identity_systems_send() {
+        for raw in [
+            "13800000001",
+            "+86-13800000001",
+            "+8613800000001",
+            "tel:+86-138-0000-0001",
+            "+86 138 0000 0001",
+        ] {
+            assert_eq!(
+                dingtalk_mobile(raw)
+                    .map(|m| m.as_str().to_owned())
+                    .as_deref(),
+                Some("13800000001"),
+                "{raw}"
+            );
+        }
+        assert_eq!(
+            dingtalk_mobile("+1-2025550100")
+                .map(|m| m.as_str().to_owned())
+                .as_deref(),
+            Some("+1-2025550100")
+        );
+        assert!(dingtalk_mobile("555-0100").is_none());
+        assert!(dingtalk_mobile("1234567890").is_none());
+    }
 
     #[test]
     fn names_are_derived_in_the_order_the_person_writes_them() {

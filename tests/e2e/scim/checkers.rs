@@ -10,19 +10,27 @@ use dingbridge_local::{Options, start};
 use serde_json::{Value, json};
 
 fn venv_bin(name: &str) -> PathBuf {
-    let venv = std::env::var("DINGBRIDGE_TEST_VENV")
-        .expect("DINGBRIDGE_TEST_VENV is not set: run infra/test.sh, which installs the SCIM checkers");
+    let venv = std::env::var("DINGBRIDGE_TEST_VENV").expect(
+        "DINGBRIDGE_TEST_VENV is not set: run infra/test.sh, which installs the SCIM checkers",
+    );
     let bin = PathBuf::from(venv).join("bin").join(name);
-    assert!(bin.exists(), "{} is missing: run infra/test.sh", bin.display());
+    assert!(
+        bin.exists(),
+        "{} is missing: run infra/test.sh",
+        bin.display()
+    );
     bin
 }
 
 /// A local system and a SCIM client of its whole directory, with a token from `/oauth/token`.
 async fn system() -> (dingbridge_local::Running, tempfile::TempDir, String, String) {
     let dir = tempfile::tempdir().unwrap();
-    let running = start(Options::new("127.0.0.1:0".parse().unwrap(), dir.path().join("data")))
-        .await
-        .unwrap();
+    let running = start(Options::new(
+        "127.0.0.1:0".parse().unwrap(),
+        dir.path().join("data"),
+    ))
+    .await
+    .unwrap();
     let base = format!("http://{}", running.addr);
     let http = reqwest::Client::new();
     let admin = |m: reqwest::Method, p: &str, b: Value| {
@@ -41,7 +49,11 @@ async fn system() -> (dingbridge_local::Running, tempfile::TempDir, String, Stri
     )
     .await
     .unwrap();
-    assert!(policy.status().is_success(), "{}", policy.text().await.unwrap());
+    assert!(
+        policy.status().is_success(),
+        "{}",
+        policy.text().await.unwrap()
+    );
     let client: Value = admin(
         reqwest::Method::POST,
         "/admin/api/scim-clients",
@@ -93,7 +105,14 @@ async fn scim_sanity_probe_passes_in_compat_mode() {
     let bin = venv_bin("scim-sanity");
     let out = tokio::task::spawn_blocking(move || {
         Command::new(bin)
-            .args(["probe", &url, "--token", &token, "--i-accept-side-effects", "--compat"])
+            .args([
+                "probe",
+                &url,
+                "--token",
+                &token,
+                "--i-accept-side-effects",
+                "--compat",
+            ])
             .env("NO_COLOR", "1")
             .output()
             .unwrap()

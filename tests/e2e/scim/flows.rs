@@ -93,24 +93,32 @@ pub async fn a_scim_user_with_a_mobile_reaches_dingtalk_in_its_departments(engin
         .scim(
             Method::PATCH,
             &format!("/Groups/{group}"),
-            Some(json!({"Operations": [{"op": "add", "path": "members", "value": [{"value": id}]}]})),
+            Some(
+                json!({"Operations": [{"op": "add", "path": "members", "value": [{"value": id}]}]}),
+            ),
         )
         .await;
     assert_eq!(status, 200);
-    let org = s
-        .p
-        .until("the SCIM user is in DingTalk, in the group's department", |org| {
-            org.users_with_mobile(&mobile(301))
-                .first()
-                .and_then(|u| u["userid"].as_str())
-                .is_some_and(|uid| org.dept_list(uid).len() == 2)
-        })
+    let org =
+        s.p.until(
+            "the SCIM user is in DingTalk, in the group's department",
+            |org| {
+                org.users_with_mobile(&mobile(301))
+                    .first()
+                    .and_then(|u| u["userid"].as_str())
+                    .is_some_and(|uid| org.dept_list(uid).len() == 2)
+            },
+        )
         .await;
     let user = org.users_with_mobile(&mobile(301))[0].clone();
     assert_eq!(user["name"], "王梅");
     assert_eq!(user["title"], "Sales");
     let dept = org.depts_named("Field_Sales");
-    assert_eq!(dept.len(), 1, "the group's department, with DingTalk's name rules");
+    assert_eq!(
+        dept.len(),
+        1,
+        "the group's department, with DingTalk's name rules"
+    );
     let mut want = vec![s.p.parent_dept, dept[0]["dept_id"].as_i64().unwrap()];
     want.sort_unstable();
     assert_eq!(org.dept_list(user["userid"].as_str().unwrap()), want);
@@ -139,7 +147,10 @@ pub async fn a_scim_user_without_a_usable_mobile_is_stored_and_its_push_parked(e
             json!({"userName": "oddmobile", "phoneNumbers": [{"value": "555-0100", "type": "mobile"}]}),
         )
         .await;
-    for (id, says) in [(&none, "DingTalk requires a mobile number"), (&odd, "555-0100")] {
+    for (id, says) in [
+        (&none, "DingTalk requires a mobile number"),
+        (&odd, "555-0100"),
+    ] {
         eventually(PATIENCE, "the push is parked", || async {
             s.p.push_state(id).await.0 == "parked"
         })
@@ -150,8 +161,7 @@ pub async fn a_scim_user_without_a_usable_mobile_is_stored_and_its_push_parked(e
         let (status, read) = s.scim(Method::GET, &format!("/Users/{id}"), None).await;
         assert_eq!(status, 200, "stored, and readable");
         assert_eq!(
-            read["urn:dingbridge:params:scim:schemas:extension:2.0:DingTalk"]["connectors"][0]
-                ["pushState"],
+            read["urn:dingbridge:params:scim:schemas:extension:2.0:DingTalk"]["connectors"][0]["pushState"],
             "parked"
         );
     }
@@ -169,17 +179,25 @@ pub async fn a_group_tree_made_over_scim_becomes_departments_in_order(engine: En
     let s = Scim::start(engine).await;
     let top = s.created("/Groups", json!({"displayName": "Region"})).await;
     let second = s
-        .created("/Groups", json!({"displayName": "B team", ORG_UNIT: {"parent": top, "order": 2}}))
+        .created(
+            "/Groups",
+            json!({"displayName": "B team", ORG_UNIT: {"parent": top, "order": 2}}),
+        )
         .await;
     let first = s
-        .created("/Groups", json!({"displayName": "A team", ORG_UNIT: {"parent": top, "order": 1}}))
+        .created(
+            "/Groups",
+            json!({"displayName": "A team", ORG_UNIT: {"parent": top, "order": 1}}),
+        )
         .await;
     let leaf = s
-        .created("/Groups", json!({"displayName": "Leaf", ORG_UNIT: {"parent": second}}))
+        .created(
+            "/Groups",
+            json!({"displayName": "Leaf", ORG_UNIT: {"parent": second}}),
+        )
         .await;
-    let org = s
-        .p
-        .until("the tree is in DingTalk", |org| {
+    let org =
+        s.p.until("the tree is in DingTalk", |org| {
             ["Region", "A team", "B team", "Leaf"]
                 .iter()
                 .all(|n| org.depts_named(n).len() == 1)

@@ -8,10 +8,26 @@ use serde_json::json;
 use crate::support::{Env, PUBLIC_URL, admin};
 
 async fn refused(env: &Env, authorization: Option<&str>) -> String {
-    let headers: Vec<(&str, &str)> = authorization.map(|a| ("authorization", a)).into_iter().collect();
-    let a = env.send(Method::GET, "/scim/v2/Users", &headers, None).await;
-    assert_eq!(a.status, StatusCode::UNAUTHORIZED, "{:?}", authorization.map(|s| &s[..s.len().min(20)]));
-    let challenge = a.headers.get("www-authenticate").unwrap().to_str().unwrap().to_owned();
+    let headers: Vec<(&str, &str)> = authorization
+        .map(|a| ("authorization", a))
+        .into_iter()
+        .collect();
+    let a = env
+        .send(Method::GET, "/scim/v2/Users", &headers, None)
+        .await;
+    assert_eq!(
+        a.status,
+        StatusCode::UNAUTHORIZED,
+        "{:?}",
+        authorization.map(|s| &s[..s.len().min(20)])
+    );
+    let challenge = a
+        .headers
+        .get("www-authenticate")
+        .unwrap()
+        .to_str()
+        .unwrap()
+        .to_owned();
     assert!(challenge.starts_with("Bearer"), "{challenge}");
     if authorization.is_some() {
         assert!(challenge.contains("error=\"invalid_token\""), "{challenge}");
@@ -20,7 +36,10 @@ async fn refused(env: &Env, authorization: Option<&str>) -> String {
 }
 
 fn claims(env: &Env, sub: &str) -> AccessClaims {
-    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() as i64;
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
     let _ = env;
     AccessClaims {
         iss: PUBLIC_URL.to_owned(),
@@ -59,7 +78,14 @@ async fn missing_expired_tampered_foreign_and_revoked_tokens_are_refused() {
     let mut no_scope = claims(&env, &id);
     no_scope.scope = "openid".to_owned();
     refused(&env, Some(&format!("Bearer {}", env.sign(no_scope).await))).await;
-    refused(&env, Some(&format!("Bearer {}", env.sign(claims(&env, "dbscim_nobody")).await))).await;
+    refused(
+        &env,
+        Some(&format!(
+            "Bearer {}",
+            env.sign(claims(&env, "dbscim_nobody")).await
+        )),
+    )
+    .await;
     // Basic is off for this client.
     refused(&env, Some("Basic ZGJzY2ltX3g6eQ==")).await;
 
@@ -77,30 +103,84 @@ async fn a_client_reaches_only_its_own_subtree() {
     let as_east = |m: Method, p: String, b: Option<serde_json::Value>| {
         let auth = format!("Bearer {east_token}");
         let env = &env;
-        async move { env.send(m, &p, &[("authorization", auth.as_str())], b.map(|b| b.to_string())).await }
+        async move {
+            env.send(
+                m,
+                &p,
+                &[("authorization", auth.as_str())],
+                b.map(|b| b.to_string()),
+            )
+            .await
+        }
     };
     // The whole-directory client makes a user and a group outside East.
     let outsider = env
-        .call(Method::POST, "/scim/v2/Users", Some(json!({"userName": "outsider"})))
+        .call(
+            Method::POST,
+            "/scim/v2/Users",
+            Some(json!({"userName": "outsider"})),
+        )
         .await
         .id();
-    let west_group = env.call(Method::POST, "/scim/v2/Groups", Some(json!({"displayName": "WestTeam"}))).await.id();
+    let west_group = env
+        .call(
+            Method::POST,
+            "/scim/v2/Groups",
+            Some(json!({"displayName": "WestTeam"})),
+        )
+        .await
+        .id();
     // East's client: its users land under East.
-    let insider = as_east(Method::POST, "/scim/v2/Users".into(), Some(json!({"userName": "insider"}))).await;
+    let insider = as_east(
+        Method::POST,
+        "/scim/v2/Users".into(),
+        Some(json!({"userName": "insider"})),
+    )
+    .await;
     assert_eq!(insider.status, StatusCode::CREATED);
     let insider_id = insider.id();
-    let a = env.directory.account(&dingbridge::domain::ids::AccountId::parse(&insider_id).unwrap()).await.unwrap().unwrap();
+    let a = env
+        .directory
+        .account(&dingbridge::domain::ids::AccountId::parse(&insider_id).unwrap())
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(a.memberships[0].org_unit_id, east);
 
-    assert_eq!(as_east(Method::GET, format!("/scim/v2/Users/{outsider}"), None).await.status, StatusCode::NOT_FOUND);
-    assert_eq!(as_east(Method::DELETE, format!("/scim/v2/Users/{outsider}"), None).await.status, StatusCode::NOT_FOUND);
-    assert_eq!(as_east(Method::GET, format!("/scim/v2/Groups/{west_group}"), None).await.status, StatusCode::NOT_FOUND);
-    let q = as_east(Method::GET, "/scim/v2/Users?filter=userName%20eq%20%22outsider%22".into(), None).await;
+    assert_eq!(
+        as_east(Method::GET, format!("/scim/v2/Users/{outsider}"), None)
+            .await
+            .status,
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(
+        as_east(Method::DELETE, format!("/scim/v2/Users/{outsider}"), None)
+            .await
+            .status,
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(
+        as_east(Method::GET, format!("/scim/v2/Groups/{west_group}"), None)
+            .await
+            .status,
+        StatusCode::NOT_FOUND
+    );
+    let q = as_east(
+        Method::GET,
+        "/scim/v2/Users?filter=userName%20eq%20%22outsider%22".into(),
+        None,
+    )
+    .await;
     assert_eq!(q.body["totalResults"], 0);
     let all = as_east(Method::GET, "/scim/v2/Users".into(), None).await;
     assert_eq!(all.body["totalResults"], 1);
     // Nor can it pull an outsider into its groups.
-    let g = as_east(Method::POST, "/scim/v2/Groups".into(), Some(json!({"displayName": "EastTeam", "members": [{"value": outsider}]}))).await;
+    let g = as_east(
+        Method::POST,
+        "/scim/v2/Groups".into(),
+        Some(json!({"displayName": "EastTeam", "members": [{"value": outsider}]})),
+    )
+    .await;
     assert_eq!(g.status, StatusCode::BAD_REQUEST);
     // East's client cannot see the East root itself as a group, only what is below.
     let groups = as_east(Method::GET, "/scim/v2/Groups".into(), None).await;

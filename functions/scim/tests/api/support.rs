@@ -111,7 +111,12 @@ impl Env {
     }
 
     pub async fn sign(&self, claims: AccessClaims) -> String {
-        self.keys.get_or_create().await.unwrap().sign(&claims).unwrap()
+        self.keys
+            .get_or_create()
+            .await
+            .unwrap()
+            .sign(&claims)
+            .unwrap()
     }
 
     /// A client limited to the units below `root`, and its token.
@@ -143,8 +148,13 @@ impl Env {
 
     pub async fn call(&self, method: Method, path: &str, body: Option<Value>) -> Answer {
         let auth = format!("Bearer {}", self.token);
-        self.send(method, path, &[("authorization", &auth)], body.map(|b| b.to_string()))
-            .await
+        self.send(
+            method,
+            path,
+            &[("authorization", &auth)],
+            body.map(|b| b.to_string()),
+        )
+        .await
     }
 
     /// A request with exactly these headers (plus a SCIM content type when a body is sent and
@@ -157,14 +167,18 @@ impl Env {
         body: Option<String>,
     ) -> Answer {
         let mut req = Request::builder().method(method).uri(path);
-        let has_type = headers.iter().any(|(k, _)| k.eq_ignore_ascii_case("content-type"));
+        let has_type = headers
+            .iter()
+            .any(|(k, _)| k.eq_ignore_ascii_case("content-type"));
         for (k, v) in headers {
             req = req.header(*k, *v);
         }
         if body.is_some() && !has_type {
             req = req.header(header::CONTENT_TYPE, "application/scim+json");
         }
-        let req = req.body(body.map(Body::from).unwrap_or_else(Body::empty)).unwrap();
+        let req = req
+            .body(body.map(Body::from).unwrap_or_else(Body::empty))
+            .unwrap();
         let response = self.app.clone().oneshot(req).await.unwrap();
         let status = response.status();
         let headers = response.headers().clone();
