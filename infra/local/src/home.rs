@@ -355,6 +355,11 @@ fn functions(public_url: &str) -> Vec<Function> {
             ],
             what: "DingTalk's contact events",
         },
+        Function {
+            name: "oauth-token",
+            paths: vec!["/oauth/token".into(), "/.well-known/jwks.json".into()],
+            what: "access tokens for SCIM clients (client credentials) and their public keys",
+        },
     ]
 }
 
