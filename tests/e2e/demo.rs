@@ -350,3 +350,95 @@ async fn the_banners_push_command_creates_an_account_that_appears_in_the_simulat
     .await;
     running.shutdown().await.unwrap();
 }
+
+/// The banner's token command, run as curl would run it: the client id and the secret file
+/// it names, the URL it posts to.
+async fn run_token_command(text: &str) -> (String, Value) {
+    let line = text
+        .lines()
+        .find(|l| l.contains("curl -u") && l.contains("/oauth/token"))
+        .unwrap_or_else(|| panic!("no token command in the banner:\n{text}"));
+    let client_id = line
+        .split("-u \"")
+        .nth(1)
+        .unwrap()
+        .split(':')
+        .next()
+        .unwrap();
+    let secret_file = line
+        .split("$(cat ")
+        .nth(1)
+        .unwrap()
+        .split(')')
+        .next()
+        .unwrap();
+    let url = line.split_whitespace().last().unwrap();
+    let secret = std::fs::read_to_string(secret_file).unwrap();
+    let response = reqwest::Client::new()
+        .post(url)
+        .basic_auth(client_id, Some(secret.trim()))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body("grant_type=client_credentials")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200, "{line}");
+    (client_id.to_owned(), response.json().await.unwrap())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_demo_scim_client_gets_a_token_and_is_kept_across_restarts() {
+    let dir = tempfile::tempdir().unwrap();
+    let running = start(options(dir.path())).await.unwrap();
+    let demo = running.demo.as_ref().unwrap();
+    let scim = demo.scim.clone().expect("the demo has a SCIM client");
+    assert!(scim.created);
+    let secret = std::fs::read_to_string(&scim.secret_file).unwrap();
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&scim.secret_file)
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o077, 0, "the secret file is owner-only");
+    }
+    let text = dingbridge_local::banner::banner(&running);
+    assert!(
+        !text.contains(secret.trim()),
+        "the secret is not printed:\n{text}"
+    );
+    let (client_id, answer) = run_token_command(&text).await;
+    assert_eq!(client_id, scim.client_id);
+    assert_eq!(answer["token_type"], "Bearer");
+
+    // The SCIM endpoint's check accepts the token, scoped to the demo's pushed unit.
+    let check = dingbridge::oauth::BearerCheck::new(
+        running.engines.table.clone(),
+        running.engines.clock.clone(),
+        &running.public_url,
+    );
+    let bearer = format!("Bearer {}", answer["access_token"].as_str().unwrap());
+    let caller = check.caller(Some(&bearer), None).await.unwrap();
+    assert_eq!(caller.client_id, scim.client_id);
+    assert_eq!(
+        caller.connector_id.map(|c| c.to_string()),
+        Some(demo.connector_id.clone())
+    );
+    let push = demo.push.clone().unwrap();
+    assert_eq!(
+        caller.root_org_unit_id.map(|u| u.to_string()),
+        Some(push.root_unit_id)
+    );
+    // The check holds the store open; the restart needs it closed.
+    drop(check);
+    running.shutdown().await.unwrap();
+
+    let again = start(options(dir.path())).await.unwrap();
+    let kept = again.demo.as_ref().unwrap().scim.clone().unwrap();
+    assert!(!kept.created);
+    assert_eq!(kept.client_id, scim.client_id);
+    let (client_id, _) = run_token_command(&dingbridge_local::banner::banner(&again)).await;
+    assert_eq!(client_id, scim.client_id);
+    again.shutdown().await.unwrap();
+}

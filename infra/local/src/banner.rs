@@ -7,7 +7,7 @@ use serde_json::Value;
 
 use crate::Running;
 use crate::home::{
-    Command, directory_commands, org_change_commands, push_commands, review_commands,
+    Command, directory_commands, org_change_commands, push_commands, review_commands, scim_commands,
 };
 use crate::token::TokenSource;
 
@@ -178,6 +178,30 @@ pub fn banner(running: &Running) -> String {
         }
         Err(e) => {
             let _ = writeln!(out, "\n4. The demo's push is off: {e}");
+        }
+    }
+    match &demo.scim {
+        Ok(scim) => {
+            let kept = if scim.created {
+                "made at this start"
+            } else {
+                "kept from an earlier start"
+            };
+            let _ = writeln!(
+                out,
+                "\n5. Or push over SCIM 2.0, as an identity system would ({base}/scim/v2, writes \
+                 scoped to the pushed unit):"
+            );
+            let _ = writeln!(out, "     client id:     {}", scim.client_id);
+            let _ = writeln!(
+                out,
+                "     client secret: in {} (owner-only, {kept})",
+                scim.secret_file.display()
+            );
+            commands(&mut out, &scim_commands(&base, scim));
+        }
+        Err(e) => {
+            let _ = writeln!(out, "\n5. No demo SCIM client: {e}");
         }
     }
     out

@@ -1,11 +1,13 @@
 //! The demo `cargo run` starts with no configuration: a simulated DingTalk org in-process (kept in
 //! the data directory, so a restart continues it), and a connector pointing at it with callbacks
-//! registered, created through the real admin API, that also pushes one department's subtree.
+//! registered, created through the real admin API, that also pushes one department's subtree,
+//! and a SCIM client scoped to that subtree (its secret kept owner-only in the data directory).
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::Context;
+use dingbridge::adapters::embedded::files;
 use rand::Rng;
 use rand::distr::Alphanumeric;
 use serde_json::{Value, json};
@@ -40,6 +42,9 @@ const CONNECTOR_NAME: &str = "Demo (simulated DingTalk)";
 const PULL_PATIENCE: Duration = Duration::from_secs(120);
 /// The simulated department the demo pushes into (a child of the root), found by this name.
 pub const PUSH_DEPT_NAME: &str = "dingbridge 推送";
+/// The demo SCIM client's id and public client id (JSON), and its secret, in the data directory.
+pub const SCIM_CLIENT_FILE: &str = "scim-client.json";
+pub const SCIM_SECRET_FILE: &str = "scim-client.secret";
 /// How long the demo waits for that department's callback to make its org unit.
 const PUSH_PATIENCE: Duration = Duration::from_secs(30);
 
@@ -53,6 +58,8 @@ pub struct Demo {
     pub run: Option<Value>,
     /// What the demo connector pushes, or why it does not.
     pub push: Result<DemoPush, String>,
+    /// The SCIM client of the demo connector, or why there is none.
+    pub scim: Result<DemoScim, String>,
     /// The simulated org was read from `org_file` (a restart), not generated.
     pub continued: bool,
     pub org_file: PathBuf,
@@ -64,6 +71,17 @@ pub struct Demo {
 pub struct DemoPush {
     pub root_unit_id: String,
     pub dept_id: i64,
+}
+
+/// The demo's SCIM client: an OAuth 2.0 client of `/oauth/token`, scoped to the pushed subtree.
+#[derive(Clone, Debug)]
+pub struct DemoScim {
+    pub id: String,
+    pub client_id: String,
+    /// Where its secret is (owner-only): printed commands read it from there.
+    pub secret_file: PathBuf,
+    /// Made at this start (else kept from an earlier one).
+    pub created: bool,
 }
 
 fn random_text(len: usize) -> String {
@@ -156,6 +174,16 @@ pub async fn start(
     if let Err(e) = &push {
         tracing::warn!(error = %e, "the demo's push could not be set up");
     }
+    let scim = match &push {
+        Ok(_) => api
+            .scim_client(&connector_id, data_dir)
+            .await
+            .map_err(|e| format!("{e:#}")),
+        Err(_) => Err("the demo's push is off, so no SCIM client is scoped to it".to_owned()),
+    };
+    if let Err(e) = &scim {
+        tracing::warn!(error = %e, "the demo's SCIM client could not be set up");
+    }
     let run = match api.latest_run(&connector_id).await? {
         Some(run) => Some(api.settled(run).await?),
         None => Some(api.first_pull(&connector_id).await?),
@@ -166,6 +194,7 @@ pub async fn start(
         connector_id,
         callback: created["callback"].clone(),
         push,
+        scim,
         run,
         org_file,
     })
@@ -262,6 +291,70 @@ impl Api<'_> {
         Ok(DemoPush {
             root_unit_id,
             dept_id,
+        })
+    }
+
+    /// The demo connector's SCIM client: the one an earlier start made (its files in the data
+    /// directory, the client still there and not revoked), or a new one whose id and secret are
+    /// written there owner-only.
+    async fn scim_client(&self, connector_id: &str, data_dir: &Path) -> anyhow::Result<DemoScim> {
+        let (id_file, secret_file) = (
+            data_dir.join(SCIM_CLIENT_FILE),
+            data_dir.join(SCIM_SECRET_FILE),
+        );
+        let kept: Option<Value> = std::fs::read_to_string(&id_file)
+            .ok()
+            .and_then(|text| serde_json::from_str(&text).ok())
+            .filter(|_| secret_file.exists());
+        if let Some(id) = kept.as_ref().and_then(|k| k["id"].as_str()) {
+            let found = self
+                .http
+                .get(format!("{}/admin/api/scim-clients/{id}", self.server))
+                .bearer_auth(self.token)
+                .send()
+                .await?;
+            if found.status().is_success() {
+                let client: Value = found.json().await?;
+                if client["revoked"] == false && client["connector_id"] == connector_id {
+                    return Ok(DemoScim {
+                        id: id.to_owned(),
+                        client_id: client["client_id"]
+                            .as_str()
+                            .context("a SCIM client without a client_id")?
+                            .to_owned(),
+                        secret_file,
+                        created: false,
+                    });
+                }
+            }
+        }
+        let response = self
+            .http
+            .post(format!("{}/admin/api/scim-clients", self.server))
+            .bearer_auth(self.token)
+            .json(&json!({ "name": "Demo SCIM client", "connector_id": connector_id }))
+            .send()
+            .await?;
+        let status = response.status();
+        let made: Value = response.json().await?;
+        anyhow::ensure!(status.is_success(), "the SCIM client was refused: {made}");
+        let field = |name: &str| {
+            made[name]
+                .as_str()
+                .map(str::to_owned)
+                .with_context(|| format!("the SCIM client answer has no {name}"))
+        };
+        let (id, client_id, secret) = (field("id")?, field("client_id")?, field("client_secret")?);
+        files::write_private(&secret_file, secret.as_bytes())
+            .with_context(|| format!("cannot write {}", secret_file.display()))?;
+        let kept = json!({ "id": id, "client_id": client_id });
+        files::write_private(&id_file, kept.to_string().as_bytes())
+            .with_context(|| format!("cannot write {}", id_file.display()))?;
+        Ok(DemoScim {
+            id,
+            client_id,
+            secret_file,
+            created: true,
         })
     }
 

@@ -203,6 +203,23 @@ pub fn push_commands(base: &str, token: &LocalToken, root_unit_id: &str) -> Vec<
     )]
 }
 
+/// The calls a SCIM client makes: a token first (HTTP Basic with the client id and the secret
+/// from its owner-only file, never the secret itself on screen).
+pub fn scim_commands(base: &str, scim: &crate::demo::DemoScim) -> Vec<Command> {
+    let secret = crate::token::shell_word(&scim.secret_file);
+    vec![
+        Command::new(
+            "get an access token (client credentials)",
+            format!(
+                "curl -u \"{}:$(cat {secret})\" -d grant_type=client_credentials {base}/oauth/token",
+                scim.client_id
+            ),
+        ),
+        // The SCIM calls that use the token (create a user, …) are added here with the SCIM
+        // server (`functions/scim`).
+    ]
+}
+
 /// The calls that change the simulated org (each change reaches the directory by callback).
 pub fn org_change_commands(sim: &str) -> Vec<Command> {
     vec![
@@ -337,6 +354,11 @@ fn functions(public_url: &str) -> Vec<Function> {
                 format!("{public_url}/dingtalk/callback/{{connector_id}} (as DingTalk calls it)"),
             ],
             what: "DingTalk's contact events",
+        },
+        Function {
+            name: "oauth-token",
+            paths: vec!["/oauth/token".into(), "/.well-known/jwks.json".into()],
+            what: "access tokens for SCIM clients (client credentials) and their public keys",
         },
     ]
 }

@@ -22,6 +22,7 @@ use dingbridge::ports::{Clock, DeploymentSecret, SystemClock, Table};
 use dingbridge::secrets::SecretBox;
 use dingbridge::store::connectors::Connectors;
 use dingbridge::store::runs::Runs;
+use dingbridge::store::throttle::ThrottleSettings;
 use dingbridge::web::ApiError;
 use dingbridge::worker::{BatchHandler, PumpSettings, pump};
 use tokio::sync::watch;
@@ -238,11 +239,19 @@ pub fn router_on(w: &Wiring) -> Router {
         clock: w.clock.clone(),
         public_url: w.public_url.clone(),
     });
+    let oauth_token = oauth_token::router(oauth_token::Deps {
+        table: w.table.clone(),
+        clock: w.clock.clone(),
+        secrets: w.secrets.clone(),
+        public_url: w.public_url.clone(),
+        throttle: ThrottleSettings::default(),
+    });
     // Any other path answers the error body every function answers with.
     health
         .merge(callback)
         .merge(admin)
         .merge(scim)
+        .merge(oauth_token)
         .fallback(|| async { ApiError::NotFound })
 }
 
@@ -437,8 +446,9 @@ pub async fn start(options: Options) -> anyhow::Result<Running> {
     })
 }
 
-/// Forgets the demo: the store (connectors, directory, runs, queues) and the simulated org. The
-/// data key and the admin token stay, so the printed commands keep working.
+/// Forgets the demo: the store (connectors, directory, runs, queues), the simulated org and the
+/// demo's SCIM client files. The data key and the admin token stay, so the printed commands keep
+/// working.
 fn reset_demo(data_dir: &Path) -> anyhow::Result<()> {
     if data_dir.join(DATA_FILE).exists() {
         // Opening takes the store's lock: a system still running on this directory refuses it,
@@ -450,7 +460,12 @@ fn reset_demo(data_dir: &Path) -> anyhow::Result<()> {
             )
         })?);
     }
-    for name in [DATA_FILE, demo::ORG_FILE] {
+    for name in [
+        DATA_FILE,
+        demo::ORG_FILE,
+        demo::SCIM_CLIENT_FILE,
+        demo::SCIM_SECRET_FILE,
+    ] {
         let path = data_dir.join(name);
         match std::fs::remove_file(&path) {
             Err(e) if e.kind() != std::io::ErrorKind::NotFound => {

@@ -10,12 +10,14 @@ use axum::extract::{Request, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
+use dingbridge::oauth::SourceIp;
 use dingbridge::web::ApiError;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::service::TowerToHyperService;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinSet;
+use tower::ServiceExt as _;
 
 /// The largest body read before a function sees it: axum's default limit, the largest any
 /// function router uses (the admin API; the callback allows less and still checks its own).
@@ -89,8 +91,8 @@ pub async fn serve(
             accepted = listener.accept() => accepted,
             _ = stop.wait_for(|stop| *stop) => break,
         };
-        let stream = match accepted {
-            Ok((stream, _)) => stream,
+        let (stream, peer) = match accepted {
+            Ok(accepted) => accepted,
             Err(e) => {
                 // Out of file descriptors and the like: wait a moment rather than spin.
                 tracing::warn!(error = %e, "accepting a connection failed");
@@ -102,7 +104,15 @@ pub async fn serve(
         if let Err(e) = stream.set_nodelay(true) {
             tracing::debug!(error = %e, "TCP_NODELAY could not be set");
         }
-        let service = TowerToHyperService::new(app.clone());
+        // The peer's address, as API Gateway's `sourceIp` on Lambda: the token endpoint's
+        // failure counters (and the SCIM endpoint's) count per address.
+        let source = SourceIp(peer.ip().to_string());
+        let service = TowerToHyperService::new(app.clone().map_request(
+            move |mut request: Request<hyper::body::Incoming>| {
+                request.extensions_mut().insert(source.clone());
+                request
+            },
+        ));
         let mut stop = stop.clone();
         connections.spawn(async move {
             let mut builder = hyper::server::conn::http1::Builder::new();

@@ -55,7 +55,7 @@ impl LocalToken {
 }
 
 /// `path` as one shell word: as is when it is plain, single-quoted otherwise.
-fn shell_word(path: &Path) -> String {
+pub(crate) fn shell_word(path: &Path) -> String {
     let text = path.display().to_string();
     let plain = text
         .chars()
