@@ -122,6 +122,7 @@ pub fn router(deps: Deps) -> Router {
             "/Schemas/{id}",
             get(discovery::schema).fallback(discovery::read_only),
         )
+        .route("/.search", post(list::search_all))
         .route("/Users", get(users::list).post(users::create))
         .route("/Users/.search", post(users::search))
         .route(

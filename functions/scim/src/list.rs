@@ -273,23 +273,7 @@ pub async fn answer(
         Some(f) => {
             let candidates = match terms(listing, f) {
                 Some(terms) => indexed(scim, caller, listing, &terms).await?,
-                None => {
-                    let all = scope_entities(scim, caller, listing).await?;
-                    if all.len() > SCAN_LIMIT {
-                        return Err(ScimError::bad(
-                            ScimType::InvalidFilter,
-                            format!(
-                                "this filter would read {} entities; filter with eq on {} (indexed), or narrow the client's scope",
-                                all.len(),
-                                match listing {
-                                    Listing::Users => "id, userName, externalId or emails.value",
-                                    Listing::Groups => "id, displayName or externalId",
-                                }
-                            ),
-                        ));
-                    }
-                    all
-                }
+                None => bounded_scope(scim, caller, listing).await?,
             };
             let mut matched = Vec::new();
             for e in candidates {
@@ -335,6 +319,81 @@ pub async fn answer(
         "Resources": resources,
     });
     Ok(scim_response(StatusCode::OK, HeaderMap::new(), &body))
+}
+
+/// `POST /.search` at the root: Users and Groups together (RFC 7644 §3.4.3), users first. The
+/// matches of both are collected before paging, so without an indexed filter it is bounded by
+/// `SCAN_LIMIT` like any scan.
+pub async fn search_all(
+    axum::extract::State(scim): axum::extract::State<Scim>,
+    axum::Extension(caller): axum::Extension<Caller>,
+    crate::ScimJson(body): crate::ScimJson,
+) -> Result<Response, ScimError> {
+    let params = Params::from_search(&body)?;
+    let count = params.count.unwrap_or(MAX_RESULTS).min(MAX_RESULTS);
+    let mut matched = Vec::new();
+    for listing in [Listing::Users, Listing::Groups] {
+        let resource = listing.resource();
+        let attributes = doc::selectors(resource, params.attributes.as_deref());
+        let excluded = doc::selectors(resource, params.excluded.as_deref());
+        let members = listing == Listing::Groups && wants_members(&attributes, &excluded);
+        let candidates = match params.filter.as_ref().and_then(|f| terms(listing, f)) {
+            Some(terms) => indexed(&scim, &caller, listing, &terms).await?,
+            None => bounded_scope(&scim, &caller, listing).await?,
+        };
+        for e in candidates {
+            let json = render_one(&scim, &caller, &e, true).await?;
+            if params
+                .filter
+                .as_ref()
+                .is_none_or(|f| doc::matches(resource, f, &json))
+            {
+                let json = doc::project(json, &attributes, &excluded);
+                matched.push(if members {
+                    json
+                } else {
+                    strip_members(json, listing)
+                });
+            }
+        }
+    }
+    let total = matched.len();
+    let page: Vec<Value> = matched
+        .into_iter()
+        .skip(params.start_index - 1)
+        .take(count)
+        .collect();
+    let body = json!({
+        "schemas": [LIST_RESPONSE],
+        "totalResults": total,
+        "startIndex": params.start_index,
+        "itemsPerPage": page.len(),
+        "Resources": page,
+    });
+    Ok(scim_response(StatusCode::OK, HeaderMap::new(), &body))
+}
+
+/// The whole scope, refused beyond `SCAN_LIMIT` entities.
+async fn bounded_scope(
+    scim: &Scim,
+    caller: &Caller,
+    listing: Listing,
+) -> Result<Vec<Entity>, ScimError> {
+    let all = scope_entities(scim, caller, listing).await?;
+    if all.len() > SCAN_LIMIT {
+        return Err(ScimError::bad(
+            ScimType::InvalidFilter,
+            format!(
+                "this filter would read {} entities; filter with eq on {} (indexed), or narrow the client's scope",
+                all.len(),
+                match listing {
+                    Listing::Users => "id, userName, externalId or emails.value",
+                    Listing::Groups => "id, displayName or externalId",
+                }
+            ),
+        ));
+    }
+    Ok(all)
 }
 
 fn strip_members(mut r: Value, listing: Listing) -> Value {

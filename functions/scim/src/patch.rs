@@ -139,13 +139,24 @@ fn apply_key(
     value: &Value,
 ) -> Result<(), ScimError> {
     if let Some(ext) = resource.extension(key) {
+        if ext
+            .attrs
+            .iter()
+            .all(|a| a.mutability == Mutability::ReadOnly)
+        {
+            // A read-only extension echoed back: nothing of it can change.
+            return Ok(());
+        }
         let Some(inner) = value.as_object() else {
             return Err(ScimError::bad(
                 ScimType::InvalidValue,
                 format!("{} must be an object", ext.id),
             ));
         };
-        for (k, v) in inner {
+        for (k, v) in inner
+            .iter()
+            .filter(|(k, _)| !k.eq_ignore_ascii_case("schemas"))
+        {
             let path = AttrPath {
                 uri: Some(ext.id.to_owned()),
                 name: k.clone(),
@@ -168,6 +179,56 @@ fn apply_key(
         )
     })?;
     apply_path(resource, doc, kind, &path, Some(value))
+}
+
+/// The extension a path names as a whole (`urn:…:enterprise:2.0:User`, which parses as the
+/// attribute `User` of the URN `urn:…:2.0`).
+fn whole_extension(resource: Resource, p: &AttrPath) -> Option<&'static Schema> {
+    let full = match &p.uri {
+        Some(u) => format!("{u}:{}", p.name),
+        None => p.name.clone(),
+    };
+    resource.extension(&full)
+}
+
+/// An operation on a whole extension: `remove` drops it; `add`/`replace` apply each attribute
+/// of the value object. An extension whose attributes are all read-only is left alone.
+fn apply_extension(
+    resource: Resource,
+    doc: &mut Doc,
+    kind: OpKind,
+    ext: &'static Schema,
+    value: Option<&Value>,
+) -> Result<(), ScimError> {
+    if ext
+        .attrs
+        .iter()
+        .all(|a| a.mutability == Mutability::ReadOnly)
+    {
+        return Ok(());
+    }
+    if kind == OpKind::Remove {
+        doc.remove(ext.id);
+        return Ok(());
+    }
+    let Some(Value::Object(values)) = value else {
+        return Err(ScimError::bad(
+            ScimType::InvalidValue,
+            format!("{} takes an object of its attributes", ext.id),
+        ));
+    };
+    for (k, v) in values {
+        if k.eq_ignore_ascii_case("schemas") {
+            continue;
+        }
+        let path = AttrPath {
+            uri: Some(ext.id.to_owned()),
+            name: k.clone(),
+            sub_attr: None,
+        };
+        apply_path(resource, doc, kind, &PatchPath::Attr(path), Some(v))?;
+    }
+    Ok(())
 }
 
 /// Where a path points: the schema, the attribute (None = an attribute we do not store).
@@ -232,6 +293,12 @@ fn apply_path(
         PatchPath::Attr(p) => (p, None, p.sub_attr.as_deref()),
         PatchPath::Value(vp) => (&vp.attr, Some(&vp.filter), vp.sub_attr.as_deref()),
     };
+    if filter.is_none()
+        && sub.is_none()
+        && let Some(ext) = whole_extension(resource, attr_path)
+    {
+        return apply_extension(resource, doc, kind, ext, value);
+    }
     let Some(Target { schema, attr }) = target(resource, attr_path)? else {
         return Ok(());
     };
@@ -691,6 +758,37 @@ mod tests {
         )
         .unwrap_err();
         assert_eq!(e.scim_type, Some(ScimType::InvalidValue));
+    }
+
+    #[test]
+    fn a_whole_extension_is_added_replaced_and_removed() {
+        let user =
+            json!({"userName": "a", ENTERPRISE_USER: {"department": "Old", "employeeNumber": "1"}});
+        let out = run(
+            Resource::User,
+            user,
+            ops(json!([{"op": "replace", "path": ENTERPRISE_USER, "value": {
+                "schemas": [ENTERPRISE_USER], "department": "New", "manager": {"value": "m"}}}])),
+        )
+        .unwrap();
+        assert_eq!(
+            out[ENTERPRISE_USER],
+            json!({"department": "New", "employeeNumber": "1", "manager": {"value": "m"}})
+        );
+        let out = run(
+            Resource::User,
+            out,
+            ops(json!([{"op": "remove", "path": ENTERPRISE_USER}])),
+        )
+        .unwrap();
+        assert!(out.get(ENTERPRISE_USER).is_none());
+        let untouched = run(
+            Resource::User,
+            json!({"userName": "a"}),
+            ops(json!([{"op": "add", "path": crate::schema::DINGTALK, "value": {"connectors": []}}])),
+        )
+        .unwrap();
+        assert_eq!(untouched, json!({"userName": "a"}));
     }
 
     #[test]

@@ -318,8 +318,8 @@ pub async fn group(
     Ok(Value::Object(doc))
 }
 
-/// Each push connector's DingTalk id and push state of the entity (none when no connector
-/// pushes it).
+/// Each push connector's DingTalk id and push state of the entity; none when no connector
+/// pushes it.
 async fn dingtalk(
     scim: &Scim,
     entity: PushEntity,

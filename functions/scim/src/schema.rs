@@ -228,10 +228,14 @@ const GROUP_ATTRS: &[Attr] = &[
 ];
 
 const ORG_UNIT_ATTRS: &[Attr] = &[
-    string(
-        "parent",
-        "The parent group's id; absent = this client's root org unit",
-    ),
+    Attr {
+        reference_types: &["Group"],
+        ..attr(
+            "parent",
+            Type::Reference,
+            "The parent group (its id or URI); absent = this client's root org unit",
+        )
+    },
     attr(
         "order",
         Type::Integer,
@@ -429,9 +433,13 @@ pub fn render_schema(s: &Schema, base: &str) -> Value {
 
 /// A resource type as `/ResourceTypes` serves it.
 pub fn render_resource_type(r: Resource, base: &str) -> Value {
+    // The DingTalk extension is the server's read-only report, present only once a connector
+    // pushes the resource: listed in /Schemas, but not offered to clients as an extension to
+    // write (a client that builds its model from the resource types would try).
     let extensions: Vec<Value> = r
         .extensions()
         .iter()
+        .filter(|s| s.id != DINGTALK)
         .map(|s| json!({ "schema": s.id, "required": false }))
         .collect();
     json!({

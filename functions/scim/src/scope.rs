@@ -42,7 +42,10 @@ impl Caller {
             }
             (None, None) => Directory::root_id(),
         };
-        if scim.directory.org_unit(&root).await?.is_none() {
+        if root == Directory::root_id() {
+            // A new deployment's directory has its root made on first use.
+            scim.directory.ensure_root().await?;
+        } else if scim.directory.org_unit(&root).await?.is_none() {
             return Err(forbidden(
                 "the client's root org unit no longer exists; an admin must give it another",
             ));

@@ -7,7 +7,7 @@ mod build;
 mod changes;
 mod faults;
 mod local;
-mod support;
+pub(crate) mod support;
 mod sweep;
 
 macro_rules! on_engine {

@@ -99,6 +99,12 @@ async fn scim2_tester_passes_every_check() {
     running.shutdown().await.unwrap();
 }
 
+/// The one check we fail on purpose: scim-sanity adds the member `fake-member-id` to a group and
+/// expects 200; a group here never holds a member that does not exist, so it answers 400
+/// `invalidValue` (as `scim-interop.md` advises). Every other check must pass or be skipped (the
+/// Agent extensions, which this server does not offer).
+const EXPECTED_FAILURE: &str = "PATCH /Groups/{id} add member";
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn scim_sanity_probe_passes_in_compat_mode() {
     let (running, _dir, url, token) = system().await;
@@ -112,6 +118,7 @@ async fn scim_sanity_probe_passes_in_compat_mode() {
                 &token,
                 "--i-accept-side-effects",
                 "--compat",
+                "--json-output",
             ])
             .env("NO_COLOR", "1")
             .output()
@@ -120,6 +127,24 @@ async fn scim_sanity_probe_passes_in_compat_mode() {
     .await
     .unwrap();
     let text = report("scim-sanity probe", &out);
-    assert!(out.status.success(), "{text}");
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|_| panic!("{text}"));
+    let results = report["results"]
+        .as_array()
+        .unwrap_or_else(|| panic!("{text}"));
+    assert!(results.len() > 20, "the probe ran its phases: {text}");
+    for r in results {
+        let (name, status) = (
+            r["name"].as_str().unwrap_or(""),
+            r["status"].as_str().unwrap_or(""),
+        );
+        match status {
+            "pass" => {}
+            "skip" => assert!(name.contains("Agent"), "unexpected skip: {r}"),
+            _ => {
+                assert_eq!(name, EXPECTED_FAILURE, "{r}\n{text}");
+                assert_eq!(r["message"], "Expected 200, got 400", "{r}");
+            }
+        }
+    }
     running.shutdown().await.unwrap();
 }

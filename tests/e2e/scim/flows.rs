@@ -62,7 +62,8 @@ pub async fn token(http: &reqwest::Client, base: &str, client: &Value) -> String
             client["client_id"].as_str().unwrap(),
             client["client_secret"].as_str(),
         )
-        .form(&[("grant_type", "client_credentials")])
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body("grant_type=client_credentials")
         .send()
         .await
         .unwrap();
