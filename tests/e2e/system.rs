@@ -1,5 +1,5 @@
 //! A whole dingbridge on one engine pair (embedded, or DynamoDB + SQS on moto) beside a simulated
-//! DingTalk: the admin, callback and health routers on a real server, the sync and push workers
+//! DingTalk: the admin, callback, health, token and SCIM routers on a real server, the sync and push workers
 //! pumped from their real queues, and a demo connector registered for callbacks through the admin
 //! API.
 
@@ -242,6 +242,19 @@ impl System {
             clock: clock.clone(),
             secrets: secrets.clone(),
             public_base_url: base.clone(),
+        }))
+        .merge(oauth_token::router(oauth_token::Deps {
+            table: table.clone(),
+            clock: clock.clone(),
+            secrets: secrets.clone(),
+            public_url: base.clone(),
+            throttle: Default::default(),
+        }))
+        .merge(scim::router(scim::Deps {
+            table: table.clone(),
+            push_queue: push_queue.clone(),
+            clock: clock.clone(),
+            public_url: base.clone(),
         }));
         let (stop, signal) = watch::channel(false);
         let mut server_signal = signal.clone();
