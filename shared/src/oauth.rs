@@ -40,6 +40,20 @@ pub fn token_url(public_url: &str) -> String {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct SourceIp(pub String);
 
+/// API Gateway's `sourceIp` into the request as [`SourceIp`] (a `map_request` layer of the HTTP
+/// functions on Lambda that count failures by address).
+#[cfg(feature = "lambda-http")]
+pub async fn api_gateway_source_ip(mut request: axum::extract::Request) -> axum::extract::Request {
+    use lambda_http::RequestExt;
+    use lambda_http::request::RequestContext;
+    if let Some(RequestContext::ApiGatewayV2(ctx)) = request.request_context_ref()
+        && let Some(ip) = ctx.http.source_ip.clone()
+    {
+        request.extensions_mut().insert(SourceIp(ip));
+    }
+    request
+}
+
 /// The claims of a SCIM access token (RFC 9068's profile: iss, aud, sub = client id, iat, exp,
 /// jti, scope; `client_id` as RFC 9068 §2.2 asks).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

@@ -2,24 +2,10 @@
 
 use std::sync::Arc;
 
-use axum::extract::Request;
 use dingbridge::adapters::dynamodb::{DynamoTable, load_aws_config};
 use dingbridge::adapters::secrets_manager::env_with_secrets;
-use dingbridge::oauth::SourceIp;
 use dingbridge::ports::{Clock, SystemClock, Table};
 use dingbridge::store::throttle::ThrottleSettings;
-use lambda_http::RequestExt;
-use lambda_http::request::RequestContext;
-
-/// API Gateway's `sourceIp` into the request, for the failure counters.
-async fn source_ip(mut request: Request) -> Request {
-    if let Some(RequestContext::ApiGatewayV2(ctx)) = request.request_context_ref()
-        && let Some(ip) = ctx.http.source_ip.clone()
-    {
-        request.extensions_mut().insert(SourceIp(ip));
-    }
-    request
-}
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
@@ -39,6 +25,8 @@ async fn main() -> Result<(), lambda_http::Error> {
         public_url: config.public_url,
         throttle: ThrottleSettings::default(),
     })
-    .layer(axum::middleware::map_request(source_ip));
+    .layer(axum::middleware::map_request(
+        dingbridge::oauth::api_gateway_source_ip,
+    ));
     lambda_http::run(app).await
 }

@@ -31,6 +31,10 @@ async fn main() -> Result<(), lambda_http::Error> {
         push_queue: Arc::new(queue),
         clock,
         public_url,
-    });
+    })
+    // The failure counters of Basic authentication count by the caller's address.
+    .layer(axum::middleware::map_request(
+        dingbridge::oauth::api_gateway_source_ip,
+    ));
     lambda_http::run(app).await
 }

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use axum::Router;
 use axum::body::Body;
 use axum::http::{HeaderMap, Method, Request, StatusCode, header};
-use dingbridge::adapters::embedded::{EmbeddedQueue, EmbeddedStore, QueueSettings};
+use dingbridge::adapters::embedded::{EmbeddedStore, QueueSettings};
 use dingbridge::domain::directory::Origin;
 use dingbridge::domain::ids::OrgUnitId;
 use dingbridge::oauth::{AccessClaims, SCIM_SCOPE, scim_audience};
@@ -24,12 +24,10 @@ pub const PUBLIC_URL: &str = "https://idm.example.com";
 
 pub struct Env {
     pub app: Router,
-    pub table: Arc<dyn Table>,
     pub clock: Arc<dyn Clock>,
     pub directory: Directory,
     pub clients: ScimClients,
     pub keys: SigningKeys,
-    pub push_queue: EmbeddedQueue,
     /// A client of the whole directory, and its token.
     pub client: ScimClient,
     pub token: String,
@@ -80,12 +78,10 @@ impl Env {
             .unwrap();
         let mut env = Self {
             app,
-            table,
             clock,
             directory,
             clients,
             keys,
-            push_queue,
             token: String::new(),
             client,
             _dir: dir,
