@@ -9,6 +9,7 @@ mod local;
 mod plan;
 mod pull;
 mod push;
+mod scim;
 mod simulator;
 mod table;
 
@@ -78,6 +79,9 @@ enum What {
     /// and 30 ms per call: plan and apply times, the apply against the rate-limit bound, and the
     /// same push one entity at a time.
     InitialPush(initial_push::Args),
+    /// The SCIM server on the embedded engines: create and userName lookups at a fixed rate and
+    /// closed-loop, the token endpoint, and SCIM create → the simulated DingTalk.
+    Scim(scim::Args),
     /// The simulator's own throughput with every limit off.
     Simulator {
         #[arg(long, default_value_t = 10)]
@@ -124,6 +128,11 @@ async fn main() -> anyhow::Result<()> {
         }
         What::InitialPush(args) => {
             let report = initial_push::run(args).await?;
+            println!("{}", serde_json::to_string_pretty(&report)?);
+            Ok(())
+        }
+        What::Scim(args) => {
+            let report = scim::run(args).await?;
             println!("{}", serde_json::to_string_pretty(&report)?);
             Ok(())
         }
