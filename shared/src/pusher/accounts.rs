@@ -115,6 +115,7 @@ impl Push<'_> {
             &a.attributes,
             &BTreeMap::new(),
         );
+        new.manager_userid = self.manager_userid(a).await?;
         match self.write_create_user(&new).await {
             Ok(created) => {
                 self.map_user(&created.userid, &a.id, created.unionid.as_deref())
@@ -305,6 +306,11 @@ impl Push<'_> {
         if !ext.is_empty() {
             patch.extension = Some(ext);
         }
+        if let Some(manager) = self.manager_userid(a).await?
+            && existing.manager_userid.as_ref() != Some(&manager)
+        {
+            patch.manager_userid = Some(manager);
+        }
         let changed = patch != UserPatch::new(existing.userid.clone());
         if changed {
             match self.write_update_user(&patch).await {
@@ -460,6 +466,30 @@ fn extension_changes(
         .map(|k| (k.clone(), value(ours, k).unwrap_or_default()))
         .collect()
 }
+
+impl Push<'_> {
+    /// The DingTalk userid of the account's manager, when a SCIM client named one (the enterprise
+    /// extension's `manager.value`, an account id) and that account is already in this
+    /// connector's DingTalk. A manager not pushed yet is left out until the account's next push;
+    /// a manager removed is not cleared in DingTalk (that needs `force_update_fields`).
+    async fn manager_userid(&self, a: &Account) -> Result<Option<DingUserId>, Blocked> {
+        let manager = a
+            .scim
+            .as_ref()
+            .and_then(|r| r.doc.get(ENTERPRISE_USER))
+            .and_then(|e| e.get("manager"))
+            .and_then(|m| m.get("value"))
+            .and_then(|v| v.as_str())
+            .and_then(|v| AccountId::parse(v.trim()).ok());
+        match manager {
+            Some(m) if m != a.id => self.mapped_user(&m).await,
+            _ => Ok(None),
+        }
+    }
+}
+
+/// The SCIM enterprise extension, where a SCIM client names a user's manager.
+const ENTERPRISE_USER: &str = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User";
 
 /// Why an account without a mobile waits: a SCIM client may have sent a phone number of type
 /// `mobile` that is not one DingTalk takes (kept as sent; the account has no mobile then).

@@ -78,10 +78,22 @@ pub async fn a_scim_user_with_a_mobile_reaches_dingtalk_in_its_departments(engin
     let group = s
         .created("/Groups", json!({"displayName": "Field-Sales"}))
         .await;
+    // Her manager, pushed first: DingTalk gets `manager_userid` once both are there.
+    let boss = s
+        .created(
+            "/Users",
+            json!({"userName": "boss", "phoneNumbers": [{"value": mobile(302), "type": "mobile"}]}),
+        )
+        .await;
+    eventually(PATIENCE, "the manager is pushed", || async {
+        s.p.push_state(&boss).await.0 == "pushed"
+    })
+    .await;
     let id = s
         .created(
             "/Users",
             json!({
+                "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User": {"manager": boss},
                 "userName": "mei@corp.example",
                 "name": {"givenName": "梅", "familyName": "王"},
                 "emails": [{"value": "mei@corp.example", "type": "work", "primary": true}],
@@ -113,6 +125,8 @@ pub async fn a_scim_user_with_a_mobile_reaches_dingtalk_in_its_departments(engin
         .await;
     let user = org.users_with_mobile(&mobile(301))[0].clone();
     assert_eq!(user["name"], "王梅");
+    let boss_userid = org.users_with_mobile(&mobile(302))[0]["userid"].clone();
+    assert_eq!(user["manager_userid"], boss_userid);
     assert_eq!(user["title"], "Sales");
     let dept = org.depts_named("Field_Sales");
     assert_eq!(
