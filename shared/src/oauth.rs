@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::domain::ids::{ConnectorId, OrgUnitId};
 use crate::ports::{Clock, Table};
-use crate::signing::{SigningError, Verifier};
+use crate::signing::Verifier;
 use crate::store::DirectoryError;
 use crate::store::scim_clients::{
     MAX_CREDENTIAL_LEN, ScimClient, ScimClients, verify_against_nothing,
@@ -259,7 +259,7 @@ impl BearerCheck {
         let claims: AccessClaims = match self.verifier.verify(token, &self.validation).await {
             Ok(Ok(claims)) => claims,
             Ok(Err(refused)) => return Err(BearerRefusal::Invalid(refused.0)),
-            Err(SigningError::Storage(e)) => return Err(BearerRefusal::Unavailable(e.to_string())),
+            // Storage down, or a stored key that does not read: nothing the caller did.
             Err(e) => return Err(BearerRefusal::Unavailable(e.to_string())),
         };
         if !claims.scope.split(' ').any(|s| s == SCIM_SCOPE) {

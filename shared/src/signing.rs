@@ -11,7 +11,7 @@ use base64::Engine as _;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use jsonwebtoken::jwk::{
     AlgorithmParameters, CommonParameters, Jwk, JwkSet, KeyAlgorithm, PublicKeyUse,
-    RSAKeyParameters, RSAKeyType, ThumbprintHash,
+    RSAKeyParameters, RSAKeyType,
 };
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use serde::de::DeserializeOwned;
@@ -387,17 +387,12 @@ fn describe(e: &jsonwebtoken::errors::Error) -> String {
     }
 }
 
-/// RFC 7638 thumbprint as jsonwebtoken computes it, for the tests' cross-check.
-#[doc(hidden)]
-pub fn jwk_thumbprint(jwk: &Jwk) -> Option<String> {
-    jwk.thumbprint(ThumbprintHash::SHA256).ok()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::adapters::embedded::EmbeddedStore;
     use crate::ports::SystemClock;
+    use jsonwebtoken::jwk::ThumbprintHash;
 
     #[derive(Debug, Serialize, Deserialize, PartialEq)]
     struct Claims {
@@ -418,6 +413,11 @@ mod tests {
         v.set_issuer(&["https://idm.example"]);
         v.set_audience(&["https://idm.example/scim/v2"]);
         v
+    }
+
+    /// RFC 7638 thumbprint as jsonwebtoken computes it: the cross-check of our `kid`.
+    fn jwk_thumbprint(jwk: &Jwk) -> Option<String> {
+        jwk.thumbprint(ThumbprintHash::SHA256).ok()
     }
 
     fn claims(exp: i64) -> Claims {
