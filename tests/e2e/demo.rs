@@ -442,3 +442,66 @@ async fn the_demo_scim_client_gets_a_token_and_is_kept_across_restarts() {
     assert_eq!(client_id, scim.client_id);
     again.shutdown().await.unwrap();
 }
+
+/// The banner's SCIM lines, run as printed in a shell (curl and sed): the token goes into
+/// `$TOKEN`, the user is created and found by `userName`, and the push makes it a user of the
+/// simulated org in the pushed department.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_banners_scim_commands_create_a_user_that_appears_in_the_simulated_org() {
+    let dir = tempfile::tempdir().unwrap();
+    let running = start(options(dir.path())).await.unwrap();
+    let text = dingbridge_local::banner::banner(&running);
+    let push = running.demo.as_ref().unwrap().push.clone().unwrap();
+    let printed = |needle: &str| {
+        text.lines()
+            .map(str::trim)
+            .find(|l| l.contains(needle))
+            .unwrap_or_else(|| panic!("no line with {needle:?} in the banner:\n{text}"))
+            .to_owned()
+    };
+    let script = [
+        printed("TOKEN=$(curl"),
+        printed("/scim/v2/Users -d"),
+        "echo".to_owned(),
+        printed("/scim/v2/Users?filter=userName"),
+    ]
+    .join("\n");
+    let shell = format!("set -eu\n{script}");
+    let output = tokio::task::spawn_blocking(move || {
+        std::process::Command::new("bash")
+            .arg("-c")
+            .arg(shell)
+            .output()
+    })
+    .await
+    .unwrap()
+    .expect("bash runs");
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    assert!(
+        output.status.success(),
+        "{script}\n{stdout}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let mut answers = stdout.lines().filter(|l| !l.trim().is_empty());
+    let created: Value = serde_json::from_str(answers.next().unwrap()).unwrap();
+    let found: Value = serde_json::from_str(answers.next().unwrap()).unwrap();
+    assert_eq!(created["userName"], "han.meimei@example.com", "{stdout}");
+    assert_eq!(found["totalResults"], 1, "{stdout}");
+    assert_eq!(found["Resources"][0]["id"], created["id"], "{stdout}");
+
+    let org_url = format!("{}/_sim/org", running.demo.as_ref().unwrap().sim.base_url());
+    eventually(
+        PATIENCE,
+        "the SCIM user reaches the simulated org",
+        || async {
+            let org: Value = reqwest::get(&org_url).await.unwrap().json().await.unwrap();
+            org["users"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|u| u["mobile"] == "16612345679" && u["dept_id_list"] == json!([push.dept_id]))
+        },
+    )
+    .await;
+    running.shutdown().await.unwrap();
+}

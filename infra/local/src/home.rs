@@ -215,8 +215,25 @@ pub fn scim_commands(base: &str, scim: &crate::demo::DemoScim) -> Vec<Command> {
                 scim.client_id
             ),
         ),
-        // The SCIM calls that use the token (create a user, …) are added here with the SCIM
-        // server (`functions/scim`).
+        Command::new(
+            "keep a token in $TOKEN for the SCIM calls",
+            format!(
+                "TOKEN=$(curl -s -u \"{}:$(cat {secret})\" -d grant_type=client_credentials {base}/oauth/token | sed -n 's/.*\"access_token\":\"\\([^\"]*\\)\".*/\\1/p')",
+                scim.client_id
+            ),
+        ),
+        Command::new(
+            "create a user through SCIM (it lands in the client's root unit; the push makes it a user of the simulated org)",
+            format!(
+                "curl -X POST -H \"Authorization: Bearer $TOKEN\" -H 'Content-Type: application/scim+json' {base}/scim/v2/Users -d '{{\"schemas\":[\"urn:ietf:params:scim:schemas:core:2.0:User\"],\"userName\":\"han.meimei@example.com\",\"displayName\":\"韩梅梅\",\"phoneNumbers\":[{{\"type\":\"mobile\",\"value\":\"16612345679\"}}],\"emails\":[{{\"type\":\"work\",\"value\":\"han.meimei@example.com\",\"primary\":true}}]}}'"
+            ),
+        ),
+        Command::new(
+            "find that user by userName",
+            format!(
+                "curl -H \"Authorization: Bearer $TOKEN\" '{base}/scim/v2/Users?filter=userName%20eq%20%22han.meimei@example.com%22'"
+            ),
+        ),
     ]
 }
 

@@ -8,6 +8,7 @@ mod link_requests;
 mod oauth;
 mod push;
 mod queue;
+mod scim_lookups;
 mod secrets;
 mod stores;
 mod table;
@@ -46,6 +47,9 @@ macro_rules! contract_cases {
             scim_clients_are_listed_read_and_written_by_version,
             one_signing_key_however_many_make_it_at_once,
             failure_counters_block_at_their_limit);
+        contract_cases!(@scim $table;
+            units_are_found_by_name_and_external_id_through_renames_and_deletes,
+            accounts_are_found_by_external_id_which_is_unique);
         contract_cases!(@queue $queue;
             sent_messages_arrive_once_acked, order_is_kept_within_a_group,
             duplicates_by_dedup_id_are_dropped, unacked_messages_come_back_after_the_visibility_timeout,
@@ -70,6 +74,13 @@ macro_rules! contract_cases {
         async fn $case() {
             let fixture = $make().await;
             crate::push::$case(fixture.table.clone()).await;
+        }
+    )*};
+    (@scim $make:path; $($case:ident),*) => {$(
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        async fn $case() {
+            let fixture = $make().await;
+            crate::scim_lookups::$case(fixture.table.clone()).await;
         }
     )*};
     (@links $make:path; $($case:ident),*) => {$(
