@@ -48,7 +48,7 @@ fn refused(problems: Vec<InvalidField>) -> ApiError {
 
 /// The version a write is conditional on: `If-Match` (an ETag such as `"3"` or `W/"3"`, or a
 /// bare number) or the body's `version`; both given must agree.
-fn expected_version(
+pub(crate) fn expected_version(
     headers: &HeaderMap,
     body: Option<u64>,
     problems: &mut Vec<InvalidField>,
@@ -617,7 +617,7 @@ async fn set_password(
     Ok((etag(view.version), Json(view)))
 }
 
-fn etag(version: u64) -> HeaderMap {
+pub(crate) fn etag(version: u64) -> HeaderMap {
     let mut headers = HeaderMap::new();
     if let Ok(v) = format!("\"{version}\"").parse() {
         headers.insert(header::ETAG, v);

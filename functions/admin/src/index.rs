@@ -176,7 +176,7 @@ const RESOURCES: &[Resource] = &[
         &["GET"],
         "The audit log, newest first: ?origin= (admin, dingtalk-pull, dingtalk-event, scim), \
          ?since= and ?until= (RFC 3339); or one entity's history with ?entity_kind= (account, \
-         org_unit, connector, settings) and ?entity_id=.",
+         org_unit, connector, settings, scim_client, app) and ?entity_id=.",
     ),
     resource(
         "/admin/api/parked-events",
@@ -218,6 +218,25 @@ const RESOURCES: &[Resource] = &[
         "/admin/api/scim-clients/{id}/revoke",
         &["POST"],
         "Revoke: no more tokens, and the tokens issued stop working at once.",
+    ),
+    resource(
+        "/admin/api/apps",
+        &["GET", "POST"],
+        "Applications the portal signs accounts in to (kind oidc: an OpenID Connect relying \
+         party; kind jwt: sent a signed JWT): list, or create one (a confidential oidc app's \
+         client_secret is in the creation's answer only).",
+    ),
+    resource(
+        "/admin/api/apps/{id}",
+        &["GET", "PUT", "DELETE"],
+        "One app, by id or client_id: read, replace its settings (kind and public cannot \
+         change; If-Match or version), delete.",
+    ),
+    resource(
+        "/admin/api/apps/{id}/rotate",
+        &["POST"],
+        "A new client secret for a confidential oidc app, shown once; the old one is accepted \
+         for overlap_s more (default a day, at most 7 days).",
     ),
 ];
 

@@ -1,8 +1,9 @@
 //! The admin JSON API under `/admin/api/` (job J6): connectors and their test connection, the
 //! directory's read side with DingTalk mappings, the audit log, parked events and their re-drive,
-//! a connector's pushes and link requests, the password policy, SCIM clients. Every route but the index needs an admin bearer token; the same router
-//! runs on Lambda and locally.
+//! a connector's pushes and link requests, the password policy, SCIM clients, SSO apps. Every
+//! route but the index needs an admin bearer token; the same router runs on Lambda and locally.
 
+mod apps;
 mod auth;
 mod callback;
 mod config;
@@ -31,6 +32,7 @@ use dingbridge::ports::{Clock, DingTalk, Queue, Table};
 use dingbridge::push::PushingDirectory;
 use dingbridge::secrets::SecretBox;
 use dingbridge::store::admin_tokens::AdminTokens;
+use dingbridge::store::apps::Apps;
 use dingbridge::store::connectors::Connectors;
 use dingbridge::store::directory::Directory;
 use dingbridge::store::events::Events;
@@ -89,6 +91,8 @@ pub(crate) struct Admin {
     pub tokens: AdminTokens,
     /// OAuth 2.0 clients of the SCIM endpoint.
     pub scim_clients: ScimClients,
+    /// Applications (SSO targets) of the portal.
+    pub apps: Apps,
     /// Pull runs: start, confirm, discard (the same lifecycle `full-pull` drives).
     pub pull_runs: PullRuns,
 }
@@ -116,6 +120,7 @@ impl Admin {
             events: Events::new(table.clone(), clock.clone()),
             settings: Settings::new(table.clone(), clock.clone()),
             scim_clients: ScimClients::new(table.clone(), clock.clone()),
+            apps: Apps::new(table.clone(), clock.clone()),
             pull_runs: PullRuns::new(table.clone(), deps.pull_queue.clone(), clock.clone()),
             tokens: AdminTokens::new(table, clock),
             deps,
@@ -135,6 +140,7 @@ pub fn router(deps: Deps) -> Router {
         .merge(link_requests::routes())
         .merge(settings::routes())
         .merge(scim_clients::routes())
+        .merge(apps::routes())
         .merge(runs::routes())
         .route_layer(middleware::from_fn_with_state(
             admin.clone(),

@@ -54,6 +54,13 @@ uuid_id!(
 );
 
 uuid_id!(
+    /// An application (SSO target: an OpenID Connect relying party or a signed-JWT app); its
+    /// public `client_id` is derived from it.
+    AppId,
+    "app_id"
+);
+
+uuid_id!(
     /// A sync run (a full pull; later, a push run).
     RunId,
     "run_id"

@@ -1,8 +1,9 @@
-//! `dingbridge-domain`: the pure domain — ids, constrained values, connectors, the DingTalk records
-//! and error kinds the rules reason about, and the rules of the directory, inbound sync and the
-//! full pull. Nothing here performs I/O, and its manifest lists no AWS, Lambda, HTTP,
-//! async-runtime or storage crate (CI checks that).
+//! `dingbridge-domain`: the pure domain — ids, constrained values, connectors, SSO apps, the
+//! DingTalk records and error kinds the rules reason about, and the rules of the directory,
+//! inbound sync and the full pull. Nothing here performs I/O, and its manifest lists no AWS,
+//! Lambda, HTTP, async-runtime or storage crate (CI checks that).
 
+pub mod app;
 pub mod connector;
 pub mod dingtalk;
 pub mod directory;

@@ -12,12 +12,13 @@ use crate::ports::{
 };
 
 /// The entity kinds the stores write audit entries for (`entity_kind` of an entry).
-pub const ENTITY_KINDS: [&str; 5] = [
+pub const ENTITY_KINDS: [&str; 6] = [
     "account",
     "org_unit",
     "connector",
     "settings",
     "scim_client",
+    "app",
 ];
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

@@ -1,6 +1,7 @@
 //! Repositories written once over the `Table` port, with the keys of `docs/table-design.md`.
 
 pub mod admin_tokens;
+pub mod apps;
 pub mod audit;
 pub mod connectors;
 pub mod directory;

@@ -4,6 +4,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod apps;
 mod link_requests;
 mod oauth;
 mod push;
@@ -47,6 +48,8 @@ macro_rules! contract_cases {
             scim_clients_are_listed_read_and_written_by_version,
             one_signing_key_however_many_make_it_at_once,
             failure_counters_block_at_their_limit);
+        contract_cases!(@apps $table;
+            apps_are_found_by_client_id_listed_in_pages_and_written_by_version);
         contract_cases!(@scim $table;
             units_are_found_by_name_and_external_id_through_renames_and_deletes,
             accounts_are_found_by_external_id_which_is_unique);
@@ -81,6 +84,13 @@ macro_rules! contract_cases {
         async fn $case() {
             let fixture = $make().await;
             crate::scim_lookups::$case(fixture.table.clone()).await;
+        }
+    )*};
+    (@apps $make:path; $($case:ident),*) => {$(
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        async fn $case() {
+            let fixture = $make().await;
+            crate::apps::$case(fixture.table.clone()).await;
         }
     )*};
     (@links $make:path; $($case:ident),*) => {$(
