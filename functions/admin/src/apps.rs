@@ -99,13 +99,17 @@ async fn missing_assignees(
         .collect();
     let directory = &admin.directory;
     let missing_units: Vec<OrgUnitId> = stream::iter(units)
-        .map(|id| async move { Ok::<_, ApiError>(directory.org_unit(&id).await?.is_none().then_some(id)) })
+        .map(|id| async move {
+            Ok::<_, ApiError>(directory.org_unit(&id).await?.is_none().then_some(id))
+        })
         .buffered(ASSIGNEE_READS)
         .try_filter_map(|missing| async move { Ok(missing) })
         .try_collect()
         .await?;
     let missing_accounts: Vec<AccountId> = stream::iter(accounts)
-        .map(|id| async move { Ok::<_, ApiError>(directory.account(&id).await?.is_none().then_some(id)) })
+        .map(|id| async move {
+            Ok::<_, ApiError>(directory.account(&id).await?.is_none().then_some(id))
+        })
         .buffered(ASSIGNEE_READS)
         .try_filter_map(|missing| async move { Ok(missing) })
         .try_collect()

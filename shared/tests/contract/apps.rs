@@ -17,9 +17,7 @@ fn jwt(name: &str) -> CheckedApp {
     }
 }
 
-pub async fn apps_are_found_by_client_id_listed_in_pages_and_written_by_version(
-    t: Arc<dyn Table>,
-) {
+pub async fn apps_are_found_by_client_id_listed_in_pages_and_written_by_version(t: Arc<dyn Table>) {
     let apps = Apps::new(t, Arc::new(SystemClock));
     let actor = Actor::new(Origin::Admin, "contract");
     let mut made = Vec::new();
@@ -29,7 +27,11 @@ pub async fn apps_are_found_by_client_id_listed_in_pages_and_written_by_version(
         made.push(app);
     }
 
-    let found = apps.by_client_id(&made[1].client_id).await.unwrap().unwrap();
+    let found = apps
+        .by_client_id(&made[1].client_id)
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(found, made[1]);
     assert_eq!(found.version, 1);
     assert_eq!(apps.get(&made[1].id).await.unwrap(), Some(found.clone()));
