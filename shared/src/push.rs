@@ -360,7 +360,7 @@ impl PushingDirectory {
     ) -> Result<Vec<Connector>, DirectoryError> {
         let echo_of = match actor.origin() {
             Origin::DingtalkPull | Origin::DingtalkEvent => Some(actor.name.as_str()),
-            Origin::Admin | Origin::Scim => None,
+            Origin::Admin | Origin::Scim | Origin::Portal => None,
         };
         let pushing: Vec<Connector> = self
             .connectors

@@ -111,6 +111,11 @@ pub fn hash_password(password: &str) -> Result<String, SecretError> {
         .map_err(|_| SecretError::Hashing)
 }
 
+/// A PHC string with the same argon2 parameters as real hashes: verifying a secret of an unknown
+/// client or account against it costs what a real check costs, so timing does not tell which
+/// ones exist (it matches no password).
+pub const DUMMY_PHC: &str = "$argon2id$v=19$m=19456,t=2,p=1$c29tZXNhbHRzb21lc2FsdA$AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA";
+
 /// True when `password` matches the PHC string (false for a malformed hash too).
 pub fn verify_password(password: &str, phc: &str) -> bool {
     use argon2::password_hash::{PasswordHash, PasswordVerifier};

@@ -7,6 +7,7 @@ mod dingtalk_client;
 mod full_pull;
 mod incremental;
 mod local;
+mod portal;
 mod pull;
 mod push;
 mod scim;

@@ -329,6 +329,11 @@ fn credentials(headers: &HeaderMap, form: &Form) -> Result<(String, String), Tok
 /// `GET /.well-known/jwks.json`: the public keys the tokens verify against (empty until the
 /// first token is issued).
 async fn jwks(State(t): State<Token>) -> Response {
+    // The key is made at first need; a relying party that reads the JWKS before any token was
+    // signed must still find the key its first id_token will carry.
+    if let Err(e) = t.keys.get_or_create().await {
+        return dingbridge::web::ApiError::Unavailable(e.to_string()).into_response();
+    }
     match t.verifier.jwks().await {
         Ok(set) => {
             let mut response = axum::Json(set).into_response();

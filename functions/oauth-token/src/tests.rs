@@ -174,7 +174,13 @@ fn validation() -> Validation {
 #[tokio::test]
 async fn basic_and_post_auth_issue_a_token_the_jwks_verifies() {
     let env = env().await;
-    assert!(env.jwks().await.keys.is_empty(), "no key before a token");
+    // The key is there before the first token: a relying party may read the JWKS first.
+    let before = env.jwks().await;
+    assert_eq!(
+        before.keys.len(),
+        1,
+        "the JWKS publishes the key before any token"
+    );
     let (client, secret) = env.client(false).await;
 
     let answer = env.token_basic(&client.client_id, &secret).await;
@@ -189,6 +195,10 @@ async fn basic_and_post_auth_issue_a_token_the_jwks_verifies() {
     // Verified independently: the JWKS alone, jsonwebtoken's own checks.
     let jwks = env.jwks().await;
     assert_eq!(jwks.keys.len(), 1);
+    assert_eq!(
+        jwks.keys[0].common.key_id, before.keys[0].common.key_id,
+        "the same key"
+    );
     let jwk = &jwks.keys[0];
     let header = jsonwebtoken::decode_header(&token).unwrap();
     assert_eq!(header.kid, jwk.common.key_id);

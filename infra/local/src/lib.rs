@@ -22,6 +22,7 @@ use dingbridge::ports::{Clock, DeploymentSecret, SystemClock, Table};
 use dingbridge::secrets::SecretBox;
 use dingbridge::store::connectors::Connectors;
 use dingbridge::store::runs::Runs;
+use dingbridge::store::sessions::SessionSettings;
 use dingbridge::store::throttle::ThrottleSettings;
 use dingbridge::web::ApiError;
 use dingbridge::worker::{BatchHandler, PumpSettings, pump};
@@ -246,12 +247,21 @@ pub fn router_on(w: &Wiring) -> Router {
         public_url: w.public_url.clone(),
         throttle: ThrottleSettings::default(),
     });
+    let portal = portal::router(portal::Deps {
+        table: w.table.clone(),
+        clock: w.clock.clone(),
+        secrets: w.secrets.clone(),
+        public_url: w.public_url.clone(),
+        sessions: SessionSettings::default(),
+        throttle: portal::default_throttle(),
+    });
     // Any other path answers the error body every function answers with.
     health
         .merge(callback)
         .merge(admin)
         .merge(scim)
         .merge(oauth_token)
+        .merge(portal)
         .fallback(|| async { ApiError::NotFound })
 }
 

@@ -93,15 +93,18 @@ pub enum Origin {
     DingtalkPull,
     DingtalkEvent,
     Scim,
+    /// The person themselves, signed in to the portal (a password change).
+    Portal,
 }
 
 impl Origin {
     /// Every origin, as the audit log's filter offers them.
-    pub const ALL: [Self; 4] = [
+    pub const ALL: [Self; 5] = [
         Self::Admin,
         Self::DingtalkPull,
         Self::DingtalkEvent,
         Self::Scim,
+        Self::Portal,
     ];
 
     /// The origin `as_str` spells `raw`.
@@ -115,6 +118,7 @@ impl Origin {
             Self::DingtalkPull => "dingtalk-pull",
             Self::DingtalkEvent => "dingtalk-event",
             Self::Scim => "scim",
+            Self::Portal => "portal",
         }
     }
 }

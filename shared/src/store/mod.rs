@@ -6,12 +6,14 @@ pub mod audit;
 pub mod connectors;
 pub mod directory;
 pub mod events;
+pub mod grants;
 pub mod keys;
 pub mod link_requests;
 pub mod mappings;
 pub mod outbox;
 pub mod runs;
 pub mod scim_clients;
+pub mod sessions;
 pub mod settings;
 pub mod throttle;
 

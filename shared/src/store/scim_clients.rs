@@ -13,7 +13,7 @@ use super::keys::esc;
 use super::{Actor, DirectoryError, PageOf, decode, encode};
 use crate::domain::ids::{ConnectorId, OrgUnitId, ScimClientId};
 use crate::ports::{Clock, Cond, Index, IndexKey, Item, Key, Query, Table, TableError, TxOp};
-use crate::secrets::{generate_token, hash_password, verify_password};
+use crate::secrets::{DUMMY_PHC, generate_token, hash_password, verify_password};
 
 /// Public client ids start with this; the rest is the client's id without hyphens.
 pub const CLIENT_ID_PREFIX: &str = "dbscim_";
@@ -28,10 +28,6 @@ pub const ENTITY_KIND: &str = "scim_client";
 const ALL_CLIENTS: &str = "OCLIS";
 /// Longer client ids and secrets are none of ours: refused before any lookup or hash.
 pub const MAX_CREDENTIAL_LEN: usize = 256;
-
-/// A PHC string with the same argon2 parameters as real hashes: verifying an unknown client's
-/// secret against it costs what a real check costs, so timing does not tell which ids exist.
-const DUMMY_PHC: &str = "$argon2id$v=19$m=19456,t=2,p=1$c29tZXNhbHRzb21lc2FsdA$AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA";
 
 /// The public client id of a client.
 pub fn client_id_of(id: &ScimClientId) -> String {
