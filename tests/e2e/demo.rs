@@ -13,7 +13,7 @@ use crate::system::eventually;
 
 const PATIENCE: Duration = Duration::from_secs(60);
 
-fn options(dir: &std::path::Path) -> Options {
+pub(crate) fn options(dir: &std::path::Path) -> Options {
     let mut o = Options::new("127.0.0.1:0".parse().unwrap(), dir.join("data"));
     o.demo = Some(DemoOptions {
         seed: 5,

@@ -204,5 +204,29 @@ pub fn banner(running: &Running) -> String {
             let _ = writeln!(out, "\n5. No demo SCIM client: {e}");
         }
     }
+    match &demo.sso {
+        Ok(sso) => {
+            let portal = format!("{}/login", running.public_url.trim_end_matches('/'));
+            let _ = writeln!(
+                out,
+                "\n6. Sign in to the user portal in a browser and click into an app (single sign-on):"
+            );
+            let _ = writeln!(out, "     {portal}");
+            let _ = writeln!(
+                out,
+                "     username: {}   password: in {} (owner-only)",
+                sso.username,
+                sso.password_file.display()
+            );
+            let _ = writeln!(
+                out,
+                "     the portal lists 演示 OIDC 应用 (OpenID Connect, code flow with PKCE) and 演示 JWT 应用\n     \
+                 (a signed JWT); each opens a page of the demo app that shows the claims it received."
+            );
+        }
+        Err(e) => {
+            let _ = writeln!(out, "\n6. No demo sign-in: {e}");
+        }
+    }
     out
 }

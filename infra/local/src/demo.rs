@@ -60,6 +60,8 @@ pub struct Demo {
     pub push: Result<DemoPush, String>,
     /// The SCIM client of the demo connector, or why there is none.
     pub scim: Result<DemoScim, String>,
+    /// The demo person and apps of the portal, or why there are none.
+    pub sso: Result<crate::demo_sso::DemoSso, String>,
     /// The simulated org was read from `org_file` (a restart), not generated.
     pub continued: bool,
     pub org_file: PathBuf,
@@ -96,6 +98,7 @@ fn random_text(len: usize) -> String {
 /// the running server at `server`; pull for review unless the connector already has a run.
 pub async fn start(
     server: &str,
+    issuer: &str,
     admin_token: &str,
     options: &DemoOptions,
     data_dir: &Path,
@@ -184,6 +187,12 @@ pub async fn start(
     if let Err(e) = &scim {
         tracing::warn!(error = %e, "the demo's SCIM client could not be set up");
     }
+    let sso = crate::demo_sso::setup(&http, server, admin_token, issuer, data_dir)
+        .await
+        .map_err(|e| format!("{e:#}"));
+    if let Err(e) = &sso {
+        tracing::warn!(error = %e, "the demo's sign-in could not be set up");
+    }
     let run = match api.latest_run(&connector_id).await? {
         Some(run) => Some(api.settled(run).await?),
         None => Some(api.first_pull(&connector_id).await?),
@@ -195,6 +204,7 @@ pub async fn start(
         callback: created["callback"].clone(),
         push,
         scim,
+        sso,
         run,
         org_file,
     })

@@ -3,6 +3,8 @@
 
 pub mod banner;
 pub mod demo;
+pub mod demo_app;
+pub mod demo_sso;
 pub mod home;
 mod serve;
 pub mod token;
@@ -359,10 +361,12 @@ pub async fn start(options: Options) -> anyhow::Result<Running> {
         base.clone(),
         public_url.clone(),
     );
-    let app = serve::with_body_deadline(
-        home.routes().merge(router(&engines, &public_url)),
-        options.body_read_timeout,
-    );
+    let demo_app = demo_app::DemoApp::new(&base, &public_url);
+    let mut routes = home.routes().merge(router(&engines, &public_url));
+    if options.demo.is_some() {
+        routes = routes.merge(demo_app.routes());
+    }
+    let app = serve::with_body_deadline(routes, options.body_read_timeout);
     let header_read_timeout = options.header_read_timeout;
     let http_signal = signal.clone();
     tasks.spawn(async move {
@@ -426,8 +430,19 @@ pub async fn start(options: Options) -> anyhow::Result<Running> {
     let (demo, demo_error) = match &options.demo {
         None => (None, None),
         Some(demo_options) => {
-            match demo::start(&base, &token.value, demo_options, &options.data_dir).await {
+            match demo::start(
+                &base,
+                &public_url,
+                &token.value,
+                demo_options,
+                &options.data_dir,
+            )
+            .await
+            {
                 Ok(demo) => {
+                    if let Ok(sso) = &demo.sso {
+                        demo_app.set(sso.app.clone());
+                    }
                     home.set_demo(home::DemoInfo {
                         connector_id: demo.connector_id.clone(),
                         sim_url: demo.sim.base_url(),
@@ -475,6 +490,8 @@ fn reset_demo(data_dir: &Path) -> anyhow::Result<()> {
         demo::ORG_FILE,
         demo::SCIM_CLIENT_FILE,
         demo::SCIM_SECRET_FILE,
+        demo_sso::USER_FILE,
+        demo_sso::PASSWORD_FILE,
     ] {
         let path = data_dir.join(name);
         match std::fs::remove_file(&path) {

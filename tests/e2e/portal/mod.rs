@@ -5,6 +5,7 @@
 //! (`security`).
 
 mod conformance;
+mod demo;
 mod rp;
 mod security;
 
