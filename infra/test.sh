@@ -22,6 +22,18 @@ if [[ ! -f "$stamp" || "$(cat "$stamp")" != "$want" ]]; then
   echo "$want" > "$stamp"
 fi
 
+# The browser tests drive Debian's Chromium through Playwright's `executable_path` (never
+# `playwright install`, which downloads a browser); a CJK font, or Chinese renders as boxes.
+if ! command -v chromium >/dev/null 2>&1 || ! dpkg -s fonts-noto-cjk >/dev/null 2>&1; then
+  echo "test.sh: installing chromium and fonts-noto-cjk"
+  sudo_cmd=()
+  if [[ "$(id -u)" != 0 ]]; then sudo_cmd=(sudo); fi
+  "${sudo_cmd[@]}" apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive "${sudo_cmd[@]}" apt-get install -y -qq --no-install-recommends \
+    chromium fonts-noto-cjk >/dev/null
+fi
+export DINGBRIDGE_TEST_CHROMIUM="$(command -v chromium)"
+
 port="$("$venv/bin/python" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()')"
 log="$(mktemp -t moto.XXXXXX.log)"
 "$venv/bin/moto_server" -H 127.0.0.1 -p "$port" >"$log" 2>&1 &

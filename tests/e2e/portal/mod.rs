@@ -4,6 +4,7 @@
 //! sign-in's defences — session fixation, CSRF, open redirects, disabled accounts, lockout
 //! (`security`).
 
+mod browser;
 mod conformance;
 mod demo;
 mod rp;
