@@ -220,3 +220,130 @@ async fn a_forced_password_change_comes_before_the_portal_and_the_old_password_s
     assert!(!audit["items"].as_array().unwrap().is_empty(), "{audit}");
     local.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn apps_reach_only_the_people_they_are_assigned_to_including_sub_units() {
+    let local = Local::start().await;
+    let units = local
+        .admin(reqwest::Method::GET, "/admin/api/org-units", None)
+        .await;
+    let root = units["items"][0]["id"].as_str().unwrap().to_owned();
+    let make_unit = |name: &'static str, parent: String| {
+        let local = &local;
+        async move {
+            local
+                .admin(
+                    reqwest::Method::POST,
+                    "/admin/api/org-units",
+                    Some(json!({"name": name, "parent_id": parent})),
+                )
+                .await["id"]
+                .as_str()
+                .unwrap()
+                .to_owned()
+        }
+    };
+    let sales = make_unit("销售部", root.clone()).await;
+    let north = make_unit("华北区", sales.clone()).await;
+    let rnd = make_unit("研发部", root.clone()).await;
+    // Zhang San moves into a sub-unit of Sales.
+    let path = format!("/admin/api/accounts/{}", local.account_id);
+    local
+        .admin(
+            reqwest::Method::PATCH,
+            &path,
+            Some(json!({"org_unit_ids": [north]})),
+        )
+        .await;
+    let app = |name: &str, assigned: serde_json::Value| {
+        json!({"name": name, "kind": "jwt", "target_url": "https://app.example.com/sso",
+               "assigned_to": assigned})
+    };
+    let for_sales = local
+        .admin(
+            reqwest::Method::POST,
+            "/admin/api/apps",
+            Some(app("销售系统", json!({"org_unit_ids": [sales]}))),
+        )
+        .await;
+    let for_rnd = local
+        .admin(
+            reqwest::Method::POST,
+            "/admin/api/apps",
+            Some(app("代码仓库", json!({"org_unit_ids": [rnd]}))),
+        )
+        .await;
+    let browser = Browser::new(&local.base);
+    assert_eq!(browser.sign_in("zhang.san", PASSWORD).await.status, 303);
+    let portal = browser.get("/portal").await;
+    assert!(
+        portal.body.contains("销售系统"),
+        "a parent unit's app: {}",
+        portal.body
+    );
+    assert!(
+        !portal.body.contains("代码仓库"),
+        "another unit's app: {}",
+        portal.body
+    );
+    // Launching the other unit's app by its URL is refused.
+    let other = format!("/portal/apps/{}", for_rnd["client_id"].as_str().unwrap());
+    assert_eq!(browser.get(&other).await.status, 403);
+    // The assigned one is sent to its target with a JWT for its audience.
+    let mine = format!("/portal/apps/{}", for_sales["client_id"].as_str().unwrap());
+    let launched = browser.get(&mine).await;
+    let location = launched.location.clone().unwrap();
+    assert!(
+        location.starts_with("https://app.example.com/sso?id_token="),
+        "{location}"
+    );
+    local.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rp_initiated_logout_asks_first_and_goes_only_to_registered_uris() {
+    let local = Local::start().await;
+    let app = local.oidc_app("https://app.example.com/cb", false).await;
+    let client_id = app["client_id"].as_str().unwrap();
+    let browser = Browser::new(&local.base);
+    assert_eq!(browser.sign_in("zhang.san", PASSWORD).await.status, 303);
+    let query = |uri: &str| {
+        serde_urlencoded::to_string([
+            ("client_id", client_id),
+            ("post_logout_redirect_uri", uri),
+            ("state", "bye-1"),
+        ])
+        .unwrap()
+    };
+    // Not registered: a page, no redirect, still signed in.
+    let evil = browser
+        .get(&format!(
+            "/oauth2/logout?{}",
+            query("https://evil.example/")
+        ))
+        .await;
+    assert_eq!(evil.status, 400);
+    assert!(evil.location.is_none());
+    assert_eq!(browser.get("/portal").await.status, 200);
+    // Registered: a confirmation page first (a cross-site link alone signs nobody out).
+    let confirm = browser
+        .get(&format!(
+            "/oauth2/logout?{}",
+            query("https://app.example.com/cb/bye")
+        ))
+        .await;
+    assert_eq!(confirm.status, 200);
+    assert_eq!(browser.get("/portal").await.status, 200);
+    let form: Vec<(&str, String)> = ["csrf", "post_logout_redirect_uri", "state", "client_id"]
+        .into_iter()
+        .map(|f| (f, confirm.field(f)))
+        .collect();
+    let form: Vec<(&str, &str)> = form.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let done = browser.post("/oauth2/logout", &form).await;
+    assert_eq!(
+        done.location.as_deref(),
+        Some("https://app.example.com/cb/bye?state=bye-1")
+    );
+    assert_eq!(browser.get("/portal").await.status, 303, "signed out");
+    local.stop().await;
+}
