@@ -1,6 +1,7 @@
-//! The deployment's token-signing key: one RS256 key pair, made at first need, its private half
+//! The deployment's token-signing keys: an RS256 key pair made at first need, its private half
 //! sealed with the data key and its public half readable by any function with the table (JWKS,
-//! bearer checks). Access tokens for SCIM clients use it; ID tokens of the sign-in will too.
+//! bearer checks). It signs SCIM access tokens, id_tokens and JWT-app tokens. A rotation
+//! publishes the next key before it signs and keeps the old one until its tokens have expired.
 
 use std::sync::Arc;
 
@@ -17,10 +18,9 @@ use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
-use tokio::sync::OnceCell;
 
 use crate::domain::connector::Sealed;
-use crate::ports::{Clock, Cond, Item, Key, Table, TableError};
+use crate::ports::{Clock, Cond, Index, Item, Key, Query, Table, TableError, TxOp};
 use crate::secrets::SecretBox;
 
 /// The one signing key's item (`docs/table-design.md`): the public part in clear, the private
@@ -34,6 +34,9 @@ pub enum SigningError {
     /// No key has been made yet (a verifier never makes one).
     #[error("no signing key exists yet")]
     NoKey,
+    /// A rotation's next key is already published and waits for its time.
+    #[error("a rotation is already under way: its key signs from its time on")]
+    RotationPending,
     #[error("the stored signing key cannot be used: {0}")]
     Corrupt(String),
     #[error("signing failed: {0}")]
@@ -57,6 +60,12 @@ struct StoredKey {
     e: String,
     private: Sealed,
     created_ms: i64,
+    /// A next key signs from then on.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    signs_from_ms: Option<i64>,
+    /// A retired key verifies until then.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    until_ms: Option<i64>,
 }
 
 /// The public half of a signing key: a JWK and a verification key.
@@ -187,6 +196,8 @@ impl SigningKey {
             n,
             e,
             created_ms: now_ms,
+            signs_from_ms: None,
+            until_ms: None,
         })
     }
 }
@@ -236,15 +247,100 @@ fn pkcs1_of_pkcs8(der: &[u8]) -> Option<&[u8]> {
     (tag == OCTET_STRING).then_some(key)
 }
 
-/// The signing key of the deployment, for a function that holds the data key: read once, made
-/// at first need (two cold starts racing: the `Cond::Absent` put decides, the loser reads the
-/// winner's key).
+/// A new key is in the JWKS this long before it signs: longer than the JWKS's `max-age` (300 s)
+/// and the verifiers' reload interval, so every relying party knows it before it meets a token
+/// signed with it.
+pub const PUBLISH_LEAD_MS: i64 = 10 * 60 * 1000;
+/// A retired key stays in the JWKS this long: longer than the longest token it signed (a SCIM
+/// access token lives at most a day).
+pub const RETIRED_KEPT_MS: i64 = 25 * 60 * 60 * 1000;
+/// Processes read the keys again this often (a rotation reaches warm processes).
+const RELOAD_MS: i64 = 60 * 1000;
+/// An unknown `kid` makes a verifier read the keys again, at most this often.
+const UNKNOWN_KID_RELOAD_MS: i64 = 5 * 1000;
+
+const PARTITION: &str = "SIGNKEY";
+const NEXT_SK: &str = "RS256#next";
+
+fn next_item() -> Key {
+    Key::new(PARTITION, NEXT_SK)
+}
+
+fn retired_item(kid: &str) -> Key {
+    Key::new(PARTITION, format!("RS256#retired#{kid}"))
+}
+
+/// Where a key stands in its rotation.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum KeyState {
+    /// Signs.
+    Current,
+    /// Published, signs from `signs_from_ms`.
+    Next,
+    /// Signed before; verifies until `until_ms`.
+    Retired,
+}
+
+/// A key as an admin sees it (no private part).
+#[derive(Clone, Debug, Serialize)]
+pub struct KeyInfo {
+    pub kid: String,
+    pub state: KeyState,
+    pub created_ms: i64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub signs_from_ms: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub until_ms: Option<i64>,
+}
+
+/// Every key of the partition, as stored: (state, item version, key, until).
+struct Stored {
+    current: Option<(u64, StoredKey)>,
+    next: Option<(u64, StoredKey)>,
+    retired: Vec<(StoredKey, i64)>,
+}
+
+async fn read_all(table: &dyn Table) -> Result<Stored, SigningError> {
+    let mut out = Stored {
+        current: None,
+        next: None,
+        retired: Vec::new(),
+    };
+    let mut cursor = None;
+    loop {
+        let page = table
+            .query(&Query::partition(Index::Primary, PARTITION).after(cursor))
+            .await?;
+        for item in &page.items {
+            let key: StoredKey = serde_json::from_value(item.data.clone())
+                .map_err(|e| SigningError::Corrupt(e.to_string()))?;
+            match item.key.sk.as_str() {
+                "RS256" => out.current = Some((item.version, key)),
+                NEXT_SK => out.next = Some((item.version, key)),
+                _ => {
+                    let until = key.until_ms.unwrap_or(i64::MAX);
+                    out.retired.push((key, until));
+                }
+            }
+        }
+        match page.next {
+            Some(next) => cursor = Some(next),
+            None => return Ok(out),
+        }
+    }
+}
+
+/// The signing key of the deployment, for a function that holds the data key: made at first
+/// need (two cold starts racing: the `Cond::Absent` put decides, the loser reads the winner's
+/// key), read again every minute, and replaced by the published next key once its time comes
+/// (whichever process signs first then makes the switch, in one transaction).
 #[derive(Clone)]
 pub struct SigningKeys {
     table: Arc<dyn Table>,
     clock: Arc<dyn Clock>,
     secrets: SecretBox,
-    loaded: Arc<OnceCell<SigningKey>>,
+    loaded: Arc<tokio::sync::Mutex<Option<(SigningKey, i64)>>>,
 }
 
 impl SigningKeys {
@@ -253,20 +349,88 @@ impl SigningKeys {
             table,
             clock,
             secrets,
-            loaded: Arc::new(OnceCell::new()),
+            loaded: Arc::new(tokio::sync::Mutex::new(None)),
         }
     }
 
-    /// The key, made when none exists yet.
-    pub async fn get_or_create(&self) -> Result<&SigningKey, SigningError> {
-        self.loaded.get_or_try_init(|| self.load_or_create()).await
+    /// The key that signs now, made when none exists yet.
+    pub async fn get_or_create(&self) -> Result<SigningKey, SigningError> {
+        let now = self.clock.now_millis();
+        let mut loaded = self.loaded.lock().await;
+        if let Some((key, at)) = loaded.as_ref() {
+            if now - at < RELOAD_MS {
+                return Ok(key.clone());
+            }
+        }
+        let key = self.load_or_create(now).await?;
+        *loaded = Some((key.clone(), now));
+        Ok(key)
     }
 
-    async fn load_or_create(&self) -> Result<SigningKey, SigningError> {
-        if let Some(stored) = read_stored(self.table.as_ref()).await? {
-            return SigningKey::from_stored(&stored, &self.secrets);
+    async fn load_or_create(&self, now: i64) -> Result<SigningKey, SigningError> {
+        for _ in 0..3 {
+            let stored = read_all(self.table.as_ref()).await?;
+            match (stored.current, stored.next) {
+                (Some((cv, current)), Some((nv, next)))
+                    if next.signs_from_ms.is_some_and(|t| now >= t) =>
+                {
+                    match self.promote(cv, current, nv, &next, now).await {
+                        Ok(()) => return SigningKey::from_stored(&next, &self.secrets),
+                        // Another process promoted it first: read again.
+                        Err(SigningError::Storage(
+                            TableError::TransactionCancelled { .. } | TableError::ConditionFailed,
+                        )) => continue,
+                        Err(e) => return Err(e),
+                    }
+                }
+                (Some((_, current)), _) => {
+                    return SigningKey::from_stored(&current, &self.secrets);
+                }
+                (None, _) => return self.create(now).await,
+            }
         }
-        let fresh = SigningKey::generate(&self.secrets, self.clock.now_millis())?;
+        let stored = read_all(self.table.as_ref()).await?;
+        let (_, current) = stored.current.ok_or(SigningError::NoKey)?;
+        SigningKey::from_stored(&current, &self.secrets)
+    }
+
+    /// The next key becomes current; the current one is kept, retired, until its tokens expire.
+    async fn promote(
+        &self,
+        current_version: u64,
+        mut current: StoredKey,
+        next_version: u64,
+        next: &StoredKey,
+        now: i64,
+    ) -> Result<(), SigningError> {
+        let until = now + RETIRED_KEPT_MS;
+        current.until_ms = Some(until);
+        let data = |k: &StoredKey| {
+            serde_json::to_value(k).map_err(|e| SigningError::Corrupt(e.to_string()))
+        };
+        self.table
+            .transact(vec![
+                TxOp::Put {
+                    item: Item::new(retired_item(&current.kid), 1, data(&current)?)
+                        .with_ttl(until.div_euclid(1000) + 1),
+                    cond: Cond::None,
+                },
+                TxOp::Put {
+                    item: Item::new(key_item(), current_version + 1, data(next)?),
+                    cond: Cond::Version(current_version),
+                },
+                TxOp::Delete {
+                    key: next_item(),
+                    cond: Cond::Version(next_version),
+                },
+            ])
+            .await?;
+        tracing::info!(kid = %next.kid, retired = %current.kid, "the next signing key signs from now on");
+        Ok(())
+    }
+
+    async fn create(&self, now: i64) -> Result<SigningKey, SigningError> {
+        let fresh = SigningKey::generate(&self.secrets, now)?;
         let data =
             serde_json::to_value(&fresh).map_err(|e| SigningError::Corrupt(e.to_string()))?;
         match self
@@ -287,6 +451,72 @@ impl SigningKeys {
             Err(e) => Err(e.into()),
         }
     }
+
+    /// Starts a rotation: a new key, published at once, that signs from `PUBLISH_LEAD_MS` on
+    /// (the current key then stays published for `RETIRED_KEPT_MS`). One rotation at a time:
+    /// [`SigningError::RotationPending`] while a next key waits.
+    pub async fn rotate(&self) -> Result<KeyInfo, SigningError> {
+        self.get_or_create().await?;
+        let now = self.clock.now_millis();
+        let mut fresh = SigningKey::generate(&self.secrets, now)?;
+        fresh.signs_from_ms = Some(now + PUBLISH_LEAD_MS);
+        let data =
+            serde_json::to_value(&fresh).map_err(|e| SigningError::Corrupt(e.to_string()))?;
+        match self
+            .table
+            .put(Item::new(next_item(), 1, data), Cond::Absent)
+            .await
+        {
+            Ok(()) => {
+                tracing::info!(kid = %fresh.kid, "published the next signing key");
+                Ok(KeyInfo {
+                    kid: fresh.kid,
+                    state: KeyState::Next,
+                    created_ms: now,
+                    signs_from_ms: fresh.signs_from_ms,
+                    until_ms: None,
+                })
+            }
+            Err(TableError::ConditionFailed) => Err(SigningError::RotationPending),
+            Err(e) => Err(e.into()),
+        }
+    }
+}
+
+/// Every key, current first, then the next one, then the retired ones still kept.
+pub async fn key_infos(table: &dyn Table, now_ms: i64) -> Result<Vec<KeyInfo>, SigningError> {
+    let stored = read_all(table).await?;
+    let mut out = Vec::new();
+    if let Some((_, k)) = stored.current {
+        out.push(KeyInfo {
+            kid: k.kid,
+            state: KeyState::Current,
+            created_ms: k.created_ms,
+            signs_from_ms: None,
+            until_ms: None,
+        });
+    }
+    if let Some((_, k)) = stored.next {
+        out.push(KeyInfo {
+            kid: k.kid,
+            state: KeyState::Next,
+            created_ms: k.created_ms,
+            signs_from_ms: k.signs_from_ms,
+            until_ms: None,
+        });
+    }
+    for (k, until) in stored.retired {
+        if until > now_ms {
+            out.push(KeyInfo {
+                kid: k.kid,
+                state: KeyState::Retired,
+                created_ms: k.created_ms,
+                signs_from_ms: None,
+                until_ms: Some(until),
+            });
+        }
+    }
+    Ok(out)
 }
 
 async fn read_stored(table: &dyn Table) -> Result<Option<StoredKey>, SigningError> {
@@ -298,34 +528,71 @@ async fn read_stored(table: &dyn Table) -> Result<Option<StoredKey>, SigningErro
     }
 }
 
-/// The public keys, for a function with the table only: JWKS and token verification. The key
-/// never changes once made, so it is read once per process (a missing key is read again).
+/// The public keys a verifier read, and when.
+type Loaded = (Arc<Vec<PublicKey>>, i64);
+
+/// The public keys, for a function with the table only: JWKS and token verification. Read again
+/// every minute (a rotation's next key reaches warm processes before it signs), and at once —
+/// at most every few seconds — when a token names a key not yet read.
 #[derive(Clone)]
 pub struct Verifier {
     table: Arc<dyn Table>,
-    loaded: Arc<OnceCell<Vec<PublicKey>>>,
+    clock: Arc<dyn Clock>,
+    loaded: Arc<tokio::sync::Mutex<Option<Loaded>>>,
 }
 
 impl Verifier {
     pub fn new(table: Arc<dyn Table>) -> Self {
+        Self::with_clock(table, Arc::new(crate::ports::SystemClock))
+    }
+
+    /// As [`Verifier::new`] on the given clock (which decides reloads and retired keys' ends).
+    pub fn with_clock(table: Arc<dyn Table>, clock: Arc<dyn Clock>) -> Self {
         Self {
             table,
-            loaded: Arc::new(OnceCell::new()),
+            clock,
+            loaded: Arc::new(tokio::sync::Mutex::new(None)),
         }
     }
 
-    /// The public keys; [`SigningError::NoKey`] when none was made yet.
-    pub async fn keys(&self) -> Result<&[PublicKey], SigningError> {
-        let keys = self
-            .loaded
-            .get_or_try_init(|| async {
-                let stored = read_stored(self.table.as_ref())
-                    .await?
-                    .ok_or(SigningError::NoKey)?;
-                Ok::<_, SigningError>(vec![PublicKey::new(&stored.kid, &stored.n, &stored.e)?])
-            })
-            .await?;
+    /// The published keys (current, next, retired-but-kept), read at most `max_age_ms` ago;
+    /// [`SigningError::NoKey`] when none was made yet.
+    async fn keys_within(&self, max_age_ms: i64) -> Result<Arc<Vec<PublicKey>>, SigningError> {
+        let now = self.clock.now_millis();
+        let mut loaded = self.loaded.lock().await;
+        if let Some((keys, at)) = loaded.as_ref() {
+            if now - at < max_age_ms {
+                return Ok(keys.clone());
+            }
+        }
+        let stored = read_all(self.table.as_ref()).await?;
+        let mut keys = Vec::new();
+        for k in stored
+            .current
+            .map(|(_, k)| k)
+            .into_iter()
+            .chain(stored.next.map(|(_, k)| k))
+            .chain(
+                stored
+                    .retired
+                    .into_iter()
+                    .filter(|(_, until)| *until > now)
+                    .map(|(k, _)| k),
+            )
+        {
+            keys.push(PublicKey::new(&k.kid, &k.n, &k.e)?);
+        }
+        if keys.is_empty() {
+            return Err(SigningError::NoKey);
+        }
+        let keys = Arc::new(keys);
+        *loaded = Some((keys.clone(), now));
         Ok(keys)
+    }
+
+    /// The published keys; [`SigningError::NoKey`] when none was made yet.
+    pub async fn keys(&self) -> Result<Arc<Vec<PublicKey>>, SigningError> {
+        self.keys_within(RELOAD_MS).await
     }
 
     /// The JWKS document (RFC 7517 §5); empty while no key exists.
@@ -354,16 +621,28 @@ impl Verifier {
         if header.alg != Algorithm::RS256 || validation.algorithms != [Algorithm::RS256] {
             return Ok(Err(Refused("the algorithm is not RS256".to_owned())));
         }
-        let keys = match self.keys().await {
-            Ok(keys) => keys,
-            // No key: no token can be ours.
-            Err(SigningError::NoKey) => return Ok(Err(Refused("no signing key yet".to_owned()))),
-            Err(e) => return Err(e),
+        let known = |keys: &[PublicKey]| {
+            keys.iter()
+                .find(|k| header.kid.as_deref() == Some(k.kid.as_str()))
+                .cloned()
         };
-        let Some(key) = keys
-            .iter()
-            .find(|k| header.kid.as_deref() == Some(k.kid.as_str()))
-        else {
+        let mut found = None;
+        // A kid not read yet may be a key published since: read again, not too often.
+        for max_age in [RELOAD_MS, UNKNOWN_KID_RELOAD_MS] {
+            let keys = match self.keys_within(max_age).await {
+                Ok(keys) => keys,
+                // No key: no token can be ours.
+                Err(SigningError::NoKey) => {
+                    return Ok(Err(Refused("no signing key yet".to_owned())));
+                }
+                Err(e) => return Err(e),
+            };
+            found = known(&keys);
+            if found.is_some() {
+                break;
+            }
+        }
+        let Some(key) = found else {
             return Ok(Err(Refused("unknown key id".to_owned())));
         };
         Ok(jsonwebtoken::decode::<T>(token, &key.decoding, validation)
@@ -533,5 +812,94 @@ mod tests {
         assert_eq!(pkcs1_of_pkcs8(&[]), None);
         assert_eq!(pkcs1_of_pkcs8(&[0x30, 0x82, 0xff]), None);
         assert_eq!(pkcs1_of_pkcs8(&[0x30, 0x03, 0x02, 0x01, 0x00]), None);
+    }
+
+    /// A clock the test moves by hand.
+    struct SetClock(std::sync::atomic::AtomicI64);
+
+    impl Clock for SetClock {
+        fn now_millis(&self) -> i64 {
+            self.0.load(std::sync::atomic::Ordering::SeqCst)
+        }
+    }
+
+    #[tokio::test]
+    async fn a_rotation_publishes_first_signs_later_and_keeps_the_old_key_until_its_tokens_expire()
+    {
+        let (table, _dir) = table();
+        let data_key = SecretBox::from_base64(&SecretBox::generate_key()).unwrap();
+        let clock = Arc::new(SetClock(SystemClock.now_millis().into()));
+        let advance = |ms: i64| {
+            clock.0.fetch_add(ms, std::sync::atomic::Ordering::SeqCst);
+        };
+        let keys = SigningKeys::new(table.clone(), clock.clone(), data_key.clone());
+        let verifier = Verifier::with_clock(table.clone(), clock.clone());
+        let old = keys.get_or_create().await.unwrap();
+        let old_token = old.sign(&claims(SystemClock.now_seconds() + 3600)).unwrap();
+
+        let next = keys.rotate().await.unwrap();
+        assert_eq!(next.state, KeyState::Next);
+        assert_ne!(next.kid, old.kid());
+        assert!(matches!(
+            keys.rotate().await,
+            Err(SigningError::RotationPending)
+        ));
+        // Published at once (a fresh verifier: another process), not signing yet.
+        let published = Verifier::with_clock(table.clone(), clock.clone())
+            .jwks()
+            .await
+            .unwrap();
+        let kids: Vec<_> = published
+            .keys
+            .iter()
+            .filter_map(|k| k.common.key_id.clone())
+            .collect();
+        assert_eq!(kids, vec![old.kid().to_owned(), next.kid.clone()]);
+        advance(RELOAD_MS);
+        assert_eq!(keys.get_or_create().await.unwrap().kid(), old.kid());
+
+        // Its time comes: it signs; the old key still verifies what it signed.
+        advance(PUBLISH_LEAD_MS);
+        let new = keys.get_or_create().await.unwrap();
+        assert_eq!(new.kid(), next.kid);
+        let other_process = SigningKeys::new(table.clone(), clock.clone(), data_key);
+        assert_eq!(other_process.get_or_create().await.unwrap().kid(), next.kid);
+        let got: Claims = verifier
+            .verify(&old_token, &validation())
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(got.sub, "dbscim_x");
+        let new_token = new.sign(&claims(SystemClock.now_seconds() + 60)).unwrap();
+        assert!(
+            verifier
+                .verify::<Claims>(&new_token, &validation())
+                .await
+                .unwrap()
+                .is_ok()
+        );
+        let states: Vec<_> = key_infos(table.as_ref(), clock.now_millis())
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|k| (k.kid, k.state))
+            .collect();
+        assert_eq!(
+            states,
+            vec![
+                (next.kid.clone(), KeyState::Current),
+                (old.kid().to_owned(), KeyState::Retired)
+            ]
+        );
+
+        // Once its tokens have expired, the old key leaves the JWKS.
+        advance(RETIRED_KEPT_MS + RELOAD_MS);
+        let jwks = verifier.jwks().await.unwrap();
+        let kids: Vec<_> = jwks
+            .keys
+            .iter()
+            .filter_map(|k| k.common.key_id.clone())
+            .collect();
+        assert_eq!(kids, vec![next.kid.clone()]);
     }
 }

@@ -220,6 +220,17 @@ const RESOURCES: &[Resource] = &[
         "Revoke: no more tokens, and the tokens issued stop working at once.",
     ),
     resource(
+        "/admin/api/signing-keys",
+        &["GET"],
+        "The token-signing keys (kid, state current|next|retired, times); never a private half.",
+    ),
+    resource(
+        "/admin/api/signing-keys/rotate",
+        &["POST"],
+        "Start a rotation: a new key published now that signs 10 minutes later; the old key \
+         stays published until the tokens it signed expire. 409 while one waits.",
+    ),
+    resource(
         "/admin/api/apps",
         &["GET", "POST"],
         "Applications the portal signs accounts in to (kind oidc: an OpenID Connect relying \

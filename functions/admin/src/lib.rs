@@ -19,6 +19,7 @@ mod pushes;
 mod runs;
 mod scim_clients;
 mod settings;
+mod signing_keys;
 mod test_connection;
 
 use std::sync::Arc;
@@ -138,6 +139,7 @@ pub fn router(deps: Deps) -> Router {
         .merge(parked::routes())
         .merge(pushes::routes())
         .merge(link_requests::routes())
+        .merge(signing_keys::routes())
         .merge(settings::routes())
         .merge(scim_clients::routes())
         .merge(apps::routes())

@@ -47,6 +47,7 @@ macro_rules! contract_cases {
         contract_cases!(@oauth $table;
             scim_clients_are_listed_read_and_written_by_version,
             one_signing_key_however_many_make_it_at_once,
+            a_rotation_is_promoted_once_however_many_sign_at_its_time,
             failure_counters_block_at_their_limit);
         contract_cases!(@apps $table;
             apps_are_found_by_client_id_listed_in_pages_and_written_by_version);

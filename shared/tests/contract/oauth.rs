@@ -96,6 +96,48 @@ pub async fn one_signing_key_however_many_make_it_at_once(t: Arc<dyn Table>) {
     );
 }
 
+/// A clock the case moves by hand.
+struct SetClock(std::sync::atomic::AtomicI64);
+
+impl Clock for SetClock {
+    fn now_millis(&self) -> i64 {
+        self.0.load(std::sync::atomic::Ordering::SeqCst)
+    }
+}
+
+pub async fn a_rotation_is_promoted_once_however_many_sign_at_its_time(t: Arc<dyn Table>) {
+    let data_key = SecretBox::from_base64(&SecretBox::generate_key()).unwrap();
+    let set = Arc::new(SetClock(SystemClock.now_millis().into()));
+    let clock: Arc<dyn Clock> = set.clone();
+    let first = SigningKeys::new(t.clone(), clock.clone(), data_key.clone());
+    let old = first.get_or_create().await.unwrap().kid().to_owned();
+    let next = first.rotate().await.unwrap();
+    set.0.fetch_add(
+        dingbridge::signing::PUBLISH_LEAD_MS,
+        std::sync::atomic::Ordering::SeqCst,
+    );
+    let signers: Vec<SigningKeys> = (0..3)
+        .map(|_| SigningKeys::new(t.clone(), clock.clone(), data_key.clone()))
+        .collect();
+    let kids = futures::future::join_all(
+        signers
+            .iter()
+            .map(|m| async { m.get_or_create().await.unwrap().kid().to_owned() }),
+    )
+    .await;
+    assert!(kids.iter().all(|k| k == &next.kid), "{kids:?}");
+    let jwks = Verifier::with_clock(t, clock).jwks().await.unwrap();
+    let mut published: Vec<String> = jwks
+        .keys
+        .iter()
+        .filter_map(|k| k.common.key_id.clone())
+        .collect();
+    published.sort();
+    let mut expected = vec![old, next.kid];
+    expected.sort();
+    assert_eq!(published, expected, "the new key and the retired one");
+}
+
 pub async fn failure_counters_block_at_their_limit(t: Arc<dyn Table>) {
     let throttle = Throttle::new(
         t,

@@ -17,5 +17,6 @@ mod paging;
 mod parked;
 mod pushes;
 mod scim_clients;
+mod signing_keys;
 mod support;
 mod test_connection;
