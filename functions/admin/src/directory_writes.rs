@@ -522,6 +522,7 @@ async fn create_account(
         // policy asks for it.
         must_change_password: checked.password_hash.is_some()
             && policy.change_default_at_first_login,
+        password_changed_ms: None,
         attributes: BTreeMap::new(),
         version: 0,
         created_ms: 0,

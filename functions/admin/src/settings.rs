@@ -13,6 +13,8 @@ use crate::Admin;
 
 /// Longer minimums lock people out rather than protect them.
 const MAX_MIN_LENGTH: usize = 128;
+/// Ten years: a longer maximum age is no maximum.
+const MAX_AGE_DAYS: u32 = 3650;
 
 pub(crate) fn routes() -> Router<Admin> {
     Router::new().route(
@@ -32,6 +34,8 @@ struct PolicyInput {
     require_digit: Option<bool>,
     require_symbol: Option<bool>,
     change_default_at_first_login: Option<bool>,
+    /// Days a password lives; 0 = no maximum age.
+    max_age_days: Option<u32>,
 }
 
 async fn read(State(admin): State<Admin>) -> Result<Json<PasswordPolicy>, ApiError> {
@@ -53,12 +57,27 @@ async fn update(
         change_default_at_first_login: input
             .change_default_at_first_login
             .unwrap_or(current.change_default_at_first_login),
+        max_age_days: match input.max_age_days {
+            None => current.max_age_days,
+            Some(0) => None,
+            Some(days) => Some(days),
+        },
     };
+    let mut problems = Vec::new();
     if !(1..=MAX_MIN_LENGTH).contains(&policy.min_length) {
-        return Err(ApiError::InvalidFields(vec![FieldProblem::new(
+        problems.push(FieldProblem::new(
             "min_length",
             format!("must be from 1 to {MAX_MIN_LENGTH}"),
-        )]));
+        ));
+    }
+    if policy.max_age_days.is_some_and(|d| d > MAX_AGE_DAYS) {
+        problems.push(FieldProblem::new(
+            "max_age_days",
+            format!("must be from 0 (no maximum age) to {MAX_AGE_DAYS}"),
+        ));
+    }
+    if !problems.is_empty() {
+        return Err(ApiError::InvalidFields(problems));
     }
     admin.settings.set_password_policy(&policy, &actor).await?;
     Ok(Json(policy))

@@ -272,9 +272,18 @@ async fn login(
     if let Some(old) = cookie(&headers, SESSION_COOKIE) {
         portal.sessions.end(&old).await?;
     }
+    // A password past the policy's maximum age is changed before anything else, like a default
+    // one at the first sign-in.
+    let policy = portal.settings.password_policy().await?;
+    let changed = account.password_changed_ms.unwrap_or(account.created_ms);
+    let expired = policy.expired(changed, portal.clock.now_millis());
     let (id, session) = portal
         .sessions
-        .create(&account.id, &["pwd"], account.must_change_password)
+        .create(
+            &account.id,
+            &["pwd"],
+            account.must_change_password || expired,
+        )
         .await?;
     tracing::info!(account = %account.id, "portal sign-in");
     let location = if session.must_change_password {

@@ -123,6 +123,7 @@ async fn no_password_session_code_token_or_secret_reaches_the_logs() {
                 memberships: normalise_memberships(std::slice::from_ref(&root.id), None),
                 password_hash: Some(hash_password(PASSWORD).unwrap()),
                 must_change_password: false,
+                password_changed_ms: None,
                 attributes: BTreeMap::new(),
                 version: 0,
                 created_ms: 0,

@@ -204,6 +204,7 @@ fn new_account(id: AccountId, d: &Derived) -> Account {
         memberships: Vec::new(),
         password_hash: None,
         must_change_password: false,
+        password_changed_ms: None,
         attributes: Default::default(),
         scim: None,
         version: 0,

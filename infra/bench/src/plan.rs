@@ -100,6 +100,7 @@ fn directory(depts: &[StagedDept], users: &[StagedUser]) -> anyhow::Result<Direc
             memberships: normalise_memberships(&ids, None),
             password_hash: None,
             must_change_password: false,
+            password_changed_ms: None,
             attributes: BTreeMap::new(),
             version: 1,
             created_ms: 0,

@@ -41,6 +41,10 @@ pub struct Account {
     /// Argon2 PHC string; never serialised into API responses (the admin API has its own view).
     pub password_hash: Option<String>,
     pub must_change_password: bool,
+    /// When the password was last changed (`None`: when the account was created), for the
+    /// policy's maximum age.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub password_changed_ms: Option<i64>,
     pub attributes: BTreeMap<String, String>,
     /// What a SCIM client sent for this account, when one did.
     #[serde(default, skip_serializing_if = "Option::is_none")]

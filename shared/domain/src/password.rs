@@ -14,6 +14,9 @@ pub struct PasswordPolicy {
     pub require_symbol: bool,
     /// Imported accounts with the default password must change it at first sign-in.
     pub change_default_at_first_login: bool,
+    /// A password older than this many days must be changed at the next sign-in (`None`: never).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_age_days: Option<u32>,
 }
 
 impl Default for PasswordPolicy {
@@ -25,11 +28,18 @@ impl Default for PasswordPolicy {
             require_digit: true,
             require_symbol: false,
             change_default_at_first_login: true,
+            max_age_days: None,
         }
     }
 }
 
 impl PasswordPolicy {
+    /// Whether a password set at `changed_ms` is past the policy's maximum age at `now_ms`.
+    pub fn expired(&self, changed_ms: i64, now_ms: i64) -> bool {
+        self.max_age_days
+            .is_some_and(|days| now_ms - changed_ms > i64::from(days) * 86_400_000)
+    }
+
     /// The password as a value of `field`: refused with every rule it breaks, in one sentence.
     pub fn check(&self, field: &'static str, password: &str) -> Result<(), InvalidField> {
         let broken = self.violations(password);
@@ -76,6 +86,19 @@ impl PasswordPolicy {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_password_expires_only_past_the_maximum_age() {
+        let day = 86_400_000;
+        let never = PasswordPolicy::default();
+        assert!(!never.expired(0, 10_000 * day));
+        let ninety = PasswordPolicy {
+            max_age_days: Some(90),
+            ..PasswordPolicy::default()
+        };
+        assert!(!ninety.expired(0, 90 * day));
+        assert!(ninety.expired(0, 90 * day + 1));
+    }
 
     #[test]
     fn a_weak_password_gets_every_reason_at_once() {

@@ -422,6 +422,7 @@ impl Reconciler {
             status: AccountStatus::Enabled,
             memberships: memberships.to_vec(),
             must_change_password: hash.is_some() && t.must_change_default,
+            password_changed_ms: None,
             password_hash: hash,
             attributes: BTreeMap::new(),
             version: 0,

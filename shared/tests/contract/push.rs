@@ -169,6 +169,7 @@ fn person(username: &str, unit: &OrgUnitId) -> Account {
         memberships: normalise_memberships(std::slice::from_ref(unit), None),
         password_hash: None,
         must_change_password: false,
+        password_changed_ms: None,
         attributes: Default::default(),
         version: 0,
         created_ms: 0,

@@ -53,6 +53,7 @@ async fn accounts_and_units_come_with_their_mappings_and_without_password_hashes
                 }],
                 password_hash: Some(hash.clone()),
                 must_change_password: true,
+                password_changed_ms: None,
                 attributes: BTreeMap::new(),
                 version: 0,
                 created_ms: 0,

@@ -260,6 +260,7 @@ impl World {
                 .collect(),
             password_hash: None,
             must_change_password: false,
+            password_changed_ms: None,
             attributes: Default::default(),
             version: 0,
             created_ms: 0,

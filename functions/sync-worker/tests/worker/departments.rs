@@ -85,6 +85,7 @@ async fn removing_a_department_whose_unit_has_local_members_parks_with_a_reason(
         memberships: normalise_memberships(std::slice::from_ref(&unit), None),
         password_hash: None,
         must_change_password: false,
+        password_changed_ms: None,
         attributes: BTreeMap::new(),
         version: 0,
         created_ms: 0,

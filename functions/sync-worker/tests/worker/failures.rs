@@ -126,6 +126,7 @@ async fn a_username_held_by_an_unlinked_account_is_a_conflict_never_a_merge() {
         memberships: Vec::new(),
         password_hash: None,
         must_change_password: false,
+        password_changed_ms: None,
         attributes: BTreeMap::new(),
         version: 0,
         created_ms: 0,

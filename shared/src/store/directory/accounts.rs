@@ -102,6 +102,9 @@ impl Directory {
         account.version = 1;
         account.created_ms = now;
         account.updated_ms = now;
+        if account.password_hash.is_some() {
+            account.password_changed_ms = Some(now);
+        }
         let mut ops = vec![TxOp::Put {
             item: account_item(&account)?,
             cond: Cond::Absent,
@@ -194,6 +197,10 @@ impl Directory {
             new.version = old.version + 1;
             new.created_ms = old.created_ms;
             new.updated_ms = now;
+            // The password's age restarts whenever it changes, whoever changes it.
+            if new.password_hash != old.password_hash {
+                new.password_changed_ms = new.password_hash.is_some().then_some(now);
+            }
             let mut ops = vec![TxOp::Put {
                 item: account_item(&new)?,
                 cond: Cond::Version(old.version),

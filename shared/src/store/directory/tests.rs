@@ -54,6 +54,7 @@ fn account(
         memberships: normalise_memberships(units, None),
         password_hash: Some("$argon2id$v=19$secret-hash".to_owned()),
         must_change_password: false,
+        password_changed_ms: None,
         attributes: BTreeMap::new(),
         version: 0,
         created_ms: 0,

@@ -93,6 +93,7 @@ async fn the_plan_view_holds_the_connectors_mappings_and_every_owner() {
         memberships: normalise_memberships(std::slice::from_ref(&sales.id), None),
         password_hash: None,
         must_change_password: false,
+        password_changed_ms: None,
         attributes: BTreeMap::new(),
         version: 0,
         created_ms: 0,
