@@ -9,13 +9,14 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use super::audit::{AuditEntry, audit_op};
+use super::credentials::{hex_of_public_id, public_id, secret_matches, verify_against_nothing};
 use super::keys::esc;
-use super::scim_clients::{MAX_CREDENTIAL_LEN, verify_against_nothing};
+use super::scim_clients::MAX_CREDENTIAL_LEN;
 use super::{Actor, DirectoryError, PageOf, decode, encode};
 pub use crate::domain::app::{AccountAttr, AppKind, Assignment, CheckedApp};
 use crate::domain::ids::{AccountId, AppId, OrgUnitId};
 use crate::ports::{Clock, Cond, Index, IndexKey, Item, Key, Query, Table, TableError, TxOp};
-use crate::secrets::{generate_token, hash_password, verify_password};
+use crate::secrets::{generate_token, hash_password};
 
 /// Public client ids start with this; the rest is the app's id without hyphens.
 pub const CLIENT_ID_PREFIX: &str = "dbapp_";
@@ -29,16 +30,12 @@ const ALL_APPS: &str = "APPS";
 
 /// The public client id of an app.
 pub fn client_id_of(id: &AppId) -> String {
-    format!("{CLIENT_ID_PREFIX}{}", id.as_str().replace('-', ""))
+    public_id(CLIENT_ID_PREFIX, id.as_str())
 }
 
 /// The app's id behind a public client id, when it is one of ours.
 pub fn id_of_client_id(client_id: &str) -> Option<AppId> {
-    let hex = client_id.strip_prefix(CLIENT_ID_PREFIX)?;
-    if hex.len() != 32 || !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
-        return None;
-    }
-    let id = AppId::parse(hex).ok()?;
+    let id = AppId::parse(hex_of_public_id(CLIENT_ID_PREFIX, client_id)?).ok()?;
     (client_id_of(&id) == client_id).then_some(id)
 }
 
@@ -117,20 +114,14 @@ impl App {
     /// Whether `secret` is the app's current secret, or its previous one before the overlap
     /// ends (argon2: run off the async threads). Always false for an app without a secret.
     async fn secret_matches(&self, secret: &str, now_ms: i64) -> bool {
-        let Some(current) = self.secret_hash.clone() else {
-            return false;
-        };
-        let previous = self.previous_secret_hash.clone().filter(|_| {
-            self.previous_secret_until_ms
-                .is_some_and(|until| now_ms < until)
-        });
-        let secret = secret.to_owned();
-        tokio::task::spawn_blocking(move || {
-            verify_password(&secret, &current)
-                || previous.is_some_and(|p| verify_password(&secret, &p))
-        })
+        secret_matches(
+            secret,
+            self.secret_hash.clone(),
+            self.previous_secret_hash.clone(),
+            self.previous_secret_until_ms,
+            now_ms,
+        )
         .await
-        .unwrap_or(false)
     }
 
     fn view_json(&self) -> serde_json::Value {

@@ -4,6 +4,7 @@ pub mod admin_tokens;
 pub mod apps;
 pub mod audit;
 pub mod connectors;
+pub mod credentials;
 pub mod directory;
 pub mod events;
 pub mod grants;

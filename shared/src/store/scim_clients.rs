@@ -9,11 +9,13 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use super::audit::{AuditEntry, audit_op};
+pub use super::credentials::verify_against_nothing;
+use super::credentials::{hex_of_public_id, public_id, secret_matches};
 use super::keys::esc;
 use super::{Actor, DirectoryError, PageOf, decode, encode};
 use crate::domain::ids::{ConnectorId, OrgUnitId, ScimClientId};
 use crate::ports::{Clock, Cond, Index, IndexKey, Item, Key, Query, Table, TableError, TxOp};
-use crate::secrets::{DUMMY_PHC, generate_token, hash_password, verify_password};
+use crate::secrets::{generate_token, hash_password};
 
 /// Public client ids start with this; the rest is the client's id without hyphens.
 pub const CLIENT_ID_PREFIX: &str = "dbscim_";
@@ -31,16 +33,12 @@ pub const MAX_CREDENTIAL_LEN: usize = 256;
 
 /// The public client id of a client.
 pub fn client_id_of(id: &ScimClientId) -> String {
-    format!("{CLIENT_ID_PREFIX}{}", id.as_str().replace('-', ""))
+    public_id(CLIENT_ID_PREFIX, id.as_str())
 }
 
 /// The client's id behind a public client id, when it is one of ours.
 pub fn id_of_client_id(client_id: &str) -> Option<ScimClientId> {
-    let hex = client_id.strip_prefix(CLIENT_ID_PREFIX)?;
-    if hex.len() != 32 || !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
-        return None;
-    }
-    let id = ScimClientId::parse(hex).ok()?;
+    let id = ScimClientId::parse(hex_of_public_id(CLIENT_ID_PREFIX, client_id)?).ok()?;
     (client_id_of(&id) == client_id).then_some(id)
 }
 
@@ -127,28 +125,19 @@ impl ScimClient {
     /// Whether `secret` is the client's current secret, or its previous one before the overlap
     /// ends (argon2: run off the async threads).
     pub async fn secret_matches(&self, secret: &str, now_ms: i64) -> bool {
-        let previous = self.previous_secret_hash.clone().filter(|_| {
-            self.previous_secret_until_ms
-                .is_some_and(|until| now_ms < until)
-        });
-        let (secret, current) = (secret.to_owned(), self.secret_hash.clone());
-        tokio::task::spawn_blocking(move || {
-            verify_password(&secret, &current)
-                || previous.is_some_and(|p| verify_password(&secret, &p))
-        })
+        secret_matches(
+            secret,
+            Some(self.secret_hash.clone()),
+            self.previous_secret_hash.clone(),
+            self.previous_secret_until_ms,
+            now_ms,
+        )
         .await
-        .unwrap_or(false)
     }
 
     fn view_json(&self) -> serde_json::Value {
         json!(ScimClientView::from(self))
     }
-}
-
-/// The same work as checking a real client's secret, for an id that names none.
-pub async fn verify_against_nothing(secret: &str) {
-    let secret = secret.to_owned();
-    let _ = tokio::task::spawn_blocking(move || verify_password(&secret, DUMMY_PHC)).await;
 }
 
 /// What a new client is made of (checked by the caller: the connector and unit exist).
@@ -393,6 +382,7 @@ impl ScimClients {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::secrets::{DUMMY_PHC, verify_password};
 
     #[test]
     fn client_ids_round_trip_and_refuse_lookalikes() {
