@@ -7,6 +7,7 @@ mod dingtalk_client;
 mod initial_push;
 mod local;
 mod plan;
+mod portal;
 mod pull;
 mod push;
 mod scim;
@@ -82,6 +83,10 @@ enum What {
     /// The SCIM server on the embedded engines: create and userName lookups at a fixed rate and
     /// closed-loop, the token endpoint, and SCIM create → the simulated DingTalk.
     Scim(scim::Args),
+    /// The portal and OpenID provider on the embedded engines: password sign-ins/s and token
+    /// redemptions/s (argon2id), the authorize → token → userinfo round trip's latency, and RS256
+    /// id_token signing in-process.
+    Portal(portal::Args),
     /// The simulator's own throughput with every limit off.
     Simulator {
         #[arg(long, default_value_t = 10)]
@@ -133,6 +138,11 @@ async fn main() -> anyhow::Result<()> {
         }
         What::Scim(args) => {
             let report = scim::run(args).await?;
+            println!("{}", serde_json::to_string_pretty(&report)?);
+            Ok(())
+        }
+        What::Portal(args) => {
+            let report = portal::run(args).await?;
             println!("{}", serde_json::to_string_pretty(&report)?);
             Ok(())
         }
