@@ -62,6 +62,9 @@ pub(crate) struct Portal {
     pub mappings: Mappings,
     pub keys: SigningKeys,
     pub throttle: Throttle,
+    /// Failed client authentications at the token endpoint, per client id and per address (the
+    /// SCIM token endpoint's limits).
+    pub client_throttle: Throttle,
     pub clock: Arc<dyn Clock>,
     pub issuer: String,
     /// Cookies carry `Secure` unless the portal is served over plain http (localhost).
@@ -79,6 +82,11 @@ pub fn router(deps: Deps) -> Router {
         apps: Apps::new(deps.table.clone(), deps.clock.clone()),
         mappings: Mappings::new(deps.table.clone()),
         keys: SigningKeys::new(deps.table.clone(), deps.clock.clone(), deps.secrets),
+        client_throttle: Throttle::new(
+            deps.table.clone(),
+            deps.clock.clone(),
+            ThrottleSettings::default(),
+        ),
         throttle: Throttle::new(deps.table, deps.clock.clone(), deps.throttle),
         clock: deps.clock,
         secure_cookies: !issuer.starts_with("http://"),

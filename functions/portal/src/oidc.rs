@@ -16,6 +16,7 @@ use dingbridge::oauth::basic_credentials;
 use dingbridge::signing::Verifier;
 use dingbridge::store::apps::{App, AppKind};
 use dingbridge::store::grants::{Authorization, Grant, Redeemed, Tokens};
+use dingbridge::store::throttle::Subject;
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
@@ -377,7 +378,12 @@ impl IntoResponse for TokenError {
 
 /// The client a token request authenticates as: HTTP Basic or the form's secret (never both),
 /// or a public client by its id alone (its code then needs the PKCE verifier).
-async fn client(portal: &Portal, headers: &HeaderMap, p: &Params) -> Result<App, TokenError> {
+async fn client(
+    portal: &Portal,
+    headers: &HeaderMap,
+    p: &Params,
+    from: &str,
+) -> Result<App, TokenError> {
     let basic = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
@@ -411,12 +417,27 @@ async fn client(portal: &Portal, headers: &HeaderMap, p: &Params) -> Result<App,
     };
     let refused = || TokenError::new("invalid_client", "client authentication failed");
     match secret {
-        Some(secret) => portal
-            .apps
-            .authenticate(&id, &secret)
-            .await?
-            .filter(|a| a.kind == AppKind::Oidc)
-            .ok_or_else(refused),
+        Some(secret) => {
+            // Guessing a secret is slow: after too many failures, not even checked.
+            let who = format!("app:{}", id.chars().take(128).collect::<String>());
+            let subjects = [Subject::Client(&who), Subject::Source(from)];
+            if let Some(wait) = portal.client_throttle.blocked(&subjects).await? {
+                return Err(TokenError {
+                    status: StatusCode::TOO_MANY_REQUESTS,
+                    error: "temporarily_unavailable",
+                    why: format!("too many failed attempts; retry in {wait} s"),
+                });
+            }
+            let app = portal
+                .apps
+                .authenticate(&id, &secret)
+                .await?
+                .filter(|a| a.kind == AppKind::Oidc);
+            if app.is_none() {
+                portal.client_throttle.failed(&subjects).await?;
+            }
+            app.ok_or_else(refused)
+        }
         None => portal
             .apps
             .by_client_id(&id)
@@ -429,6 +450,7 @@ async fn client(portal: &Portal, headers: &HeaderMap, p: &Params) -> Result<App,
 async fn token(
     State(portal): State<Portal>,
     headers: HeaderMap,
+    extensions: axum::http::Extensions,
     body: Bytes,
 ) -> Result<Response, TokenError> {
     if !is_form(&headers) {
@@ -445,7 +467,7 @@ async fn token(
             format!("{name} is given more than once"),
         ));
     }
-    let app = client(&portal, &headers, &p).await?;
+    let app = client(&portal, &headers, &p, &crate::web::source(&extensions)).await?;
     let (grant, tokens) = match p.get("grant_type") {
         Some("authorization_code") => redeem_code(&portal, &app, &p).await?,
         Some("refresh_token") => {

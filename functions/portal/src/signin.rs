@@ -501,7 +501,8 @@ async fn launch(
         return Ok(redirect_to_login(&path));
     };
     if s.session.must_change_password {
-        return Ok(redirect_to_login("/portal"));
+        let query = serde_urlencoded::to_string([("next", path.as_str())]).unwrap_or_default();
+        return Ok(see_other(&format!("/password?{query}")));
     }
     let Some(app) = portal
         .apps

@@ -350,3 +350,24 @@ async fn userinfo_takes_the_token_in_the_header_or_the_form_and_refresh_rotates(
     );
     local.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn repeated_wrong_client_secrets_are_no_longer_checked() {
+    let local = Local::start().await;
+    let app = app(&local).await;
+    let browser = signed_in(&local).await;
+    let code = code_of(&browser.get(&authorize(&app, &[])).await);
+    let wrong = App {
+        client_id: app.client_id.clone(),
+        secret: "dbaps_wrong".into(),
+    };
+    for _ in 0..10 {
+        let (status, _) = redeem(&local, &wrong, &code, VERIFIER).await;
+        assert_eq!(status, 401);
+    }
+    // The right secret too, until the window ends: a guesser learns nothing more.
+    let (status, body) = redeem(&local, &app, &code, VERIFIER).await;
+    assert_eq!(status, 429, "{body}");
+    assert_eq!(body["error"], "temporarily_unavailable");
+    local.stop().await;
+}

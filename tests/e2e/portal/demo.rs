@@ -103,3 +103,126 @@ async fn the_demo_person_signs_in_and_clicks_into_both_demo_apps() {
     );
     again.shutdown().await.unwrap();
 }
+
+/// An app with the `dingtalk` scope learns the DingTalk userid and unionid of a person the push
+/// made a DingTalk user of.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_dingtalk_scope_releases_the_pushed_users_userid_and_unionid() {
+    use serde_json::{Value, json};
+    let dir = tempfile::tempdir().unwrap();
+    let running = start(crate::demo::options(dir.path())).await.unwrap();
+    let base = format!("http://{}", running.addr);
+    let push = running.demo.as_ref().unwrap().push.clone().unwrap();
+    let http = reqwest::Client::new();
+    let admin = |method: reqwest::Method, path: &str, body: Value| {
+        http.request(method, format!("{base}{path}"))
+            .bearer_auth(&running.token.value)
+            .json(&body)
+            .send()
+    };
+    let password = "Han-Meimei-2026";
+    let created: Value = admin(
+        reqwest::Method::POST,
+        "/admin/api/accounts",
+        json!({"username": "han.meimei", "display_name": "韩梅梅", "mobile": "16612340000",
+               "org_unit_ids": [push.root_unit_id], "password": password}),
+    )
+    .await
+    .unwrap()
+    .json()
+    .await
+    .unwrap();
+    let id = created["id"].as_str().unwrap().to_owned();
+    admin(
+        reqwest::Method::POST,
+        &format!("/admin/api/accounts/{id}/password"),
+        json!({"password": password, "must_change": false}),
+    )
+    .await
+    .unwrap();
+    crate::system::eventually(
+        std::time::Duration::from_secs(60),
+        "the push maps the account to a DingTalk user",
+        || async {
+            let account: Value = admin(
+                reqwest::Method::GET,
+                &format!("/admin/api/accounts/{id}"),
+                Value::Null,
+            )
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+            account["mappings"]
+                .as_array()
+                .is_some_and(|m| !m.is_empty())
+        },
+    )
+    .await;
+    let account: Value = admin(
+        reqwest::Method::GET,
+        &format!("/admin/api/accounts/{id}"),
+        Value::Null,
+    )
+    .await
+    .unwrap()
+    .json()
+    .await
+    .unwrap();
+    let userid = account["mappings"][0]["external_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+
+    let redirect = "https://app.example.com/cb";
+    let app: Value = admin(
+        reqwest::Method::POST,
+        "/admin/api/apps",
+        json!({"name": "考勤", "kind": "oidc", "redirect_uris": [redirect],
+               "scopes": ["openid", "dingtalk"], "assigned_to": {"everyone": true}}),
+    )
+    .await
+    .unwrap()
+    .json()
+    .await
+    .unwrap();
+    let client_id = app["client_id"].as_str().unwrap();
+    let browser = Browser::new(&base);
+    assert_eq!(browser.sign_in("han.meimei", password).await.status, 303);
+    let query = serde_urlencoded::to_string([
+        ("client_id", client_id),
+        ("redirect_uri", redirect),
+        ("response_type", "code"),
+        ("scope", "openid dingtalk"),
+    ])
+    .unwrap();
+    let answer = browser.get(&format!("/oauth2/authorize?{query}")).await;
+    let code = answer.location_param("code").expect("a code");
+    let tokens: Value = http
+        .post(format!("{base}/oauth2/token"))
+        .basic_auth(client_id, app["client_secret"].as_str())
+        .form(&[
+            ("grant_type", "authorization_code"),
+            ("code", &code),
+            ("redirect_uri", redirect),
+        ])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let claims: Value = http
+        .get(format!("{base}/oauth2/userinfo"))
+        .bearer_auth(tokens["access_token"].as_str().unwrap())
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(claims["dingtalk"]["userid"], userid.as_str(), "{claims}");
+    assert!(claims["dingtalk"]["unionid"].is_string(), "{claims}");
+    running.shutdown().await.unwrap();
+}
