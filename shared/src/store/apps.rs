@@ -12,7 +12,7 @@ use super::audit::{AuditEntry, audit_op};
 use super::credentials::{hex_of_public_id, public_id, secret_matches, verify_against_nothing};
 use super::keys::esc;
 use super::scim_clients::MAX_CREDENTIAL_LEN;
-use super::{Actor, DirectoryError, PageOf, decode, encode};
+use super::{Actor, DirectoryError, PageOf, Versioned, decode_versioned, encode};
 pub use crate::domain::app::{AccountAttr, AppKind, Assignment, CheckedApp};
 use crate::domain::ids::{AccountId, AppId, OrgUnitId};
 use crate::ports::{Clock, Cond, Index, IndexKey, Item, Key, Query, Table, TableError, TxOp};
@@ -265,11 +265,7 @@ impl Apps {
             return Ok(None);
         }
         match self.table.get(&app_key(client_id)).await? {
-            Some(item) => {
-                let mut app: App = decode(&item)?;
-                app.version = item.version;
-                Ok(Some(app))
-            }
+            Some(item) => Ok(Some(decode_versioned(&item)?)),
             None => Ok(None),
         }
     }
@@ -306,21 +302,7 @@ impl Apps {
         let q = Query::partition(Index::Gsi1, ALL_APPS)
             .limit(limit)
             .after(cursor);
-        let page = self.table.query(&q).await?;
-        let items = page
-            .items
-            .iter()
-            .map(|item| {
-                decode::<App>(item).map(|mut a| {
-                    a.version = item.version;
-                    a
-                })
-            })
-            .collect::<Result<_, _>>()?;
-        Ok(PageOf {
-            items,
-            next: page.next,
-        })
+        PageOf::decoded_versioned(self.table.query(&q).await?)
     }
 
     /// Every app, in client-id order, at most [`MAX_APPS`]: for the portal's app page, which
@@ -532,3 +514,9 @@ fn apply(app: &mut App, input: CheckedApp) {
 
 #[cfg(test)]
 mod tests;
+
+impl Versioned for App {
+    fn set_version(&mut self, version: u64) {
+        self.version = version;
+    }
+}

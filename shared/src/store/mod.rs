@@ -60,6 +60,21 @@ impl<T: DeserializeOwned> PageOf<T> {
     }
 }
 
+impl<T: DeserializeOwned + Versioned> PageOf<T> {
+    /// As [`PageOf::decoded`], each entity with its item's version.
+    pub(crate) fn decoded_versioned(page: crate::ports::Page) -> Result<Self, DirectoryError> {
+        let items = page
+            .items
+            .iter()
+            .map(decode_versioned)
+            .collect::<Result<_, _>>()?;
+        Ok(Self {
+            items,
+            next: page.next,
+        })
+    }
+}
+
 /// What a directory write can come to.
 #[derive(Debug, thiserror::Error)]
 pub enum DirectoryError {
@@ -100,6 +115,20 @@ impl DirectoryError {
 
 pub(crate) fn encode<T: Serialize>(value: &T) -> Result<serde_json::Value, DirectoryError> {
     serde_json::to_value(value).map_err(|e| DirectoryError::Corrupt(e.to_string()))
+}
+
+/// An entity that carries its item's version outside `d` (`#[serde(skip)]`).
+pub trait Versioned {
+    fn set_version(&mut self, version: u64);
+}
+
+/// `decode`, with the item's version set on the entity.
+pub(crate) fn decode_versioned<T: DeserializeOwned + Versioned>(
+    item: &Item,
+) -> Result<T, DirectoryError> {
+    let mut entity: T = decode(item)?;
+    entity.set_version(item.version);
+    Ok(entity)
 }
 
 pub(crate) fn decode<T: DeserializeOwned>(item: &Item) -> Result<T, DirectoryError> {

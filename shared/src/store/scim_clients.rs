@@ -12,7 +12,7 @@ use super::audit::{AuditEntry, audit_op};
 pub use super::credentials::verify_against_nothing;
 use super::credentials::{hex_of_public_id, public_id, secret_matches};
 use super::keys::esc;
-use super::{Actor, DirectoryError, PageOf, decode, encode};
+use super::{Actor, DirectoryError, PageOf, Versioned, decode_versioned, encode};
 use crate::domain::ids::{ConnectorId, OrgUnitId, ScimClientId};
 use crate::ports::{Clock, Cond, Index, IndexKey, Item, Key, Query, Table, TableError, TxOp};
 use crate::secrets::{generate_token, hash_password};
@@ -190,11 +190,7 @@ impl ScimClients {
             return Ok(None);
         }
         match self.table.get(&client_key(client_id)).await? {
-            Some(item) => {
-                let mut client: ScimClient = decode(&item)?;
-                client.version = item.version;
-                Ok(Some(client))
-            }
+            Some(item) => Ok(Some(decode_versioned(&item)?)),
             None => Ok(None),
         }
     }
@@ -208,21 +204,7 @@ impl ScimClients {
         let q = Query::partition(Index::Gsi1, ALL_CLIENTS)
             .limit(limit)
             .after(cursor);
-        let page = self.table.query(&q).await?;
-        let items = page
-            .items
-            .iter()
-            .map(|item| {
-                decode::<ScimClient>(item).map(|mut c| {
-                    c.version = item.version;
-                    c
-                })
-            })
-            .collect::<Result<_, _>>()?;
-        Ok(PageOf {
-            items,
-            next: page.next,
-        })
+        PageOf::decoded_versioned(self.table.query(&q).await?)
     }
 
     /// Makes a client; returns it and its secret, which is stored only as a hash.
@@ -376,6 +358,12 @@ impl ScimClients {
             Err(TableError::TransactionCancelled { .. }) => Err(DirectoryError::Stale),
             Err(e) => Err(e.into()),
         }
+    }
+}
+
+impl Versioned for ScimClient {
+    fn set_version(&mut self, version: u64) {
+        self.version = version;
     }
 }
 
