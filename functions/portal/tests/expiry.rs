@@ -3,21 +3,16 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use std::collections::BTreeMap;
+mod common;
+
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
 
 use axum::body::Body;
 use axum::http::{Request, header};
-use dingbridge::adapters::embedded::EmbeddedStore;
-use dingbridge::domain::directory::{Account, AccountStatus, Origin, normalise_memberships};
-use dingbridge::domain::ids::AccountId;
 use dingbridge::domain::password::PasswordPolicy;
-use dingbridge::domain::values::{DisplayName, Username};
-use dingbridge::ports::{Clock, SystemClock, Table};
+use dingbridge::ports::{Clock, SystemClock};
 use dingbridge::secrets::{SecretBox, hash_password};
-use dingbridge::store::Actor;
-use dingbridge::store::directory::Directory;
 use dingbridge::store::sessions::SessionSettings;
 use dingbridge::store::settings::Settings;
 use http_body_util::BodyExt;
@@ -80,38 +75,14 @@ async fn sign_in(app: &axum::Router) -> String {
 
 #[tokio::test]
 async fn an_old_password_must_be_changed_at_the_next_sign_in() {
-    let dir = tempfile::tempdir().unwrap();
     let clock = Arc::new(SetClock(SystemClock.now_millis().into()));
-    let store = EmbeddedStore::open(dir.path()).unwrap();
-    let table: Arc<dyn Table> = Arc::new(store.table(clock.clone()));
-    let directory = Directory::new(table.clone(), clock.clone());
-    let root = directory.ensure_root().await.unwrap();
-    let admin = Actor::new(Origin::Admin, "test");
-    let account = directory
-        .create_account(
-            Account {
-                scim: None,
-                id: AccountId::generate(),
-                username: Username::parse("wang.wu").unwrap(),
-                display_name: DisplayName::parse("王五").unwrap(),
-                email: None,
-                mobile: None,
-                job_number: None,
-                title: None,
-                status: AccountStatus::Enabled,
-                memberships: normalise_memberships(std::slice::from_ref(&root.id), None),
-                password_hash: Some(hash_password(PASSWORD).unwrap()),
-                must_change_password: false,
-                password_changed_ms: None,
-                attributes: BTreeMap::new(),
-                version: 0,
-                created_ms: 0,
-                updated_ms: 0,
-            },
-            &admin,
-        )
-        .await
-        .unwrap();
+    let common::Store {
+        table,
+        directory,
+        admin,
+        account,
+        dir: _dir,
+    } = common::store(clock.clone(), "wang.wu", "王五", PASSWORD).await;
     assert_eq!(account.password_changed_ms, Some(clock.now_millis()));
     Settings::new(table.clone(), clock.clone())
         .set_password_policy(

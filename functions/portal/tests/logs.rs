@@ -5,21 +5,16 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use std::collections::BTreeMap;
+mod common;
+
 use std::sync::{Arc, Mutex};
 
 use axum::body::Body;
 use axum::http::{Request, header};
-use dingbridge::adapters::embedded::EmbeddedStore;
-use dingbridge::domain::directory::{Account, AccountStatus, Origin, normalise_memberships};
-use dingbridge::domain::ids::AccountId;
-use dingbridge::domain::values::{DisplayName, Username};
 use dingbridge::oauth::SourceIp;
-use dingbridge::ports::{Clock, SystemClock, Table};
-use dingbridge::secrets::{SecretBox, hash_password};
-use dingbridge::store::Actor;
+use dingbridge::ports::{Clock, SystemClock};
+use dingbridge::secrets::SecretBox;
 use dingbridge::store::apps::{AppKind, Apps, Assignment, CheckedApp};
-use dingbridge::store::directory::Directory;
 use dingbridge::store::sessions::SessionSettings;
 use http_body_util::BodyExt;
 use serde_json::Value;
@@ -101,38 +96,13 @@ async fn no_password_session_code_token_or_secret_reaches_the_logs() {
         .with_writer(move || sink.clone())
         .init();
 
-    let dir = tempfile::tempdir().unwrap();
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
-    let store = EmbeddedStore::open(dir.path()).unwrap();
-    let table: Arc<dyn Table> = Arc::new(store.table(clock.clone()));
-    let directory = Directory::new(table.clone(), clock.clone());
-    let root = directory.ensure_root().await.unwrap();
-    let admin = Actor::new(Origin::Admin, "test");
-    directory
-        .create_account(
-            Account {
-                scim: None,
-                id: AccountId::generate(),
-                username: Username::parse("li.si").unwrap(),
-                display_name: DisplayName::parse("李四").unwrap(),
-                email: None,
-                mobile: None,
-                job_number: None,
-                title: None,
-                status: AccountStatus::Enabled,
-                memberships: normalise_memberships(std::slice::from_ref(&root.id), None),
-                password_hash: Some(hash_password(PASSWORD).unwrap()),
-                must_change_password: false,
-                password_changed_ms: None,
-                attributes: BTreeMap::new(),
-                version: 0,
-                created_ms: 0,
-                updated_ms: 0,
-            },
-            &admin,
-        )
-        .await
-        .unwrap();
+    let common::Store {
+        table,
+        admin,
+        dir: _dir,
+        ..
+    } = common::store(clock.clone(), "li.si", "李四", PASSWORD).await;
     let mut settings = CheckedApp::new("应用", AppKind::Oidc);
     settings.redirect_uris = vec![REDIRECT.to_owned()];
     settings.assigned_to = Assignment::Everyone;
