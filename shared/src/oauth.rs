@@ -146,6 +146,14 @@ impl ClientAuth {
     }
 }
 
+/// The token of an `Authorization: Bearer …` value (RFC 6750 §2.1; the scheme in any case),
+/// `None` for another scheme or an empty token.
+pub fn bearer_token(authorization: &str) -> Option<&str> {
+    let (scheme, token) = authorization.trim().split_once(' ')?;
+    let token = token.trim();
+    (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty()).then_some(token)
+}
+
 /// `client_id` and secret of an `Authorization: Basic …` value, each form-url-decoded as RFC 6749
 /// §2.3.1 requires. `None` when the value is not Basic or does not decode.
 pub fn basic_credentials(authorization: &str) -> Option<(String, String)> {

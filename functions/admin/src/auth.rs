@@ -55,10 +55,7 @@ pub async fn bootstrap_admin_token(
 /// The token of an `Authorization: Bearer …` header.
 fn bearer(headers: &HeaderMap) -> Option<&str> {
     let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
-    let (scheme, token) = value.trim().split_once(' ')?;
-    let token = token.trim();
-    (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty() && token.len() <= MAX_TOKEN_LEN)
-        .then_some(token)
+    dingbridge::oauth::bearer_token(value).filter(|token| token.len() <= MAX_TOKEN_LEN)
 }
 
 /// Who the audit log says made a change: the token's label and the start of its digest.

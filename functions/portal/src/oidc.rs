@@ -12,7 +12,7 @@ use axum::routing::get;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use dingbridge::domain::directory::{Account, AccountStatus};
-use dingbridge::oauth::basic_credentials;
+use dingbridge::oauth::{basic_credentials, bearer_token};
 use dingbridge::signing::Verifier;
 use dingbridge::store::apps::{App, AppKind};
 use dingbridge::store::grants::{Authorization, Grant, Redeemed, Tokens};
@@ -636,12 +636,8 @@ async fn userinfo(
     let header_token = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| {
-            let (scheme, token) = v.trim().split_once(' ')?;
-            scheme
-                .eq_ignore_ascii_case("bearer")
-                .then(|| token.trim().to_owned())
-        });
+        .and_then(bearer_token)
+        .map(str::to_owned);
     let form_token = if method == Method::POST && is_form(&headers) {
         Params::parse(&body)
             .ok()
