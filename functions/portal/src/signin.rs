@@ -528,7 +528,8 @@ async fn launch(
                 }
                 append_query(initiate, &params)
             }
-            (None, Some(home)) => home.clone(),
+            // Through the URL parser: an address registered with non-ASCII text is encoded.
+            (None, Some(home)) => append_query::<&str>(home, &[]),
             (None, None) => {
                 return Err(PageError::BadRequest(format!(
                     "{} has no sign-in address (initiate_login_uri or home_url): ask your IT administrator.",

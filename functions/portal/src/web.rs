@@ -96,14 +96,14 @@ pub fn is_form(headers: &HeaderMap) -> bool {
 }
 
 /// `next` when it is a path of this site (never another host: `//evil`, `/\evil` and absolute
-/// URLs are refused), else the portal.
+/// URLs are refused), else the portal. Only visible ASCII is kept (the paths this site makes are
+/// percent-encoded), so the path is always a valid `Location`.
 pub fn local_path(next: Option<&str>) -> String {
     match next {
         Some(n)
             if n.starts_with('/')
                 && !n.starts_with("//")
-                && !n.starts_with("/\\")
-                && !n.chars().any(|c| c.is_control() || c == '\\')
+                && n.bytes().all(|b| b.is_ascii_graphic() && b != b'\\')
                 && n.len() <= 4096 =>
         {
             n.to_owned()

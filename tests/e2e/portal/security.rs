@@ -98,6 +98,9 @@ async fn next_never_leaves_the_site() {
         "https://evil.example/",
         "/\\evil.example",
         "javascript:alert(1)",
+        // Not a valid Location as it stands: refused, not answered with an error.
+        "/门户",
+        "/portal\r\nSet-Cookie: x=1",
     ] {
         let browser = Browser::new(&local.base);
         let query = serde_urlencoded::to_string([("next", next)]).unwrap();
