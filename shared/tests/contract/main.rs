@@ -7,6 +7,7 @@
 mod apps;
 mod link_requests;
 mod oauth;
+mod portal;
 mod push;
 mod queue;
 mod scim_lookups;
@@ -51,6 +52,9 @@ macro_rules! contract_cases {
             failure_counters_block_at_their_limit);
         contract_cases!(@apps $table;
             apps_are_found_by_client_id_listed_in_pages_and_written_by_version);
+        contract_cases!(@portal $table;
+            a_code_is_redeemed_once_and_its_replay_revokes_the_grant,
+            sessions_are_found_by_their_cookie_until_ended);
         contract_cases!(@scim $table;
             units_are_found_by_name_and_external_id_through_renames_and_deletes,
             accounts_are_found_by_external_id_which_is_unique);
@@ -78,6 +82,13 @@ macro_rules! contract_cases {
         async fn $case() {
             let fixture = $make().await;
             crate::push::$case(fixture.table.clone()).await;
+        }
+    )*};
+    (@portal $make:path; $($case:ident),*) => {$(
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        async fn $case() {
+            let fixture = $make().await;
+            crate::portal::$case(fixture.table.clone()).await;
         }
     )*};
     (@scim $make:path; $($case:ident),*) => {$(
