@@ -14,6 +14,25 @@ struct App {
     secret: String,
 }
 
+impl App {
+    /// The same client id with another secret.
+    fn with_secret(&self, secret: &str) -> App {
+        App {
+            client_id: self.client_id.clone(),
+            secret: secret.to_owned(),
+        }
+    }
+}
+
+/// A local system, its app, and a code the signed-in person got for it.
+async fn a_code() -> (Local, App, String) {
+    let local = Local::start().await;
+    let app = app(&local).await;
+    let browser = signed_in(&local).await;
+    let code = code_of(&browser.get(&authorize(&app, &[])).await);
+    (local, app, code)
+}
+
 async fn app(local: &Local) -> App {
     let app = local.oidc_app(REDIRECT, false).await;
     App {
@@ -234,14 +253,8 @@ async fn unknown_parameters_are_ignored_and_nonce_is_optional() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_wrong_secret_or_a_pkce_mismatch_gets_no_tokens() {
-    let local = Local::start().await;
-    let app = app(&local).await;
-    let browser = signed_in(&local).await;
-    let code = code_of(&browser.get(&authorize(&app, &[])).await);
-    let wrong = App {
-        client_id: app.client_id.clone(),
-        secret: "dbaps_wrong".into(),
-    };
+    let (local, app, code) = a_code().await;
+    let wrong = app.with_secret("dbaps_wrong");
     let (status, body) = redeem(&local, &wrong, &code, VERIFIER).await;
     assert_eq!(
         (status, body["error"].as_str()),
@@ -353,14 +366,8 @@ async fn userinfo_takes_the_token_in_the_header_or_the_form_and_refresh_rotates(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn repeated_wrong_client_secrets_are_no_longer_checked() {
-    let local = Local::start().await;
-    let app = app(&local).await;
-    let browser = signed_in(&local).await;
-    let code = code_of(&browser.get(&authorize(&app, &[])).await);
-    let wrong = App {
-        client_id: app.client_id.clone(),
-        secret: "dbaps_wrong".into(),
-    };
+    let (local, app, code) = a_code().await;
+    let wrong = app.with_secret("dbaps_wrong");
     for _ in 0..10 {
         let (status, _) = redeem(&local, &wrong, &code, VERIFIER).await;
         assert_eq!(status, 401);
