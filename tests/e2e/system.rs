@@ -147,7 +147,28 @@ impl System {
             ..testkit::fast_client_config()
         };
         let dingtalk = HttpDingTalk::with_limiter(client, limiter).unwrap();
-        Self::start_on(engine, config, true, Arc::new(dingtalk)).await
+        let system = Self::start_on(engine, config, true, Arc::new(dingtalk)).await;
+        system.drain_on_schedule(Duration::from_secs(2));
+        system
+    }
+
+    /// Runs the failed-push drain every `period`, as the deployment's schedule does: on a loaded
+    /// machine a callback can time out at DingTalk three times and land in its failed list,
+    /// where only the drain finds it.
+    fn drain_on_schedule(&self, period: Duration) {
+        let worker = self.worker.clone();
+        let mut stop = self.stop.subscribe();
+        tokio::spawn(async move {
+            loop {
+                tokio::select! {
+                    _ = stop.wait_for(|s| *s) => return,
+                    () = tokio::time::sleep(period) => {}
+                }
+                if let Err(e) = sync_worker::drain_all(&worker).await {
+                    eprintln!("scheduled drain: {e}");
+                }
+            }
+        });
     }
 
     async fn start_on(
