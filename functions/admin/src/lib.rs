@@ -1,10 +1,12 @@
 //! The admin JSON API under `/admin/api/` (job J6): connectors and their test connection, the
 //! directory's read side with DingTalk mappings, the audit log, parked events and their re-drive,
-//! a connector's pushes and link requests, the password policy, SCIM clients, SSO apps. Every
+//! a connector's pushes and link requests, the password policy, SCIM clients, SSO apps, DingTalk
+//! sign-in sources and bindings. Every
 //! route but the index needs an admin bearer token; the same router runs on Lambda and locally.
 
 mod apps;
 mod auth;
+mod auth_sources;
 mod callback;
 mod config;
 mod connectors;
@@ -34,6 +36,8 @@ use dingbridge::push::PushingDirectory;
 use dingbridge::secrets::SecretBox;
 use dingbridge::store::admin_tokens::AdminTokens;
 use dingbridge::store::apps::Apps;
+use dingbridge::store::auth_sources::AuthSources;
+use dingbridge::store::bindings::Bindings;
 use dingbridge::store::connectors::Connectors;
 use dingbridge::store::directory::Directory;
 use dingbridge::store::events::Events;
@@ -94,6 +98,9 @@ pub(crate) struct Admin {
     pub scim_clients: ScimClients,
     /// Applications (SSO targets) of the portal.
     pub apps: Apps,
+    /// DingTalk sign-in methods (认证源) and the DingTalk users bound to accounts.
+    pub sources: AuthSources,
+    pub bindings: Bindings,
     /// Pull runs: start, confirm, discard (the same lifecycle `full-pull` drives).
     pub pull_runs: PullRuns,
 }
@@ -122,6 +129,8 @@ impl Admin {
             settings: Settings::new(table.clone(), clock.clone()),
             scim_clients: ScimClients::new(table.clone(), clock.clone()),
             apps: Apps::new(table.clone(), clock.clone()),
+            sources: AuthSources::new(table.clone(), clock.clone(), deps.secrets.clone()),
+            bindings: Bindings::new(table.clone(), clock.clone()),
             pull_runs: PullRuns::new(table.clone(), deps.pull_queue.clone(), clock.clone()),
             tokens: AdminTokens::new(table, clock),
             deps,
@@ -143,6 +152,7 @@ pub fn router(deps: Deps) -> Router {
         .merge(settings::routes())
         .merge(scim_clients::routes())
         .merge(apps::routes())
+        .merge(auth_sources::routes())
         .merge(runs::routes())
         .route_layer(middleware::from_fn_with_state(
             admin.clone(),

@@ -5,6 +5,9 @@
 //! with the same deployment key (`dingbridge::signing`).
 
 mod claims;
+mod dingtalk;
+#[cfg(feature = "aws")]
+pub mod lambda;
 mod oidc;
 mod pages;
 mod signin;
@@ -13,12 +16,16 @@ mod web;
 use std::sync::Arc;
 
 use axum::Router;
-use dingbridge::ports::{Clock, Table};
+use dingbridge::ports::{Clock, DingTalk, Table};
 use dingbridge::secrets::SecretBox;
 use dingbridge::signing::SigningKeys;
 use dingbridge::store::apps::Apps;
+use dingbridge::store::auth_sources::AuthSources;
+use dingbridge::store::bindings::Bindings;
+use dingbridge::store::connectors::Connectors;
 use dingbridge::store::directory::Directory;
 use dingbridge::store::grants::Grants;
+use dingbridge::store::login_states::LoginStates;
 use dingbridge::store::mappings::Mappings;
 use dingbridge::store::sessions::{SessionSettings, Sessions};
 use dingbridge::store::settings::Settings;
@@ -39,6 +46,11 @@ pub struct Deps {
     pub sessions: SessionSettings,
     /// Failed sign-ins allowed per account (`per_client`) and per address (`per_source`).
     pub throttle: ThrottleSettings,
+    /// DingTalk sign-in: the code exchanges and the corp lookups.
+    pub dingtalk: Arc<dyn DingTalk>,
+    /// A script that plays DingTalk's JSAPI on the micro-app page in a desktop browser: the
+    /// local runner's, never set on Lambda.
+    pub jsapi_stand_in: Option<String>,
 }
 
 /// Sign-in failures allowed before the account (or the address) waits: a person who forgot
@@ -60,6 +72,12 @@ pub(crate) struct Portal {
     pub grants: Grants,
     pub apps: Apps,
     pub mappings: Mappings,
+    pub connectors: Connectors,
+    pub sources: AuthSources,
+    pub bindings: Bindings,
+    pub login_states: LoginStates,
+    pub dingtalk: Arc<dyn DingTalk>,
+    pub jsapi_stand_in: Option<String>,
     pub keys: SigningKeys,
     pub throttle: Throttle,
     /// Failed client authentications at the token endpoint, per client id and per address (the
@@ -71,30 +89,94 @@ pub(crate) struct Portal {
     pub secure_cookies: bool,
 }
 
-pub fn router(deps: Deps) -> Router {
-    let issuer = deps.public_url.trim_end_matches('/').to_owned();
-    let state = Portal {
-        table: deps.table.clone(),
-        directory: Directory::new(deps.table.clone(), deps.clock.clone()),
-        settings: Settings::new(deps.table.clone(), deps.clock.clone()),
-        sessions: Sessions::new(deps.table.clone(), deps.clock.clone(), deps.sessions),
-        grants: Grants::new(deps.table.clone(), deps.clock.clone()),
-        apps: Apps::new(deps.table.clone(), deps.clock.clone()),
-        mappings: Mappings::new(deps.table.clone()),
-        keys: SigningKeys::new(deps.table.clone(), deps.clock.clone(), deps.secrets),
-        client_throttle: Throttle::new(
-            deps.table.clone(),
-            deps.clock.clone(),
-            ThrottleSettings::default(),
-        ),
-        throttle: Throttle::new(deps.table, deps.clock.clone(), deps.throttle),
-        clock: deps.clock,
-        secure_cookies: !issuer.starts_with("http://"),
-        issuer,
-    };
-    Router::new()
-        .merge(signin::routes())
-        .merge(oidc::routes())
+impl Portal {
+    fn new(deps: Deps) -> Self {
+        let issuer = deps.public_url.trim_end_matches('/').to_owned();
+        let (table, clock) = (deps.table.clone(), deps.clock.clone());
+        Self {
+            table: table.clone(),
+            directory: Directory::new(table.clone(), clock.clone()),
+            settings: Settings::new(table.clone(), clock.clone()),
+            sessions: Sessions::new(table.clone(), clock.clone(), deps.sessions),
+            grants: Grants::new(table.clone(), clock.clone()),
+            apps: Apps::new(table.clone(), clock.clone()),
+            mappings: Mappings::new(table.clone()),
+            connectors: Connectors::new(table.clone(), clock.clone(), deps.secrets.clone()),
+            sources: AuthSources::new(table.clone(), clock.clone(), deps.secrets.clone()),
+            bindings: Bindings::new(table.clone(), clock.clone()),
+            login_states: LoginStates::new(table.clone(), clock.clone()),
+            dingtalk: deps.dingtalk,
+            jsapi_stand_in: deps.jsapi_stand_in,
+            keys: SigningKeys::new(table.clone(), clock.clone(), deps.secrets),
+            client_throttle: Throttle::new(
+                table.clone(),
+                clock.clone(),
+                ThrottleSettings::default(),
+            ),
+            throttle: Throttle::new(table, clock.clone(), deps.throttle),
+            clock,
+            secure_cookies: !issuer.starts_with("http://"),
+            issuer,
+        }
+    }
+}
+
+/// Security headers of every page: no framing, no referrer, no sniffing; pages without their own
+/// policy run no script at all.
+async fn page_headers(
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    use axum::http::{HeaderValue, header};
+    let mut response = next.run(request).await;
+    let headers = response.headers_mut();
+    if !headers.contains_key(header::CONTENT_SECURITY_POLICY) {
+        headers.insert(
+            header::CONTENT_SECURITY_POLICY,
+            HeaderValue::from_static(
+                "default-src 'none'; style-src 'unsafe-inline'; img-src 'self' https: data:; \
+                 base-uri 'none'; frame-ancestors 'none'",
+            ),
+        );
+    }
+    headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    headers.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    headers.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
+    );
+    response
+}
+
+fn finish(routes: Router<Portal>, deps: Deps) -> Router {
+    routes
+        .layer(axum::middleware::from_fn(page_headers))
         .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY_BYTES))
-        .with_state(state)
+        .with_state(Portal::new(deps))
+}
+
+/// The portal's pages and the OpenID provider (`functions/portal`).
+pub fn router(deps: Deps) -> Router {
+    finish(
+        Router::new().merge(signin::routes()).merge(oidc::routes()),
+        deps,
+    )
+}
+
+/// The DingTalk QR login and the bind page of a first DingTalk sign-in (`functions/qr-login`).
+pub fn qr_router(deps: Deps) -> Router {
+    finish(
+        Router::new()
+            .merge(dingtalk::qr::routes())
+            .merge(dingtalk::bind::routes()),
+        deps,
+    )
+}
+
+/// The micro-app free login (`functions/micro-app-login`).
+pub fn micro_router(deps: Deps) -> Router {
+    finish(dingtalk::micro::routes(), deps)
 }

@@ -91,3 +91,50 @@ pub struct Logout<'a> {
 pub fn logout(page: &Logout<'_>) -> String {
     render(page)
 }
+
+#[derive(Template)]
+#[template(path = "problem.html")]
+pub struct Problem<'a> {
+    pub title: &'a str,
+    pub detail: &'a str,
+    /// What the administrator must change, when it is theirs to fix.
+    pub fix: Option<&'a str>,
+    /// A way on: (label, URL).
+    pub link: Option<(String, String)>,
+}
+
+pub fn problem(page: &Problem<'_>) -> String {
+    render(page)
+}
+
+#[derive(Template)]
+#[template(path = "bind.html")]
+pub struct Bind<'a> {
+    pub csrf: &'a str,
+    pub name: &'a str,
+    pub userid: &'a str,
+    pub identifier: &'a str,
+    pub error: Option<&'a str>,
+}
+
+pub fn bind(page: &Bind<'_>) -> String {
+    render(page)
+}
+
+#[derive(Template)]
+#[template(path = "micro.html")]
+pub struct Micro<'a> {
+    pub app_name: &'a str,
+    pub corp_id: &'a str,
+    /// The corp app's AppKey (`clientId` of `dd.requestAuthCode`).
+    pub client_id: &'a str,
+    pub agent_id: &'a str,
+    pub app_id: &'a str,
+    pub csrf: &'a str,
+    pub qr_url: &'a str,
+    pub scripts: Vec<String>,
+}
+
+pub fn micro(page: &Micro<'_>) -> String {
+    render(page)
+}

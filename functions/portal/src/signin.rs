@@ -69,11 +69,11 @@ fn redirect_to_login(next: &str) -> Response {
     Redirect::to(&format!("/login?{query}")).into_response()
 }
 
-fn see_other(location: &str) -> Response {
+pub(crate) fn see_other(location: &str) -> Response {
     Redirect::to(location).into_response()
 }
 
-fn with_cookies(mut response: Response, cookies: &[HeaderValue]) -> Response {
+pub(crate) fn with_cookies(mut response: Response, cookies: &[HeaderValue]) -> Response {
     for c in cookies {
         response.headers_mut().append(header::SET_COOKIE, c.clone());
     }
@@ -100,42 +100,43 @@ async fn login_page(
         return Ok(see_other(&next));
     }
     let hint: String = q.login_hint.unwrap_or_default().chars().take(256).collect();
-    Ok(login_form(
-        &portal,
-        &headers,
-        &next,
-        &hint,
-        None,
-        StatusCode::OK,
-    ))
+    login_form(&portal, &headers, &next, &hint, None, StatusCode::OK).await
 }
 
-/// The sign-in form with a double-submit CSRF token (the cookie's, or a new one).
-fn login_form(
-    portal: &Portal,
-    headers: &HeaderMap,
-    next: &str,
-    identifier: &str,
-    error: Option<&str>,
-    status: StatusCode,
-) -> Response {
-    let csrf = cookie(headers, LOGIN_CSRF_COOKIE)
+/// The double-submit CSRF token of a form shown before sign-in: the browser's cookie, or a new
+/// one (set by the caller for an hour).
+pub(crate) fn login_csrf(headers: &HeaderMap) -> String {
+    cookie(headers, LOGIN_CSRF_COOKIE)
         .filter(|c| {
             c.len() >= 32
                 && c.len() <= 64
                 && c.bytes()
                     .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
         })
-        .unwrap_or_else(|| generate_token(""));
+        .unwrap_or_else(|| generate_token(""))
+}
+
+/// The sign-in form with a double-submit CSRF token (the cookie's, or a new one), and a button
+/// per visible DingTalk QR source.
+async fn login_form(
+    portal: &Portal,
+    headers: &HeaderMap,
+    next: &str,
+    identifier: &str,
+    error: Option<&str>,
+    status: StatusCode,
+) -> Result<Response, PageError> {
+    let sources = crate::dingtalk::buttons(portal, next).await?;
+    let csrf = login_csrf(headers);
     let page = pages::login(&pages::Login {
         csrf: &csrf,
         next,
         identifier,
         error,
-        sources: Vec::new(),
+        sources,
     });
     let response = (status, no_store(), Html(page)).into_response();
-    with_cookies(
+    Ok(with_cookies(
         response,
         &[set_cookie(
             LOGIN_CSRF_COOKIE,
@@ -143,11 +144,11 @@ fn login_form(
             3600,
             portal.secure_cookies,
         )],
-    )
+    ))
 }
 
 /// The account a sign-in names: by username, else email, else mobile.
-async fn find_account(portal: &Portal, raw: &str) -> Result<Option<Account>, PageError> {
+pub(crate) async fn find_account(portal: &Portal, raw: &str) -> Result<Option<Account>, PageError> {
     let raw = raw.trim();
     if let Ok(u) = Username::parse(raw) {
         if let Some(a) = portal
@@ -173,7 +174,7 @@ async fn find_account(portal: &Portal, raw: &str) -> Result<Option<Account>, Pag
 
 /// Checks a password off the async threads (argon2 takes tens of milliseconds); an account
 /// without a password is checked against a dummy hash, so the work is the same.
-async fn password_matches(password: &str, hash: Option<&str>) -> bool {
+pub(crate) async fn password_matches(password: &str, hash: Option<&str>) -> bool {
     let password = password.to_owned();
     let hash = hash.unwrap_or(DUMMY_PHC).to_owned();
     tokio::task::spawn_blocking(move || verify_password(&password, &hash))
@@ -209,14 +210,15 @@ async fn login(
     if identifier.is_empty() || password.is_empty() {
         let why =
             "请输入用户名和密码。Enter your username (or email, or mobile) and your password.";
-        return Ok(login_form(
+        return login_form(
             &portal,
             &headers,
             &next,
             &identifier,
             Some(why),
             StatusCode::BAD_REQUEST,
-        ));
+        )
+        .await;
     }
     // Failures count per account (whichever of its names was typed) and per address; an
     // identifier that names nobody is counted under itself, so both cost the same.
@@ -232,14 +234,15 @@ async fn login(
         let why = format!(
             "登录失败次数过多，请 {minutes} 分钟后再试。Too many failed sign-ins: try again in {minutes} minute(s)."
         );
-        return Ok(login_form(
+        return login_form(
             &portal,
             &headers,
             &next,
             &identifier,
             Some(&why),
             StatusCode::TOO_MANY_REQUESTS,
-        ));
+        )
+        .await;
     }
     let hash = account.as_ref().and_then(|a| a.password_hash.as_deref());
     let ok = password_matches(password, hash).await && hash.is_some();
@@ -247,62 +250,77 @@ async fn login(
         portal.throttle.failed(&subjects).await?;
         tracing::info!(source = %from, "portal sign-in refused: wrong username or password");
         let why = "用户名或密码错误。Wrong username or password.";
-        return Ok(login_form(
+        return login_form(
             &portal,
             &headers,
             &next,
             &identifier,
             Some(why),
             StatusCode::UNAUTHORIZED,
-        ));
+        )
+        .await;
     };
     if account.status != AccountStatus::Enabled {
         let why =
             "该账号已停用，请联系 IT 管理员。This account is disabled: ask your IT administrator.";
-        return Ok(login_form(
+        return login_form(
             &portal,
             &headers,
             &next,
             &identifier,
             Some(why),
             StatusCode::FORBIDDEN,
-        ));
-    }
-    // A new session id at every sign-in: an id planted before it is worth nothing after.
-    if let Some(old) = cookie(&headers, SESSION_COOKIE) {
-        portal.sessions.end(&old).await?;
+        )
+        .await;
     }
     // A password past the policy's maximum age is changed before anything else, like a default
     // one at the first sign-in.
     let policy = portal.settings.password_policy().await?;
     let changed = account.password_changed_ms.unwrap_or(account.created_ms);
     let expired = policy.expired(changed, portal.clock.now_millis());
+    let must_change = account.must_change_password || expired;
+    let mut response =
+        start_session(&portal, &headers, &account, &["pwd"], must_change, &next).await?;
+    response.headers_mut().append(
+        header::SET_COOKIE,
+        set_cookie(LOGIN_CSRF_COOKIE, "", 0, portal.secure_cookies),
+    );
+    Ok(response)
+}
+
+/// Signs `account` in: a new session (a new id at every sign-in: an id planted before it is
+/// worth nothing after), its cookie, and a redirect to `next` — through the password change
+/// first when it must be changed.
+pub(crate) async fn start_session(
+    portal: &Portal,
+    headers: &HeaderMap,
+    account: &Account,
+    amr: &[&str],
+    must_change: bool,
+    next: &str,
+) -> Result<Response, PageError> {
+    if let Some(old) = cookie(headers, SESSION_COOKIE) {
+        portal.sessions.end(&old).await?;
+    }
     let (id, session) = portal
         .sessions
-        .create(
-            &account.id,
-            &["pwd"],
-            account.must_change_password || expired,
-        )
+        .create(&account.id, amr, must_change)
         .await?;
-    tracing::info!(account = %account.id, "portal sign-in");
+    tracing::info!(account = %account.id, method = %amr.join(" "), "portal sign-in");
     let location = if session.must_change_password {
-        let query = serde_urlencoded::to_string([("next", next.as_str())]).unwrap_or_default();
+        let query = serde_urlencoded::to_string([("next", next)]).unwrap_or_default();
         format!("/password?{query}")
     } else {
-        next
+        next.to_owned()
     };
     Ok(with_cookies(
         see_other(&location),
-        &[
-            set_cookie(
-                SESSION_COOKIE,
-                &id,
-                session_max_age(&portal),
-                portal.secure_cookies,
-            ),
-            set_cookie(LOGIN_CSRF_COOKIE, "", 0, portal.secure_cookies),
-        ],
+        &[set_cookie(
+            SESSION_COOKIE,
+            &id,
+            session_max_age(portal),
+            portal.secure_cookies,
+        )],
     ))
 }
 

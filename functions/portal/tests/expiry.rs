@@ -101,6 +101,8 @@ async fn an_old_password_must_be_changed_at_the_next_sign_in() {
         public_url: "https://idm.example".into(),
         sessions: SessionSettings::default(),
         throttle: portal::default_throttle(),
+        dingtalk: Arc::new(dingbridge::dingtalk::HttpDingTalk::new(Default::default()).unwrap()),
+        jsapi_stand_in: None,
     });
     assert_eq!(sign_in(&app).await, "/portal", "a young password");
     clock.0.fetch_add(91 * DAY, Ordering::SeqCst);

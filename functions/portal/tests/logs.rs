@@ -118,6 +118,8 @@ async fn no_password_session_code_token_or_secret_reaches_the_logs() {
         public_url: "https://idm.example".into(),
         sessions: SessionSettings::default(),
         throttle: portal::default_throttle(),
+        dingtalk: Arc::new(dingbridge::dingtalk::HttpDingTalk::new(Default::default()).unwrap()),
+        jsapi_stand_in: None,
     });
 
     let page = send(&portal, Request::get("/login").body(Body::empty()).unwrap()).await;

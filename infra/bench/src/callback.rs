@@ -345,6 +345,7 @@ async fn moto_ingest(
         )?,
         dingtalk: Arc::new(dingbridge::dingtalk::HttpDingTalk::new(Default::default())?),
         public_url: base.clone(),
+        jsapi_stand_in: None,
     });
     let server = tokio::spawn(async move { axum::serve(listener, app).await });
     let result = ingest(&base, token, sim, seconds, rate, max_requests).await;

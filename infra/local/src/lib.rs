@@ -6,6 +6,7 @@ pub mod demo;
 pub mod demo_app;
 pub mod demo_sso;
 pub mod home;
+pub mod local_dd;
 mod serve;
 pub mod token;
 
@@ -185,8 +186,9 @@ impl Running {
     }
 }
 
-/// Every HTTP function's router, merged, on the embedded engines.
-pub fn router(engines: &Engines, public_url: &str) -> Router {
+/// Every HTTP function's router, merged, on the embedded engines. `jsapi_stand_in`: the local
+/// stand-in for DingTalk's JSAPI the micro-app page loads (the demo's), if any.
+pub fn router(engines: &Engines, public_url: &str, jsapi_stand_in: Option<&str>) -> Router {
     router_on(&Wiring {
         table: engines.table.clone(),
         sync_queue: engines.sync_queue.clone(),
@@ -197,6 +199,7 @@ pub fn router(engines: &Engines, public_url: &str) -> Router {
         secrets: engines.secrets.clone(),
         dingtalk: engines.dingtalk.clone(),
         public_url: public_url.to_owned(),
+        jsapi_stand_in: jsapi_stand_in.map(str::to_owned),
     })
 }
 
@@ -212,6 +215,8 @@ pub struct Wiring {
     pub secrets: SecretBox,
     pub dingtalk: Arc<dyn DingTalk>,
     pub public_url: String,
+    /// LOCAL ONLY: the script that plays DingTalk's JSAPI on the micro-app page.
+    pub jsapi_stand_in: Option<String>,
 }
 
 /// Every HTTP function's router, merged.
@@ -249,14 +254,19 @@ pub fn router_on(w: &Wiring) -> Router {
         public_url: w.public_url.clone(),
         throttle: ThrottleSettings::default(),
     });
-    let portal = portal::router(portal::Deps {
+    let portal_deps = portal::Deps {
         table: w.table.clone(),
         clock: w.clock.clone(),
         secrets: w.secrets.clone(),
         public_url: w.public_url.clone(),
         sessions: SessionSettings::default(),
         throttle: portal::default_throttle(),
-    });
+        dingtalk: w.dingtalk.clone(),
+        jsapi_stand_in: w.jsapi_stand_in.clone(),
+    };
+    let qr_login = portal::qr_router(portal_deps.clone());
+    let micro_login = portal::micro_router(portal_deps.clone());
+    let portal = portal::router(portal_deps);
     // Any other path answers the error body every function answers with.
     health
         .merge(callback)
@@ -264,6 +274,8 @@ pub fn router_on(w: &Wiring) -> Router {
         .merge(scim)
         .merge(oauth_token)
         .merge(portal)
+        .merge(qr_login)
+        .merge(micro_login)
         .fallback(|| async { ApiError::NotFound })
 }
 
@@ -362,9 +374,11 @@ pub async fn start(options: Options) -> anyhow::Result<Running> {
         public_url.clone(),
     );
     let demo_app = demo_app::DemoApp::new(&base, &public_url);
-    let mut routes = home.routes().merge(router(&engines, &public_url));
+    let local_dd = local_dd::LocalDd::default();
+    let stand_in = options.demo.as_ref().map(|_| local_dd::SCRIPT_PATH);
+    let mut routes = home.routes().merge(router(&engines, &public_url, stand_in));
     if options.demo.is_some() {
-        routes = routes.merge(demo_app.routes());
+        routes = routes.merge(demo_app.routes()).merge(local_dd.routes());
     }
     let app = serve::with_body_deadline(routes, options.body_read_timeout);
     let header_read_timeout = options.header_read_timeout;
@@ -443,6 +457,7 @@ pub async fn start(options: Options) -> anyhow::Result<Running> {
                     if let Ok(sso) = &demo.sso {
                         demo_app.set(sso.app.clone());
                     }
+                    local_dd.set_sim(demo.sim.base_url());
                     home.set_demo(home::DemoInfo {
                         connector_id: demo.connector_id.clone(),
                         sim_url: demo.sim.base_url(),

@@ -4,6 +4,7 @@
 //! Lambda, HTTP, async-runtime or storage crate (CI checks that).
 
 pub mod app;
+pub mod auth_source;
 pub mod connector;
 pub mod dingtalk;
 pub mod directory;

@@ -3,6 +3,8 @@
 pub mod admin_tokens;
 pub mod apps;
 pub mod audit;
+pub mod auth_sources;
+pub mod bindings;
 pub mod connectors;
 pub mod credentials;
 pub mod directory;
@@ -10,6 +12,7 @@ pub mod events;
 pub mod grants;
 pub mod keys;
 pub mod link_requests;
+pub mod login_states;
 pub mod mappings;
 pub mod outbox;
 pub mod runs;
