@@ -365,7 +365,7 @@ async fn microapp_code(State(sim): State<Sim>, Json(body): Json<CodeBody>) -> Re
     }
     let code = sim
         .login
-        .mint(app, &body.userid, CodeKind::MicroApp, CODE_TTL);
+        .mint(app, app.corp, &body.userid, CodeKind::MicroApp, CODE_TTL);
     ok(json!({ "code": code, "expires_in": CODE_TTL.as_secs() }))
 }
 

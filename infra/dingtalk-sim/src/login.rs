@@ -25,6 +25,9 @@ pub enum CodeKind {
 
 struct Code {
     app: AppRef,
+    /// The corp of the user who scanned: any DingTalk user may scan a login app (§4.1, §4.2);
+    /// the app's corp then refuses outsiders in `getbyunionid`.
+    user_corp: usize,
     userid: String,
     kind: CodeKind,
     expires: Instant,
@@ -35,6 +38,8 @@ struct Code {
 #[derive(Debug, Clone)]
 pub struct Session {
     pub app: AppRef,
+    /// The corp the user belongs to (not always the app's).
+    pub user_corp: usize,
     pub userid: String,
     expires: Instant,
 }
@@ -47,10 +52,19 @@ pub struct Login {
 }
 
 impl Login {
-    pub fn mint(&self, app: AppRef, userid: &str, kind: CodeKind, ttl: Duration) -> String {
+    /// A code of `app` for member `userid` of corp `user_corp`.
+    pub fn mint(
+        &self,
+        app: AppRef,
+        user_corp: usize,
+        userid: &str,
+        kind: CodeKind,
+        ttl: Duration,
+    ) -> String {
         let code = random_string(32).to_lowercase();
         let record = Code {
             app,
+            user_corp,
             userid: userid.into(),
             kind,
             expires: Instant::now() + ttl,
@@ -60,8 +74,14 @@ impl Login {
         code
     }
 
-    /// The user a code stands for; the code is spent even when the caller then fails.
-    pub fn redeem(&self, code: &str, kind: CodeKind, app: AppRef) -> Result<String, DingError> {
+    /// The user a code stands for (their corp and userid); the code is spent even when the
+    /// caller then fails.
+    pub fn redeem(
+        &self,
+        code: &str,
+        kind: CodeKind,
+        app: AppRef,
+    ) -> Result<(usize, String), DingError> {
         let missing = || DingError::new(40078, "不存在的临时授权码");
         let mut codes = lock(&self.codes);
         let record = codes.get_mut(code).ok_or_else(missing)?;
@@ -72,16 +92,17 @@ impl Login {
         if record.expires <= Instant::now() {
             return Err(DingError::new(40102, "临时授权码已过期"));
         }
-        Ok(record.userid.clone())
+        Ok((record.user_corp, record.userid.clone()))
     }
 
     /// A user access token and its refresh token (valid 30 days, §4.1).
-    pub fn issue(&self, app: AppRef, userid: &str) -> (String, String) {
+    pub fn issue(&self, app: AppRef, user_corp: usize, userid: &str) -> (String, String) {
         let access = random_string(32).to_lowercase();
         let refresh = random_string(32).to_lowercase();
         let now = Instant::now();
         let session = |ttl| Session {
             app,
+            user_corp,
             userid: userid.into(),
             expires: now + ttl,
         };
@@ -115,8 +136,11 @@ mod tests {
     #[test]
     fn a_code_is_single_use() {
         let login = Login::default();
-        let code = login.mint(APP, "u1", CodeKind::MicroApp, CODE_TTL);
-        assert_eq!(login.redeem(&code, CodeKind::MicroApp, APP).unwrap(), "u1");
+        let code = login.mint(APP, 0, "u1", CodeKind::MicroApp, CODE_TTL);
+        assert_eq!(
+            login.redeem(&code, CodeKind::MicroApp, APP).unwrap(),
+            (0, "u1".to_owned())
+        );
         assert_eq!(
             login
                 .redeem(&code, CodeKind::MicroApp, APP)
@@ -129,7 +153,7 @@ mod tests {
     #[test]
     fn an_expired_code_answers_40102() {
         let login = Login::default();
-        let code = login.mint(APP, "u1", CodeKind::Sns, Duration::ZERO);
+        let code = login.mint(APP, 0, "u1", CodeKind::Sns, Duration::ZERO);
         assert_eq!(
             login.redeem(&code, CodeKind::Sns, APP).unwrap_err().errcode,
             40102

@@ -44,6 +44,8 @@ pub struct AuthQuery {
     /// Filters the member list by name or userid.
     q: Option<String>,
     userid: Option<String>,
+    /// The index of the scanning member's corp (`pick`): any DingTalk user may scan.
+    corp: Option<usize>,
     flow: Option<String>,
 }
 
@@ -108,30 +110,45 @@ fn page(sim: &SimState, q: &AuthQuery, flow: &str) -> Response {
         .unwrap_or_default();
     let state = q.state.clone().unwrap_or_default();
     let filter = q.q.clone().unwrap_or_default();
-    let org = read(&corp.org);
-    let mut users: Vec<_> = org
-        .users
-        .values()
-        .filter(|u| filter.is_empty() || u.name.contains(&filter) || u.userid.contains(&filter))
-        .collect();
-    users.sort_by_key(|u| u.entry_seq);
+    // The app's own members first, then (with several corps) everyone else: DingTalk lets any
+    // of its users scan a login app; the app's corp refuses outsiders in `getbyunionid`.
     let mut items = String::new();
-    for user in users.into_iter().take(100) {
-        let link = serde_urlencoded::to_string([
-            ("flow", flow),
-            ("client_id", key),
-            ("redirect_uri", redirect.as_str()),
-            ("state", state.as_str()),
-            ("userid", user.userid.as_str()),
-        ])
-        .unwrap_or_default();
-        items.push_str(&format!(
-            "<li><a class=\"member\" data-userid=\"{}\" href=\"/_sim/login/pick?{}\">{} ({})</a></li>\n",
-            escape(&user.userid),
-            escape(&link),
-            escape(&user.name),
-            escape(&user.userid)
-        ));
+    for (index, scanning) in sim.corps.iter().enumerate() {
+        let outsider = index != app_ref.corp;
+        let org = read(&scanning.org);
+        let mut users: Vec<_> = org
+            .users
+            .values()
+            .filter(|u| filter.is_empty() || u.name.contains(&filter) || u.userid.contains(&filter))
+            .collect();
+        users.sort_by_key(|u| u.entry_seq);
+        if outsider && !users.is_empty() {
+            items.push_str(&format!(
+                "<li class=\"other-corp\">其他组织 Other organisation: {}</li>\n",
+                escape(&scanning.corp_id)
+            ));
+        }
+        for user in users.into_iter().take(100) {
+            let corp_index = index.to_string();
+            let link = serde_urlencoded::to_string([
+                ("flow", flow),
+                ("client_id", key),
+                ("redirect_uri", redirect.as_str()),
+                ("state", state.as_str()),
+                ("userid", user.userid.as_str()),
+                ("corp", corp_index.as_str()),
+            ])
+            .unwrap_or_default();
+            items.push_str(&format!(
+                "<li><a class=\"member{}\" data-userid=\"{}\" data-corp=\"{}\" href=\"/_sim/login/pick?{}\">{} ({})</a></li>\n",
+                if outsider { " outsider" } else { "" },
+                escape(&user.userid),
+                escape(&scanning.corp_id),
+                escape(&link),
+                escape(&user.name),
+                escape(&user.userid)
+            ));
+        }
     }
     let deny = append_query(&redirect, &[("error", "access_denied"), ("state", &state)]);
     let body = format!(
@@ -164,18 +181,23 @@ async fn pick(State(sim): State<Sim>, Query(q): Query<AuthQuery>) -> Response {
         Err(message) => return error_page(&message),
     };
     let userid = q.userid.clone().unwrap_or_default();
-    let member = sim
-        .corp(app_ref.corp)
+    let user_corp = q.corp.unwrap_or(app_ref.corp);
+    let known = sim
+        .corp(user_corp)
         .is_some_and(|c| read(&c.org).user(&userid).is_some());
-    if !member {
-        return error_page("该用户不属于此组织");
+    if !known {
+        return error_page("没有这个钉钉用户");
     }
     let state = q.state.clone().unwrap_or_default();
     let target = if q.flow.as_deref() == Some("sns") {
-        let code = sim.login.mint(app_ref, &userid, CodeKind::Sns, CODE_TTL);
+        let code = sim
+            .login
+            .mint(app_ref, user_corp, &userid, CodeKind::Sns, CODE_TTL);
         append_query(&redirect, &[("code", &code), ("state", &state)])
     } else {
-        let code = sim.login.mint(app_ref, &userid, CodeKind::OAuth2, CODE_TTL);
+        let code = sim
+            .login
+            .mint(app_ref, user_corp, &userid, CodeKind::OAuth2, CODE_TTL);
         append_query(
             &redirect,
             &[("authCode", &code), ("code", &code), ("state", &state)],
@@ -199,7 +221,7 @@ async fn user_access_token(State(sim): State<Sim>, ip: ClientIp, body: Bytes) ->
     if body["clientSecret"].as_str() != Some(app.app_secret.as_str()) {
         return bad("invalidClientIdOrSecret", "无效的clientId或clientSecret");
     }
-    let userid = match body["grantType"].as_str() {
+    let (user_corp, userid) = match body["grantType"].as_str() {
         Some("authorization_code") => {
             match sim.login.redeem(
                 body["code"].as_str().unwrap_or_default(),
@@ -214,12 +236,12 @@ async fn user_access_token(State(sim): State<Sim>, ip: ClientIp, body: Bytes) ->
             .login
             .refresh(body["refreshToken"].as_str().unwrap_or_default())
         {
-            Some(session) if session.app == app_ref => session.userid,
+            Some(session) if session.app == app_ref => (session.user_corp, session.userid),
             _ => return bad("invalidRefreshToken", "不合法的refresh_token"),
         },
         _ => return bad("unsupportedGrantType", "不支持的grantType"),
     };
-    let (access, refresh) = sim.login.issue(app_ref, &userid);
+    let (access, refresh) = sim.login.issue(app_ref, user_corp, &userid);
     let corp_id = sim
         .corp(app_ref.corp)
         .map(|c| c.corp_id.clone())
@@ -253,7 +275,7 @@ async fn users_me(State(sim): State<Sim>, ip: ClientIp, headers: HeaderMap) -> R
     let Some(session) = sim.login.user_of(token) else {
         return ApiError::invalid_token().into_response();
     };
-    let (Some(app), Some(corp)) = (sim.app(session.app), sim.corp(session.app.corp)) else {
+    let (Some(app), Some(corp)) = (sim.app(session.app), sim.corp(session.user_corp)) else {
         return ApiError::invalid_token().into_response();
     };
     let policy = read(&app.policy).clone();
@@ -357,9 +379,9 @@ async fn sns_userinfo(
             return Err(DingError::new(40035, "invalid signature"));
         }
         let code = Params::parse(&body)?.require_str("tmp_auth_code")?;
-        let userid = sim.login.redeem(&code, CodeKind::Sns, app_ref)?;
+        let (user_corp, userid) = sim.login.redeem(&code, CodeKind::Sns, app_ref)?;
         let corp = sim
-            .corp(app_ref.corp)
+            .corp(user_corp)
             .ok_or(DingError::new(33001, "无效的企业ID"))?;
         let org = read(&corp.org);
         let user = org

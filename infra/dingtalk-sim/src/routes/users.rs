@@ -225,8 +225,8 @@ pub fn count(sim: &SimState, caller: &Caller, p: &Params) -> Result<Value, DingE
 /// Micro-app free login (§4.3): a 5-minute, single-use code → the user.
 pub fn getuserinfo(sim: &SimState, caller: &Caller, p: &Params) -> Result<Value, DingError> {
     let code = p.require_str("code")?;
-    let userid = sim.login.redeem(&code, CodeKind::MicroApp, caller.app)?;
-    let corp = corp_of(sim, caller)?;
+    let (user_corp, userid) = sim.login.redeem(&code, CodeKind::MicroApp, caller.app)?;
+    let corp = sim.corp(user_corp).ok_or_else(no_user)?;
     let org = read(&corp.org);
     let user = org.user(&userid).ok_or_else(no_user)?;
     let sys_level = if user.boss {

@@ -214,3 +214,89 @@ async fn a_micro_app_code_is_single_use() {
         .await;
     assert_eq!(again["errcode"], 40078);
 }
+
+/// As on DingTalk, a member of another organisation may scan a corp's login app and gets a valid
+/// code; what keeps them out is the corp's own `getbyunionid` (60121), which the relying party
+/// must call.
+#[tokio::test]
+async fn a_member_of_another_corp_can_scan_but_the_corp_does_not_know_them() {
+    let env = env(dingtalk_sim::SimConfig {
+        corps: 2,
+        users: 20,
+        depts: 3,
+        ..config()
+    })
+    .await;
+    let redirect = "http://127.0.0.1:9/cb";
+    let query = serde_urlencoded::to_string([
+        ("redirect_uri", redirect),
+        ("response_type", "code"),
+        ("client_id", env.app.app_key.as_str()),
+        ("scope", "openid"),
+        ("state", "s"),
+        ("prompt", "consent"),
+    ])
+    .unwrap();
+    let html = env
+        .http
+        .get(format!("{}/oauth2/auth?{query}", env.base))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let href = html
+        .split("class=\"member outsider\"")
+        .nth(1)
+        .expect("the page lists the other corp's members")
+        .split("href=\"/_sim/login/pick?")
+        .nth(1)
+        .unwrap()
+        .split('"')
+        .next()
+        .unwrap()
+        .replace("&amp;", "&");
+    let picked = env
+        .http
+        .get(format!("{}/_sim/login/pick?{href}", env.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(picked.status(), 302);
+    let target = picked.headers()["location"].to_str().unwrap().to_owned();
+    let code = query_param(&target, "authCode").unwrap();
+    let token: Value = env
+        .http
+        .post(format!("{}/v1.0/oauth2/userAccessToken", env.base))
+        .json(&json!({"clientId": env.app.app_key, "clientSecret": env.app.app_secret,
+            "code": code, "grantType": "authorization_code"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let me: Value = env
+        .http
+        .get(format!("{}/v1.0/contact/users/me", env.base))
+        .header(
+            "x-acs-dingtalk-access-token",
+            token["accessToken"].as_str().unwrap(),
+        )
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(me["unionId"].is_string(), "{me}");
+    let mapped = env
+        .post(
+            "/topapi/user/getbyunionid",
+            &env.token().await,
+            json!({"unionid": me["unionId"]}),
+        )
+        .await;
+    assert_eq!(mapped["errcode"], 60121, "{mapped}");
+}
