@@ -4,6 +4,7 @@
 
 mod demo;
 mod dingtalk_client;
+mod dingtalk_login;
 mod full_pull;
 mod incremental;
 mod local;

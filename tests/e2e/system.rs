@@ -277,6 +277,21 @@ impl System {
             clock: clock.clone(),
             public_url: base.clone(),
         }));
+        // Sign-in: the portal, the DingTalk QR login and the micro-app login.
+        let portal_deps = portal::Deps {
+            table: table.clone(),
+            clock: clock.clone(),
+            secrets: secrets.clone(),
+            public_url: base.clone(),
+            sessions: Default::default(),
+            throttle: portal::default_throttle(),
+            dingtalk: dingtalk.clone(),
+            jsapi_stand_in: None,
+        };
+        let app = app
+            .merge(portal::router(portal_deps.clone()))
+            .merge(portal::qr_router(portal_deps.clone()))
+            .merge(portal::micro_router(portal_deps));
         let (stop, signal) = watch::channel(false);
         let mut server_signal = signal.clone();
         tokio::spawn(async move {
