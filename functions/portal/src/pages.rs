@@ -72,6 +72,16 @@ pub struct Home<'a> {
     pub email: &'a str,
     pub mobile: &'a str,
     pub apps: Vec<AppTile>,
+    /// The DingTalk users bound to the account.
+    pub bindings: Vec<BindingRow>,
+}
+
+/// A DingTalk user bound to the signed-in account.
+pub struct BindingRow {
+    pub id: String,
+    pub name: String,
+    pub userid: String,
+    pub corp_id: String,
 }
 
 pub fn home(page: &Home<'_>) -> String {

@@ -29,6 +29,10 @@ pub fn routes() -> Router<Portal> {
         .route("/logout", axum::routing::post(logout))
         .route("/password", get(password_page).post(change_password))
         .route("/portal", get(home))
+        .route(
+            "/portal/bindings/{id}/remove",
+            axum::routing::post(remove_binding),
+        )
         .route("/portal/apps/{client_id}", get(launch))
 }
 
@@ -495,6 +499,18 @@ async fn home(State(portal): State<Portal>, headers: HeaderMap) -> Result<Respon
             icon_url: a.icon_url,
         })
         .collect();
+    let bindings = portal
+        .bindings
+        .of_account(&s.account.id)
+        .await?
+        .into_iter()
+        .map(|b| pages::BindingRow {
+            name: b.name.unwrap_or_else(|| b.userid.clone()),
+            corp_id: b.corp_id,
+            userid: b.userid,
+            id: b.id,
+        })
+        .collect();
     let a = &s.account;
     let page = pages::home(&pages::Home {
         csrf: &s.session.csrf,
@@ -503,8 +519,34 @@ async fn home(State(portal): State<Portal>, headers: HeaderMap) -> Result<Respon
         email: a.email.as_ref().map(|e| e.as_str()).unwrap_or("—"),
         mobile: a.mobile.as_ref().map(|m| m.as_str()).unwrap_or("—"),
         apps,
+        bindings,
     });
     Ok((no_store(), Html(page)).into_response())
+}
+
+/// The person removes one of their DingTalk bindings (the next DingTalk sign-in binds again).
+async fn remove_binding(
+    State(portal): State<Portal>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Result<Response, PageError> {
+    let Some(s) = signed_in(&portal, &headers).await? else {
+        return Ok(redirect_to_login("/portal"));
+    };
+    let form = Params::parse(&body)?;
+    check_csrf(&s.session, &form)?;
+    let actor = dingbridge::store::Actor::new(Origin::Portal, s.account.id.to_string());
+    if portal
+        .bindings
+        .remove(&s.account.id, id.trim(), &actor)
+        .await?
+        .is_none()
+    {
+        return Err(PageError::NotFound);
+    }
+    tracing::info!(account = %s.account.id, binding = %id, "portal: DingTalk binding removed by its person");
+    Ok(see_other("/portal"))
 }
 
 /// One click into an app: an OIDC app's own login (third-party-initiated, OIDC Core §4), which

@@ -76,8 +76,10 @@ pub async fn both_flows_bind_synced_and_new_users_and_refuse_outsiders(engine: E
         ("bind.mail", "bind.mail@example.com", "13700000002"),
         ("bind.phone", "bind.phone@example.com", "13700000003"),
     ];
+    let mut bound_ids = Vec::new();
     for (i, (username, email, mobile)) in names.iter().enumerate() {
         let id = d.account(username, email, mobile).await;
+        bound_ids.push(id.clone());
         let typed = [*username, *email, *mobile][i];
         let flow = if i == 1 { &sns } else { &oauth2 };
         let b = d.browser();
@@ -118,6 +120,21 @@ pub async fn both_flows_bind_synced_and_new_users_and_refuse_outsiders(engine: E
         let b = d.browser();
         signed_in_to(&qr_sign_in(&b, &start(&oauth2), &members[i]).await, "/portal");
     }
+
+    // The person sees the link on the portal and removes it.
+    let b = d.browser();
+    signed_in_to(&qr_sign_in(&b, &start(&oauth2), &members[0]).await, "/portal");
+    let home = b.get("/portal").await;
+    assert!(home.body.contains(&members[0].userid), "{}", home.body);
+    let binding = d.bindings(&bound_ids[0]).await[0]["id"].as_str().unwrap().to_owned();
+    let unlinked = b
+        .post(
+            &format!("/portal/bindings/{binding}/remove"),
+            &[("csrf", &home.field("csrf"))],
+        )
+        .await;
+    assert_eq!(unlinked.status, 303, "{}", unlinked.body);
+    assert!(d.bindings(&bound_ids[0]).await.is_empty());
 
     // The source's rules: matched by mobile when exactly one account has it; or refused.
     let by_mobile = d
