@@ -228,5 +228,25 @@ pub fn banner(running: &Running) -> String {
             let _ = writeln!(out, "\n6. No demo sign-in: {e}");
         }
     }
+    match demo.sso.as_ref().map(|s| &s.dingtalk) {
+        Ok(Ok(dt)) => {
+            let _ = writeln!(
+                out,
+                "\n7. Sign in with DingTalk (simulated): the QR login, also a button on the sign-in page:"
+            );
+            let _ = writeln!(out, "     {}", dt.qr_url);
+            let _ = writeln!(
+                out,
+                "     the simulator's login page lets you \"scan\" as any member. A member synced to an account\n                      (confirm the demo's first pull) signs straight in; anyone else links an account once on the bind\n                      page (e.g. the demo person above). Free login from a workbench micro-app, straight into an app\n                      (a LOCAL stand-in plays DingTalk's JSAPI in the browser):"
+            );
+            for (name, url) in &dt.micro_urls {
+                let _ = writeln!(out, "     {name}: {url}");
+            }
+        }
+        Ok(Err(e)) => {
+            let _ = writeln!(out, "\n7. No demo DingTalk sign-in: {e}");
+        }
+        Err(_) => {}
+    }
     out
 }

@@ -187,7 +187,13 @@ pub async fn start(
     if let Err(e) = &scim {
         tracing::warn!(error = %e, "the demo's SCIM client could not be set up");
     }
-    let sso = crate::demo_sso::setup(&http, server, admin_token, issuer, data_dir)
+    let corp = crate::demo_sso::DemoCorp {
+        connector_id: &connector_id,
+        corp_id: &app.corp_id,
+        agent_id: app.agent_id,
+        sim_base: &base,
+    };
+    let sso = crate::demo_sso::setup(&http, server, admin_token, issuer, data_dir, &corp)
         .await
         .map_err(|e| format!("{e:#}"));
     if let Err(e) = &sso {

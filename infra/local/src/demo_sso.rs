@@ -26,7 +26,31 @@ pub struct DemoSso {
     /// Where the password is (owner-only): the banner names the file, never the password.
     pub password_file: PathBuf,
     pub app: DemoAppConfig,
+    /// The demo's DingTalk sign-in (QR and micro-app sources on the simulated corp), or why
+    /// there is none.
+    pub dingtalk: Result<DemoDingTalk, String>,
 }
+
+/// The demo's DingTalk sign-in on the simulated corp.
+#[derive(Clone, Debug)]
+pub struct DemoDingTalk {
+    /// The QR login's start (also a button on the sign-in page).
+    pub qr_url: String,
+    /// The micro-app home-page URL of each demo app, with a simulated member to sign in as
+    /// (`simUser`, read by the local JSAPI stand-in).
+    pub micro_urls: Vec<(String, String)>,
+}
+
+/// Where the demo's DingTalk sign-in runs: the demo connector's corp on the simulator.
+pub struct DemoCorp<'a> {
+    pub connector_id: &'a str,
+    pub corp_id: &'a str,
+    pub agent_id: i64,
+    pub sim_base: &'a str,
+}
+
+const QR_SOURCE_NAME: &str = "钉钉扫码登录 (模拟)";
+const MICRO_SOURCE_NAME: &str = "钉钉工作台免登 (模拟)";
 
 struct Admin<'a> {
     http: &'a reqwest::Client,
@@ -86,6 +110,7 @@ pub async fn setup(
     token: &str,
     issuer: &str,
     data_dir: &Path,
+    corp: &DemoCorp<'_>,
 ) -> anyhow::Result<DemoSso> {
     let admin = Admin {
         http,
@@ -138,10 +163,90 @@ pub async fn setup(
         }
     };
     let app = apps(&admin, issuer).await?;
+    let dingtalk = sources(&admin, http, issuer, corp, &app)
+        .await
+        .map_err(|e| format!("{e:#}"));
+    if let Err(e) = &dingtalk {
+        tracing::warn!(error = %e, "the demo's DingTalk sign-in could not be set up");
+    }
     Ok(DemoSso {
         username,
         password_file,
         app,
+        dingtalk,
+    })
+}
+
+/// A QR source and a micro-app source on the simulated corp, made again at every start (their
+/// DingTalk hosts are the simulator's, whose port may change).
+async fn sources(
+    admin: &Admin<'_>,
+    http: &reqwest::Client,
+    issuer: &str,
+    corp: &DemoCorp<'_>,
+    apps: &DemoAppConfig,
+) -> anyhow::Result<DemoDingTalk> {
+    let listed = admin
+        .ok(reqwest::Method::GET, "/admin/api/auth-sources?limit=1000", None)
+        .await?;
+    for source in listed["items"].as_array().into_iter().flatten() {
+        if source["name"] == QR_SOURCE_NAME || source["name"] == MICRO_SOURCE_NAME {
+            if let Some(id) = source["id"].as_str() {
+                admin
+                    .ok(
+                        reqwest::Method::DELETE,
+                        &format!("/admin/api/auth-sources/{id}"),
+                        None,
+                    )
+                    .await?;
+            }
+        }
+    }
+    let common = |name: &str, kind: &str| {
+        json!({"name": name, "kind": kind, "corp_id": corp.corp_id,
+            "connector_id": corp.connector_id, "agent_id": corp.agent_id.to_string(),
+            "oapi_base": corp.sim_base, "api_base": corp.sim_base, "login_base": corp.sim_base})
+    };
+    let qr = admin
+        .ok(
+            reqwest::Method::POST,
+            "/admin/api/auth-sources",
+            Some(common(QR_SOURCE_NAME, "dingtalk_qr")),
+        )
+        .await?;
+    let micro = admin
+        .ok(
+            reqwest::Method::POST,
+            "/admin/api/auth-sources",
+            Some(common(MICRO_SOURCE_NAME, "dingtalk_micro")),
+        )
+        .await?;
+    let qr_id = qr["id"].as_str().context("no auth source id")?;
+    // A simulated member to sign in as on the micro-app page.
+    let org: Value = http
+        .get(format!("{}/_sim/org", corp.sim_base))
+        .send()
+        .await?
+        .json()
+        .await?;
+    let member = org["users"][0]["userid"].as_str().unwrap_or_default().to_owned();
+    let micro_urls = [
+        (OIDC_APP_NAME, &apps.oidc_client_id),
+        (JWT_APP_NAME, &apps.jwt_client_id),
+    ]
+    .into_iter()
+    .map(|(name, client_id)| {
+        let home = dingbridge::store::auth_sources::micro_home_url(
+            issuer,
+            micro["agent_id"].as_str().unwrap_or_default(),
+            client_id,
+        );
+        (name.to_owned(), format!("{home}&simUser={member}"))
+    })
+    .collect();
+    Ok(DemoDingTalk {
+        qr_url: format!("{}/authenticate/ddtalk/{qr_id}", issuer.trim_end_matches('/')),
+        micro_urls,
     })
 }
 
