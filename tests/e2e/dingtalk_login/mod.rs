@@ -6,6 +6,7 @@
 //! an OIDC app and into a JWT app (what the app receives checked by Authlib + joserfc,
 //! `sso.py`), and a used free-login code.
 
+mod browser;
 mod demo;
 mod micro;
 mod qr;
