@@ -4,6 +4,7 @@
 mod callback;
 mod coldstart;
 mod dingtalk_client;
+mod dingtalk_login;
 mod initial_push;
 mod local;
 mod plan;
@@ -87,6 +88,9 @@ enum What {
     /// redemptions/s (argon2id), the authorize → token → userinfo round trip's latency, and RS256
     /// id_token signing in-process.
     Portal(portal::Args),
+    /// The DingTalk QR login's forward step on the embedded engines: our server's time (state,
+    /// code exchange, unionid lookup, binding, session) with the simulator's time subtracted.
+    DingtalkLogin(dingtalk_login::Args),
     /// The simulator's own throughput with every limit off.
     Simulator {
         #[arg(long, default_value_t = 10)]
@@ -143,6 +147,11 @@ async fn main() -> anyhow::Result<()> {
         }
         What::Portal(args) => {
             let report = portal::run(args).await?;
+            println!("{}", serde_json::to_string_pretty(&report)?);
+            Ok(())
+        }
+        What::DingtalkLogin(args) => {
+            let report = dingtalk_login::run(args).await?;
             println!("{}", serde_json::to_string_pretty(&report)?);
             Ok(())
         }

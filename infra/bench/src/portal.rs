@@ -58,7 +58,7 @@ struct Tokens {
 }
 
 /// A form body: reqwest is built without its `form` feature, `Url` encodes the same way.
-fn form(pairs: &[(&str, &str)]) -> anyhow::Result<String> {
+pub(crate) fn form(pairs: &[(&str, &str)]) -> anyhow::Result<String> {
     let url = reqwest::Url::parse_with_params("http://form.invalid/", pairs)?;
     Ok(url.query().unwrap_or_default().to_owned())
 }

@@ -187,7 +187,11 @@ async fn sources(
     apps: &DemoAppConfig,
 ) -> anyhow::Result<DemoDingTalk> {
     let listed = admin
-        .ok(reqwest::Method::GET, "/admin/api/auth-sources?limit=1000", None)
+        .ok(
+            reqwest::Method::GET,
+            "/admin/api/auth-sources?limit=1000",
+            None,
+        )
         .await?;
     for source in listed["items"].as_array().into_iter().flatten() {
         if source["name"] == QR_SOURCE_NAME || source["name"] == MICRO_SOURCE_NAME {
@@ -229,7 +233,10 @@ async fn sources(
         .await?
         .json()
         .await?;
-    let member = org["users"][0]["userid"].as_str().unwrap_or_default().to_owned();
+    let member = org["users"][0]["userid"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
     let micro_urls = [
         (OIDC_APP_NAME, &apps.oidc_client_id),
         (JWT_APP_NAME, &apps.jwt_client_id),
@@ -245,7 +252,10 @@ async fn sources(
     })
     .collect();
     Ok(DemoDingTalk {
-        qr_url: format!("{}/authenticate/ddtalk/{qr_id}", issuer.trim_end_matches('/')),
+        qr_url: format!(
+            "{}/authenticate/ddtalk/{qr_id}",
+            issuer.trim_end_matches('/')
+        ),
         micro_urls,
     })
 }

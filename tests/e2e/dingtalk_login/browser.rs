@@ -50,7 +50,10 @@ async fn dingtalk_sign_in_and_the_micro_app_page_work_in_chromium() {
     );
     let seen: Value = serde_json::from_str(stdout.trim()).unwrap();
     assert_eq!(seen["button"], "钉钉扫码登录 (模拟)", "{seen}");
-    assert!(seen["bind_who"].as_str().unwrap().contains(&member), "{seen}");
+    assert!(
+        seen["bind_who"].as_str().unwrap().contains(&member),
+        "{seen}"
+    );
     assert!(seen["linked"].as_str().unwrap().contains(&member), "{seen}");
     assert!(
         seen["error_again"]
@@ -65,10 +68,17 @@ async fn dingtalk_sign_in_and_the_micro_app_page_work_in_chromium() {
             sso.username.as_str(),
             "{seen}"
         );
-        assert_eq!(seen[claims]["amr"], serde_json::json!(["dingtalk_micro"]), "{seen}");
+        assert_eq!(
+            seen[claims]["amr"],
+            serde_json::json!(["dingtalk_micro"]),
+            "{seen}"
+        );
     }
     assert!(
-        seen["outside"].as_str().unwrap().contains("DingTalk workbench"),
+        seen["outside"]
+            .as_str()
+            .unwrap()
+            .contains("DingTalk workbench"),
         "{seen}"
     );
     assert!(

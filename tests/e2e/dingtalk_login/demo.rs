@@ -53,7 +53,11 @@ async fn the_banners_dingtalk_sign_in_urls_work_on_the_local_runner() {
     let browser = Browser::new(&format!("http://{}", running.addr));
     let page = browser.get(&micro_oidc).await;
     assert_eq!(page.status, 200, "{}", page.body);
-    assert!(page.body.contains("/_local/dingtalk-jsapi.js"), "{}", page.body);
+    assert!(
+        page.body.contains("/_local/dingtalk-jsapi.js"),
+        "{}",
+        page.body
+    );
     let stand_in = browser.get("/_local/dingtalk-jsapi.js").await;
     assert!(stand_in.body.contains("LOCAL ONLY"));
     let code: serde_json::Value = reqwest::Client::new()

@@ -69,19 +69,23 @@ pub async fn enters_oidc_and_jwt_apps_and_refuses_a_used_code(engine: Engine) {
         .admin(
             Method::POST,
             "/admin/api/apps",
-            Some(json!({"name": "OA", "kind": "oidc", "redirect_uris": [redirect_uri],
+            Some(
+                json!({"name": "OA", "kind": "oidc", "redirect_uris": [redirect_uri],
                 "scopes": ["openid", "profile", "email", "phone"],
                 "initiate_login_uri": "https://oa.example/login",
                 "home_url": "https://oa.example/",
-                "assigned_to": {"everyone": true}})),
+                "assigned_to": {"everyone": true}}),
+            ),
         )
         .await;
     let jwt = d
         .admin(
             Method::POST,
             "/admin/api/apps",
-            Some(json!({"name": "HR", "kind": "jwt", "target_url": "https://hr.example/sso",
-                "assigned_to": {"everyone": true}})),
+            Some(
+                json!({"name": "HR", "kind": "jwt", "target_url": "https://hr.example/sso",
+                "assigned_to": {"everyone": true}}),
+            ),
         )
         .await;
     // The home-page URL of every app, to paste into DingTalk.
@@ -104,11 +108,20 @@ pub async fn enters_oidc_and_jwt_apps_and_refuses_a_used_code(engine: Engine) {
     // completes on the new session without a sign-in page.
     let b = d.browser();
     let (answer, code) = open(&d, &b, oidc_id, &user.userid).await;
-    assert_eq!(answer.location.as_deref(), Some(format!("/portal/apps/{oidc_id}").as_str()));
+    assert_eq!(
+        answer.location.as_deref(),
+        Some(format!("/portal/apps/{oidc_id}").as_str())
+    );
     let launched = b.follow(answer).await;
     let initiate = launched.location.clone().unwrap();
-    assert!(initiate.starts_with("https://oa.example/login?"), "{initiate}");
-    assert_eq!(param(&initiate, "iss").as_deref(), Some(d.sys.base.as_str()));
+    assert!(
+        initiate.starts_with("https://oa.example/login?"),
+        "{initiate}"
+    );
+    assert_eq!(
+        param(&initiate, "iss").as_deref(),
+        Some(d.sys.base.as_str())
+    );
     let session = b.cookie("dbsid").unwrap();
     let claims = sso_py(vec![
         "oidc".into(),
@@ -133,7 +146,11 @@ pub async fn enters_oidc_and_jwt_apps_and_refuses_a_used_code(engine: Engine) {
         .await;
     let used = post_code(&d, &b2, &page, oidc_id, &code).await;
     assert_eq!(used.status, 400, "{}", used.body);
-    assert!(used.body.contains("reopen") || used.body.contains("open it again"), "{}", used.body);
+    assert!(
+        used.body.contains("reopen") || used.body.contains("open it again"),
+        "{}",
+        used.body
+    );
     assert!(b2.cookie("dbsid").is_none());
 
     // Into the JWT app: its signed JWT, checked by joserfc against the JWKS.
@@ -143,13 +160,7 @@ pub async fn enters_oidc_and_jwt_apps_and_refuses_a_used_code(engine: Engine) {
     let target = launched.location.clone().unwrap();
     assert!(target.starts_with("https://hr.example/sso?"), "{target}");
     let token = param(&target, "id_token").unwrap();
-    let claims: Value = sso_py(vec![
-        "jwt".into(),
-        d.sys.base.clone(),
-        jwt_id.into(),
-        token,
-    ])
-    .await;
+    let claims: Value = sso_py(vec!["jwt".into(), d.sys.base.clone(), jwt_id.into(), token]).await;
     assert_eq!(claims["sub"], account.as_str(), "{claims}");
 
     // An app the person is not assigned: a page says so.
@@ -166,8 +177,10 @@ pub async fn enters_oidc_and_jwt_apps_and_refuses_a_used_code(engine: Engine) {
         .admin(
             Method::POST,
             "/admin/api/apps",
-            Some(json!({"name": "Finance", "kind": "jwt", "target_url": "https://fin.example/",
-                "assigned_to": {"org_unit_ids": [other["id"]]}})),
+            Some(
+                json!({"name": "Finance", "kind": "jwt", "target_url": "https://fin.example/",
+                "assigned_to": {"org_unit_ids": [other["id"]]}}),
+            ),
         )
         .await;
     let fin_id = finance["client_id"].as_str().unwrap();

@@ -112,7 +112,11 @@ impl Ding {
         let corp_id = self.corp_id(corp).await;
         let org = self
             .sys
-            .sim(Method::GET, &format!("/_sim/org?corp_id={corp_id}"), json!(null))
+            .sim(
+                Method::GET,
+                &format!("/_sim/org?corp_id={corp_id}"),
+                json!(null),
+            )
             .await;
         org["users"]
             .as_array()
@@ -152,9 +156,11 @@ impl Ding {
             )
             .await;
         let userid = made["userid"].as_str().unwrap().to_owned();
-        eventually(PATIENCE, "the member's callback made an account", || async {
-            self.sys.account_of(&userid).await.is_some()
-        })
+        eventually(
+            PATIENCE,
+            "the member's callback made an account",
+            || async { self.sys.account_of(&userid).await.is_some() },
+        )
         .await;
         let account = self.sys.account_of(&userid).await.unwrap();
         let user = SimUser {
@@ -173,8 +179,10 @@ impl Ding {
             .admin(
                 Method::POST,
                 "/admin/api/accounts",
-                Some(json!({"username": username, "display_name": username, "email": email,
-                    "mobile": mobile, "org_unit_ids": [root]})),
+                Some(
+                    json!({"username": username, "display_name": username, "email": email,
+                    "mobile": mobile, "org_unit_ids": [root]}),
+                ),
             )
             .await;
         let id = made["id"].as_str().unwrap().to_owned();
@@ -233,13 +241,18 @@ pub async fn scan(browser: &Browser, dingtalk_page: &str, user: &SimUser) -> Ans
     let query = serde_urlencoded::to_string([
         ("flow", flow),
         ("client_id", key.as_str()),
-        ("redirect_uri", &param(dingtalk_page, "redirect_uri").unwrap()),
+        (
+            "redirect_uri",
+            &param(dingtalk_page, "redirect_uri").unwrap(),
+        ),
         ("state", &param(dingtalk_page, "state").unwrap()),
         ("userid", &user.userid),
         ("corp", &user.corp.to_string()),
     ])
     .unwrap();
-    let picked = browser.get(&format!("{base}/_sim/login/pick?{query}")).await;
+    let picked = browser
+        .get(&format!("{base}/_sim/login/pick?{query}"))
+        .await;
     assert_eq!(picked.status, 302, "{}", picked.body);
     picked
 }
@@ -262,12 +275,11 @@ fn python() -> std::path::PathBuf {
 /// Runs `sso.py` with `args`; its printed claims.
 pub async fn sso_py(args: Vec<String>) -> Value {
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/e2e/dingtalk_login/sso.py");
-    let output = tokio::task::spawn_blocking(move || {
-        Command::new(python()).arg(script).args(args).output()
-    })
-    .await
-    .unwrap()
-    .expect("python runs");
+    let output =
+        tokio::task::spawn_blocking(move || Command::new(python()).arg(script).args(args).output())
+            .await
+            .unwrap()
+            .expect("python runs");
     let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
     assert!(
         output.status.success(),

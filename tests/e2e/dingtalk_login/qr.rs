@@ -16,8 +16,10 @@ pub async fn both_flows_bind_synced_and_new_users_and_refuse_outsiders(engine: E
     let d = Ding::start(engine).await;
     let oauth2 = d.source(json!({"kind": "dingtalk_qr"})).await;
     let sns = d
-        .source(json!({"kind": "dingtalk_qr", "name": "钉钉扫码 (SNS)", "flow": "sns",
-            "sns_app_id": d.app_key, "sns_app_secret": d.app_secret}))
+        .source(
+            json!({"kind": "dingtalk_qr", "name": "钉钉扫码 (SNS)", "flow": "sns",
+            "sns_app_id": d.app_key, "sns_app_secret": d.app_secret}),
+        )
         .await;
     assert_eq!(
         oauth2["redirect_url"],
@@ -27,7 +29,8 @@ pub async fn both_flows_bind_synced_and_new_users_and_refuse_outsiders(engine: E
             oauth2["id"].as_str().unwrap()
         )
     );
-    let start = |s: &serde_json::Value| format!("/authenticate/ddtalk/{}", s["id"].as_str().unwrap());
+    let start =
+        |s: &serde_json::Value| format!("/authenticate/ddtalk/{}", s["id"].as_str().unwrap());
 
     // The sign-in page shows both buttons.
     let login = d.browser().get("/login").await;
@@ -56,17 +59,14 @@ pub async fn both_flows_bind_synced_and_new_users_and_refuse_outsiders(engine: E
         .admin(
             Method::POST,
             "/admin/api/apps",
-            Some(json!({"name": "HR", "kind": "jwt", "target_url": "https://hr.example/sso",
-                "assigned_to": {"everyone": true}})),
+            Some(
+                json!({"name": "HR", "kind": "jwt", "target_url": "https://hr.example/sso",
+                "assigned_to": {"everyone": true}}),
+            ),
         )
         .await;
     let client_id = app["client_id"].as_str().unwrap();
-    let answer = qr_sign_in(
-        &b,
-        &format!("{}?app={client_id}", start(&oauth2)),
-        &synced,
-    )
-    .await;
+    let answer = qr_sign_in(&b, &format!("{}?app={client_id}", start(&oauth2)), &synced).await;
     signed_in_to(&answer, &format!("/portal/apps/{client_id}"));
 
     // Unbound members link an account of ours on the bind page, by username, email or mobile.
@@ -101,7 +101,11 @@ pub async fn both_flows_bind_synced_and_new_users_and_refuse_outsiders(engine: E
         let bound = b
             .post(
                 "/authenticate/bind",
-                &[("csrf", &csrf), ("identifier", typed), ("password", PASSWORD)],
+                &[
+                    ("csrf", &csrf),
+                    ("identifier", typed),
+                    ("password", PASSWORD),
+                ],
             )
             .await;
         signed_in_to(&bound, "/portal");
@@ -112,21 +116,34 @@ pub async fn both_flows_bind_synced_and_new_users_and_refuse_outsiders(engine: E
         let again = b
             .post(
                 "/authenticate/bind",
-                &[("csrf", &csrf), ("identifier", typed), ("password", PASSWORD)],
+                &[
+                    ("csrf", &csrf),
+                    ("identifier", typed),
+                    ("password", PASSWORD),
+                ],
             )
             .await;
         assert_eq!(again.status, 400, "{}", again.body);
         // From now on DingTalk alone signs the person in.
         let b = d.browser();
-        signed_in_to(&qr_sign_in(&b, &start(&oauth2), &members[i]).await, "/portal");
+        signed_in_to(
+            &qr_sign_in(&b, &start(&oauth2), &members[i]).await,
+            "/portal",
+        );
     }
 
     // The person sees the link on the portal and removes it.
     let b = d.browser();
-    signed_in_to(&qr_sign_in(&b, &start(&oauth2), &members[0]).await, "/portal");
+    signed_in_to(
+        &qr_sign_in(&b, &start(&oauth2), &members[0]).await,
+        "/portal",
+    );
     let home = b.get("/portal").await;
     assert!(home.body.contains(&members[0].userid), "{}", home.body);
-    let binding = d.bindings(&bound_ids[0]).await[0]["id"].as_str().unwrap().to_owned();
+    let binding = d.bindings(&bound_ids[0]).await[0]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     let unlinked = b
         .post(
             &format!("/portal/bindings/{binding}/remove"),
@@ -138,17 +155,26 @@ pub async fn both_flows_bind_synced_and_new_users_and_refuse_outsiders(engine: E
 
     // The source's rules: matched by mobile when exactly one account has it; or refused.
     let by_mobile = d
-        .source(json!({"kind": "dingtalk_qr", "name": "按手机号", "visible": false,
-            "binding": {"match_by": ["mobile"]}}))
+        .source(
+            json!({"kind": "dingtalk_qr", "name": "按手机号", "visible": false,
+            "binding": {"match_by": ["mobile"]}}),
+        )
         .await;
     let matched = &members[3];
-    let id = d.account("by.mobile", "by.mobile@example.com", &matched.mobile).await;
+    let id = d
+        .account("by.mobile", "by.mobile@example.com", &matched.mobile)
+        .await;
     let b = d.browser();
-    signed_in_to(&qr_sign_in(&b, &start(&by_mobile), matched).await, "/portal");
+    signed_in_to(
+        &qr_sign_in(&b, &start(&by_mobile), matched).await,
+        "/portal",
+    );
     assert_eq!(d.bindings(&id).await[0]["bound_by"], "mobile");
     let strict = d
-        .source(json!({"kind": "dingtalk_qr", "name": "仅已关联", "visible": false,
-            "binding": {"unbound": "refuse"}}))
+        .source(
+            json!({"kind": "dingtalk_qr", "name": "仅已关联", "visible": false,
+            "binding": {"unbound": "refuse"}}),
+        )
         .await;
     let b = d.browser();
     let refused = qr_sign_in(&b, &start(&strict), &members[4]).await;
@@ -159,7 +185,10 @@ pub async fn both_flows_bind_synced_and_new_users_and_refuse_outsiders(engine: E
     assert!(!login.body.contains("按手机号"), "{}", login.body);
 
     // A binding removed by the admin: the next scan goes to the bind page again.
-    let first = d.bindings(&account).await[0]["id"].as_str().unwrap().to_owned();
+    let first = d.bindings(&account).await[0]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     d.admin(
         Method::DELETE,
         &format!("/admin/api/accounts/{account}/bindings/{first}"),
@@ -226,7 +255,11 @@ pub async fn replays_unknown_redirects_and_disabled_accounts_are_refused(engine:
     let other = d.browser();
     let elsewhere = other.get(picked.location.as_deref().unwrap()).await;
     assert_eq!(elsewhere.status, 400, "{}", elsewhere.body);
-    assert!(elsewhere.body.contains("started elsewhere"), "{}", elsewhere.body);
+    assert!(
+        elsewhere.body.contains("started elsewhere"),
+        "{}",
+        elsewhere.body
+    );
 
     // DingTalk refuses a RedirectUrl it does not know ("redirect_url的域名不在appid的安全域名内"),
     // and the source's test names the one to register.
@@ -244,7 +277,10 @@ pub async fn replays_unknown_redirects_and_disabled_accounts_are_refused(engine:
     let tested = d
         .admin(
             Method::POST,
-            &format!("/admin/api/auth-sources/{}/test", source["id"].as_str().unwrap()),
+            &format!(
+                "/admin/api/auth-sources/{}/test",
+                source["id"].as_str().unwrap()
+            ),
             None,
         )
         .await;

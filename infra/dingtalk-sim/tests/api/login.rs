@@ -269,8 +269,10 @@ async fn a_member_of_another_corp_can_scan_but_the_corp_does_not_know_them() {
     let token: Value = env
         .http
         .post(format!("{}/v1.0/oauth2/userAccessToken", env.base))
-        .json(&json!({"clientId": env.app.app_key, "clientSecret": env.app.app_secret,
-            "code": code, "grantType": "authorization_code"}))
+        .json(
+            &json!({"clientId": env.app.app_key, "clientSecret": env.app.app_secret,
+            "code": code, "grantType": "authorization_code"}),
+        )
         .send()
         .await
         .unwrap()
