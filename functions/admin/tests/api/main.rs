@@ -6,6 +6,7 @@
 mod apps;
 mod audit;
 mod auth;
+mod auth_sources;
 mod callback;
 mod connectors;
 mod directory;
