@@ -6,6 +6,7 @@ use serde_json::json;
 use super::{Ding, PASSWORD, param, qr_sign_in, scan};
 use crate::system::Engine;
 
+
 /// The session the answer set, and where it went.
 fn signed_in_to(answer: &crate::portal::Answer, place: &str) {
     assert_eq!(answer.status, 303, "{}", answer.body);
@@ -299,6 +300,65 @@ pub async fn replays_unknown_redirects_and_disabled_accounts_are_refused(engine:
             json!({"redirect_uris": ["http://127.0.0.1"]}),
         )
         .await;
+
+    // Without Contact.User.Read, users/me is refused: the page names the permission to grant.
+    d.sys
+        .sim(
+            Method::POST,
+            &format!("/_sim/apps/{}", d.app_key),
+            json!({"permissions": ["qyapi_get_member", "qyapi_get_department_list",
+                "qyapi_get_department_member"]}),
+        )
+        .await;
+    let b = d.browser();
+    let refused = super::qr_sign_in(&b, &start, &user).await;
+    assert_eq!(refused.status, 403, "{}", refused.body);
+    assert!(refused.body.contains("Contact.User.Read"), "{}", refused.body);
+    assert!(refused.body.contains("id=\"fix\""), "{}", refused.body);
+    d.sys
+        .sim(
+            Method::POST,
+            &format!("/_sim/apps/{}", d.app_key),
+            json!({"permissions": dingtalk_sim::perm::ALL}),
+        )
+        .await;
+
+    // An OIDC authorization request waiting for the sign-in continues after it.
+    let b = d.browser();
+    let next = "/oauth2/authorize?client_id=dbapp_x&response_type=code";
+    let query = serde_urlencoded::to_string([("next", next)]).unwrap();
+    let answer = super::qr_sign_in(&b, &format!("{start}?{query}"), &user).await;
+    signed_in_to(&answer, next);
+
+    // Nothing a client sends makes the server fail.
+    let b = d.browser();
+    let id = source["id"].as_str().unwrap();
+    let long = "x".repeat(5000);
+    for path in [
+        "/authenticate/ddtalk/not-a-uuid".to_owned(),
+        "/authenticate/ddtalk/forward/not-a-uuid?state=x".to_owned(),
+        format!("/authenticate/ddtalk/forward/{id}"),
+        format!("/authenticate/ddtalk/forward/{id}?state={long}&authCode={long}"),
+        format!("/authenticate/ddtalk/forward/{id}?state=dbls_x&error=access_denied"),
+        format!("/authenticate/ddtalk/{id}?next=//evil.example&app=%00"),
+        "/authenticate/bind".to_owned(),
+        "/authenticate/ddMicro/login".to_owned(),
+        "/authenticate/ddMicro/login?agentId=abc&appId=<script>".to_owned(),
+        format!("/authenticate/ddMicro/login?agentId={long}"),
+    ] {
+        let answer = b.get(&path).await;
+        assert!(answer.status < 500, "{path}: {} {}", answer.status, answer.body);
+    }
+    for (path, form) in [
+        ("/authenticate/bind", vec![("csrf", "x")]),
+        ("/authenticate/ddMicro/code", vec![("code", "x")]),
+        ("/authenticate/ddMicro/code", vec![("csrf", "x"), ("agentId", "1")]),
+    ] {
+        let answer = b.post(path, &form).await;
+        assert!(answer.status < 500, "{path}: {} {}", answer.status, answer.body);
+    }
+    let start_page = b.get(&format!("{start}?next=//evil.example")).await;
+    assert_eq!(start_page.status, 303);
 
     // A disabled account is refused with a page that says so.
     d.admin(
