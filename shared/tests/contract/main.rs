@@ -54,7 +54,9 @@ macro_rules! contract_cases {
             apps_are_found_by_client_id_listed_in_pages_and_written_by_version);
         contract_cases!(@portal $table;
             a_code_is_redeemed_once_and_its_replay_revokes_the_grant,
-            sessions_are_found_by_their_cookie_until_ended);
+            sessions_are_found_by_their_cookie_until_ended,
+            a_login_state_is_taken_once_however_many_race_for_it,
+            a_dingtalk_user_is_bound_to_one_account_and_unbound_by_it);
         contract_cases!(@scim $table;
             units_are_found_by_name_and_external_id_through_renames_and_deletes,
             accounts_are_found_by_external_id_which_is_unique);

@@ -108,3 +108,104 @@ pub async fn sessions_are_found_by_their_cookie_until_ended(t: Arc<dyn Table>) {
     sessions.end(&id).await.unwrap();
     assert!(sessions.get(&id).await.unwrap().is_none());
 }
+
+/// A DingTalk sign-in's state: bound to its browser, taken once however many requests race for
+/// it (a replayed `state` finds nothing).
+pub async fn a_login_state_is_taken_once_however_many_race_for_it(t: Arc<dyn Table>) {
+    use dingbridge::store::login_states::{LoginStates, Stage};
+    let states = LoginStates::new(t, clock());
+    let id = states
+        .start(
+            "source-1",
+            Some("/portal".into()),
+            "browser-secret",
+            Stage::Started,
+            60_000,
+        )
+        .await
+        .unwrap();
+    let peeked = states.peek(&id).await.unwrap().unwrap();
+    assert!(peeked.is_for(Some("browser-secret")));
+    assert!(!peeked.is_for(Some("another-browser")));
+    assert!(!peeked.is_for(None));
+    let racers: Vec<_> = (0..8)
+        .map(|_| {
+            let states = states.clone();
+            let id = id.clone();
+            tokio::spawn(async move { states.take(&id).await.unwrap() })
+        })
+        .collect();
+    let mut taken = 0;
+    for r in racers {
+        if let Some(state) = r.await.unwrap() {
+            assert_eq!(state.source_id, "source-1");
+            assert_eq!(state.next.as_deref(), Some("/portal"));
+            taken += 1;
+        }
+    }
+    assert_eq!(taken, 1, "one request takes the state");
+    assert!(states.take(&id).await.unwrap().is_none());
+    assert!(states.take("not-a-state").await.unwrap().is_none());
+}
+
+/// A binding per corp × DingTalk user: the first bind wins (a racing second one gets it back),
+/// listed under its account, removed by its account only.
+pub async fn a_dingtalk_user_is_bound_to_one_account_and_unbound_by_it(t: Arc<dyn Table>) {
+    use dingbridge::domain::directory::Origin;
+    use dingbridge::store::Actor;
+    use dingbridge::store::bindings::{Bindings, BoundBy};
+    let bindings = Bindings::new(t, clock());
+    let actor = Actor::new(Origin::Portal, "contract");
+    let (first, second) = (AccountId::generate(), AccountId::generate());
+    let made = bindings
+        .bind(
+            "dingcorp",
+            "user1",
+            Some("union1"),
+            Some("张三"),
+            &first,
+            "s",
+            BoundBy::BindPage,
+            &actor,
+        )
+        .await
+        .unwrap();
+    assert_eq!(made.account_id, first);
+    let again = bindings
+        .bind(
+            "dingcorp",
+            "user1",
+            None,
+            None,
+            &second,
+            "s",
+            BoundBy::Synced,
+            &actor,
+        )
+        .await
+        .unwrap();
+    assert_eq!(again.account_id, first, "the first binding stays");
+    assert_eq!(
+        bindings.get("dingcorp", "user1").await.unwrap().unwrap().id,
+        made.id
+    );
+    assert!(bindings.get("othercorp", "user1").await.unwrap().is_none());
+    assert_eq!(bindings.of_account(&first).await.unwrap().len(), 1);
+    assert!(bindings.of_account(&second).await.unwrap().is_empty());
+    assert!(
+        bindings
+            .remove(&second, &made.id, &actor)
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert!(
+        bindings
+            .remove(&first, &made.id, &actor)
+            .await
+            .unwrap()
+            .is_some()
+    );
+    assert!(bindings.get("dingcorp", "user1").await.unwrap().is_none());
+    assert!(bindings.of_account(&first).await.unwrap().is_empty());
+}

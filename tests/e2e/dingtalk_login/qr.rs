@@ -6,7 +6,6 @@ use serde_json::json;
 use super::{Ding, PASSWORD, param, qr_sign_in, scan};
 use crate::system::Engine;
 
-
 /// The session the answer set, and where it went.
 fn signed_in_to(answer: &crate::portal::Answer, place: &str) {
     assert_eq!(answer.status, 303, "{}", answer.body);
@@ -313,7 +312,11 @@ pub async fn replays_unknown_redirects_and_disabled_accounts_are_refused(engine:
     let b = d.browser();
     let refused = super::qr_sign_in(&b, &start, &user).await;
     assert_eq!(refused.status, 403, "{}", refused.body);
-    assert!(refused.body.contains("Contact.User.Read"), "{}", refused.body);
+    assert!(
+        refused.body.contains("Contact.User.Read"),
+        "{}",
+        refused.body
+    );
     assert!(refused.body.contains("id=\"fix\""), "{}", refused.body);
     d.sys
         .sim(
@@ -347,15 +350,28 @@ pub async fn replays_unknown_redirects_and_disabled_accounts_are_refused(engine:
         format!("/authenticate/ddMicro/login?agentId={long}"),
     ] {
         let answer = b.get(&path).await;
-        assert!(answer.status < 500, "{path}: {} {}", answer.status, answer.body);
+        assert!(
+            answer.status < 500,
+            "{path}: {} {}",
+            answer.status,
+            answer.body
+        );
     }
     for (path, form) in [
         ("/authenticate/bind", vec![("csrf", "x")]),
         ("/authenticate/ddMicro/code", vec![("code", "x")]),
-        ("/authenticate/ddMicro/code", vec![("csrf", "x"), ("agentId", "1")]),
+        (
+            "/authenticate/ddMicro/code",
+            vec![("csrf", "x"), ("agentId", "1")],
+        ),
     ] {
         let answer = b.post(path, &form).await;
-        assert!(answer.status < 500, "{path}: {} {}", answer.status, answer.body);
+        assert!(
+            answer.status < 500,
+            "{path}: {} {}",
+            answer.status,
+            answer.body
+        );
     }
     let start_page = b.get(&format!("{start}?next=//evil.example")).await;
     assert_eq!(start_page.status, 303);
