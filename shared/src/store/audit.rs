@@ -12,13 +12,15 @@ use crate::ports::{
 };
 
 /// The entity kinds the stores write audit entries for (`entity_kind` of an entry).
-pub const ENTITY_KINDS: [&str; 6] = [
+pub const ENTITY_KINDS: [&str; 8] = [
     "account",
     "org_unit",
     "connector",
     "settings",
     "scim_client",
     "app",
+    "auth_source",
+    "binding",
 ];
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
