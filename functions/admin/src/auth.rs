@@ -1,16 +1,19 @@
-//! Admin authentication: a bearer token on every call, looked up by its SHA-256 digest (the token
-//! itself is never stored), and the first token's bootstrap at start-up.
+//! Admin authentication: a bearer token, looked up by its SHA-256 digest (the token itself is never
+//! stored), or the portal session of an account with an admin role — `admin` may do everything,
+//! `viewer` only read; a session's writes carry its CSRF token in `X-CSRF-Token`. And the first
+//! token's bootstrap at start-up.
 
 use std::sync::Arc;
 
 use axum::extract::{Request, State};
-use axum::http::{HeaderMap, header};
+use axum::http::{HeaderMap, Method, header};
 use axum::middleware::Next;
 use axum::response::Response;
-use dingbridge::domain::directory::Origin;
+use dingbridge::domain::directory::{AccountStatus, Origin};
 use dingbridge::ports::{Clock, Table};
 use dingbridge::secrets::generate_token;
 use dingbridge::store::admin_tokens::{AdminToken, AdminTokens};
+use dingbridge::store::roles::Role;
 use dingbridge::store::{Actor, DirectoryError};
 use dingbridge::web::ApiError;
 
@@ -64,20 +67,122 @@ fn actor(t: &AdminToken) -> Actor {
     Actor::new(Origin::Admin, format!("admin-token:{}:{short}", t.name))
 }
 
-/// Refuses the request with 401 unless it carries a stored admin token; passes the `Actor` on.
+/// The session cookie the portal sets (`portal::web::SESSION_COOKIE`).
+pub const SESSION_COOKIE: &str = "dbsid";
+/// The header a session's writes carry their CSRF token in.
+pub const CSRF_HEADER: &str = "x-csrf-token";
+
+/// Who is calling, as the handlers see it.
+#[derive(Clone, Debug)]
+pub(crate) struct Caller {
+    /// `None` for a bearer token: tokens may do everything.
+    pub session: Option<SessionCaller>,
+}
+
+#[derive(Clone, Debug)]
+pub(crate) struct SessionCaller {
+    pub account_id: dingbridge::domain::ids::AccountId,
+    pub role: Role,
+    pub csrf: String,
+}
+
+/// A cookie's value from the request.
+fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(k, _)| *k == name)
+        .map(|(_, v)| v.trim())
+}
+
+fn reads_only(method: &Method) -> bool {
+    matches!(*method, Method::GET | Method::HEAD | Method::OPTIONS)
+}
+
+/// The caller of a request without a bearer token: the portal session of an enabled account
+/// with a role. A viewer may only read; a write must carry the session's CSRF token.
+async fn session_caller(
+    admin: &Admin,
+    headers: &HeaderMap,
+    method: &Method,
+) -> Result<(Actor, Caller), ApiError> {
+    let id = cookie(headers, SESSION_COOKIE).ok_or(ApiError::Unauthorized)?;
+    let session = admin
+        .sessions
+        .get(id)
+        .await?
+        .ok_or(ApiError::Unauthorized)?;
+    let account = admin
+        .directory
+        .account(&session.account_id)
+        .await?
+        .filter(|a| a.status == AccountStatus::Enabled)
+        .ok_or(ApiError::Unauthorized)?;
+    if session.must_change_password {
+        return Err(ApiError::Forbidden);
+    }
+    let role = admin
+        .roles
+        .get(&account.id)
+        .await?
+        .and_then(|r| r.strongest())
+        .ok_or(ApiError::Forbidden)?;
+    if !reads_only(method) {
+        if role != Role::Admin {
+            return Err(ApiError::Forbidden);
+        }
+        let sent = headers
+            .get(CSRF_HEADER)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default();
+        let same = {
+            use subtle::ConstantTimeEq;
+            sent.len() == session.csrf.len()
+                && bool::from(sent.as_bytes().ct_eq(session.csrf.as_bytes()))
+        };
+        if !same {
+            return Err(ApiError::Forbidden);
+        }
+    }
+    let actor = Actor::new(Origin::Admin, format!("account:{}", account.id));
+    let caller = Caller {
+        session: Some(SessionCaller {
+            account_id: account.id,
+            role,
+            csrf: session.csrf,
+        }),
+    };
+    Ok((actor, caller))
+}
+
+/// Refuses the request with 401 unless it carries a stored admin token or the session of an
+/// account with a role (403 for what the role does not allow); passes the `Actor` on.
 pub(crate) async fn require_admin(
     State(admin): State<Admin>,
     mut request: Request,
     next: Next,
 ) -> Result<Response, ApiError> {
-    let token = bearer(request.headers()).ok_or(ApiError::Unauthorized)?;
-    // A lookup by digest: the comparison happens on a hash, so timing says nothing about the token.
-    let stored = admin
-        .tokens
-        .find(token)
-        .await?
-        .ok_or(ApiError::Unauthorized)?;
-    request.extensions_mut().insert(actor(&stored));
+    let (actor, caller) = match bearer(request.headers()) {
+        Some(token) => {
+            // A lookup by digest: the comparison happens on a hash, so timing says nothing
+            // about the token.
+            let stored = admin
+                .tokens
+                .find(token)
+                .await?
+                .ok_or(ApiError::Unauthorized)?;
+            (actor(&stored), Caller { session: None })
+        }
+        None => {
+            let (headers, method) = (request.headers().clone(), request.method().clone());
+            session_caller(&admin, &headers, &method).await?
+        }
+    };
+    request.extensions_mut().insert(actor);
+    request.extensions_mut().insert(caller);
     Ok(next.run(request).await)
 }
 

@@ -18,6 +18,7 @@ mod link_requests;
 mod paging;
 mod parked;
 mod pushes;
+mod roles;
 mod runs;
 mod scim_clients;
 mod settings;
@@ -44,7 +45,9 @@ use dingbridge::store::events::Events;
 use dingbridge::store::link_requests::LinkRequests;
 use dingbridge::store::mappings::Mappings;
 use dingbridge::store::outbox::Outbox;
+use dingbridge::store::roles::AccountRoles;
 use dingbridge::store::scim_clients::ScimClients;
+use dingbridge::store::sessions::{SessionSettings, Sessions};
 use dingbridge::store::settings::Settings;
 use dingbridge::web::{self, ApiError};
 
@@ -101,6 +104,9 @@ pub(crate) struct Admin {
     /// DingTalk sign-in methods (认证源) and the DingTalk users bound to accounts.
     pub sources: AuthSources,
     pub bindings: Bindings,
+    /// Portal sessions (an admin's browser reaches the API with one) and admin roles.
+    pub sessions: Sessions,
+    pub roles: AccountRoles,
     /// Pull runs: start, confirm, discard (the same lifecycle `full-pull` drives).
     pub pull_runs: PullRuns,
 }
@@ -131,6 +137,8 @@ impl Admin {
             apps: Apps::new(table.clone(), clock.clone()),
             sources: AuthSources::new(table.clone(), clock.clone(), deps.secrets.clone()),
             bindings: Bindings::new(table.clone(), clock.clone()),
+            sessions: Sessions::new(table.clone(), clock.clone(), SessionSettings::default()),
+            roles: AccountRoles::new(table.clone(), clock.clone()),
             pull_runs: PullRuns::new(table.clone(), deps.pull_queue.clone(), clock.clone()),
             tokens: AdminTokens::new(table, clock),
             deps,
@@ -153,6 +161,7 @@ pub fn router(deps: Deps) -> Router {
         .merge(scim_clients::routes())
         .merge(apps::routes())
         .merge(auth_sources::routes())
+        .merge(roles::routes())
         .merge(runs::routes())
         .route_layer(middleware::from_fn_with_state(
             admin.clone(),

@@ -3,6 +3,10 @@
 //! token, userinfo, RP-initiated logout), plus IDaaS-style signed-JWT apps. The issuer is the
 //! deployment's public URL; the JWKS (`/.well-known/jwks.json`) is the token endpoint's, signed
 //! with the same deployment key (`dingbridge::signing`).
+//!
+//! Sign-in with DingTalk lives here too (`dingtalk`): the QR login and the bind page
+//! ([`qr_router`], the `qr-login` function) and the micro-app free login ([`micro_router`], the
+//! `micro-app-login` function) make the same sessions and enter apps the same way.
 
 mod claims;
 mod dingtalk;

@@ -152,7 +152,7 @@ async fn login_form(
 }
 
 /// The account a sign-in names: by username, else email, else mobile.
-pub(crate) async fn find_account(portal: &Portal, raw: &str) -> Result<Option<Account>, PageError> {
+async fn find_account(portal: &Portal, raw: &str) -> Result<Option<Account>, PageError> {
     let raw = raw.trim();
     if let Ok(u) = Username::parse(raw) {
         if let Some(a) = portal
@@ -176,9 +176,52 @@ pub(crate) async fn find_account(portal: &Portal, raw: &str) -> Result<Option<Ac
     Ok(None)
 }
 
+/// What a username-or-email-or-mobile and password came to.
+pub(crate) enum Checked {
+    Account(Box<Account>),
+    /// Too many failures for the account or the address: the sentence to show.
+    Blocked(String),
+    /// No such account, or the wrong password (the two look the same): the sentence to show.
+    Wrong(String),
+}
+
+/// Checks a password for the sign-in page and the bind page alike: failures count per account
+/// (whichever of its names was typed) and per address `from`; an identifier that names nobody
+/// is counted under itself and checked against a dummy hash, so both cost the same.
+pub(crate) async fn check_password(
+    portal: &Portal,
+    identifier: &str,
+    password: &str,
+    from: &str,
+) -> Result<Checked, PageError> {
+    let account = find_account(portal, identifier).await?;
+    let who = match &account {
+        Some(a) => format!("account:{}", a.id),
+        None => format!("login:{}", identifier.to_lowercase()),
+    };
+    let subjects = [Subject::Client(&who), Subject::Source(from)];
+    if let Some(wait) = portal.throttle.blocked(&subjects).await? {
+        let minutes = (wait + 59) / 60;
+        return Ok(Checked::Blocked(format!(
+            "登录失败次数过多，请 {minutes} 分钟后再试。Too many failed sign-ins: try again in {minutes} minute(s)."
+        )));
+    }
+    let hash = account.as_ref().and_then(|a| a.password_hash.as_deref());
+    let ok = password_matches(password, hash).await && hash.is_some();
+    match account.filter(|_| ok) {
+        Some(account) => Ok(Checked::Account(Box::new(account))),
+        None => {
+            portal.throttle.failed(&subjects).await?;
+            Ok(Checked::Wrong(
+                "用户名或密码错误。Wrong username or password.".to_owned(),
+            ))
+        }
+    }
+}
+
 /// Checks a password off the async threads (argon2 takes tens of milliseconds); an account
 /// without a password is checked against a dummy hash, so the work is the same.
-pub(crate) async fn password_matches(password: &str, hash: Option<&str>) -> bool {
+async fn password_matches(password: &str, hash: Option<&str>) -> bool {
     let password = password.to_owned();
     let hash = hash.unwrap_or(DUMMY_PHC).to_owned();
     tokio::task::spawn_blocking(move || verify_password(&password, &hash))
@@ -224,45 +267,18 @@ async fn login(
         )
         .await;
     }
-    // Failures count per account (whichever of its names was typed) and per address; an
-    // identifier that names nobody is counted under itself, so both cost the same.
-    let account = find_account(&portal, &identifier).await?;
-    let who = match &account {
-        Some(a) => format!("account:{}", a.id),
-        None => format!("login:{}", identifier.to_lowercase()),
-    };
     let from = source(&extensions);
-    let subjects = [Subject::Client(&who), Subject::Source(&from)];
-    if let Some(wait) = portal.throttle.blocked(&subjects).await? {
-        let minutes = (wait + 59) / 60;
-        let why = format!(
-            "登录失败次数过多，请 {minutes} 分钟后再试。Too many failed sign-ins: try again in {minutes} minute(s)."
-        );
-        return login_form(
-            &portal,
-            &headers,
-            &next,
-            &identifier,
-            Some(&why),
-            StatusCode::TOO_MANY_REQUESTS,
-        )
-        .await;
-    }
-    let hash = account.as_ref().and_then(|a| a.password_hash.as_deref());
-    let ok = password_matches(password, hash).await && hash.is_some();
-    let Some(account) = account.filter(|_| ok) else {
-        portal.throttle.failed(&subjects).await?;
-        tracing::info!(source = %from, "portal sign-in refused: wrong username or password");
-        let why = "用户名或密码错误。Wrong username or password.";
-        return login_form(
-            &portal,
-            &headers,
-            &next,
-            &identifier,
-            Some(why),
-            StatusCode::UNAUTHORIZED,
-        )
-        .await;
+    let (p, h, n, i) = (&portal, &headers, &next, &identifier);
+    let refused = move |why: String, status| async move {
+        login_form(p, h, n, i, Some(&why), status).await
+    };
+    let account = match check_password(&portal, &identifier, password, &from).await? {
+        Checked::Account(account) => account,
+        Checked::Blocked(why) => return refused(why, StatusCode::TOO_MANY_REQUESTS).await,
+        Checked::Wrong(why) => {
+            tracing::info!(source = %from, "portal sign-in refused: wrong username or password");
+            return refused(why, StatusCode::UNAUTHORIZED).await;
+        }
     };
     if account.status != AccountStatus::Enabled {
         let why =

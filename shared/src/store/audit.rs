@@ -12,7 +12,7 @@ use crate::ports::{
 };
 
 /// The entity kinds the stores write audit entries for (`entity_kind` of an entry).
-pub const ENTITY_KINDS: [&str; 8] = [
+pub const ENTITY_KINDS: [&str; 9] = [
     "account",
     "org_unit",
     "connector",
@@ -21,6 +21,7 @@ pub const ENTITY_KINDS: [&str; 8] = [
     "app",
     "auth_source",
     "binding",
+    "account_roles",
 ];
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

@@ -15,6 +15,7 @@ pub mod link_requests;
 pub mod login_states;
 pub mod mappings;
 pub mod outbox;
+pub mod roles;
 pub mod runs;
 pub mod scim_clients;
 pub mod sessions;

@@ -17,6 +17,7 @@ mod link_requests;
 mod paging;
 mod parked;
 mod pushes;
+mod roles;
 mod scim_clients;
 mod signing_keys;
 mod support;

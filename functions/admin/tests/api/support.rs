@@ -168,6 +168,24 @@ impl Env {
             .await
     }
 
+    /// A call with a portal session's cookie instead of a token, and its CSRF token when given.
+    pub async fn call_session(
+        &self,
+        session: &str,
+        csrf: Option<&str>,
+        method: Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> Answer {
+        let cookie = format!("dbsid={session}");
+        let mut headers = vec![(header::COOKIE, cookie.as_str())];
+        if let Some(csrf) = csrf {
+            headers.push((header::HeaderName::from_static("x-csrf-token"), csrf));
+        }
+        self.send(None, method, path, body.map(|b| b.to_string()), &headers)
+            .await
+    }
+
     /// A body sent as given (not necessarily JSON), with the JSON content type.
     pub async fn call_raw(&self, method: Method, path: &str, body: &str) -> Answer {
         self.send(Some(&self.token), method, path, Some(body.to_owned()), &[])

@@ -12,10 +12,9 @@ use dingbridge::domain::directory::{AccountStatus, Origin};
 use dingbridge::store::Actor;
 use dingbridge::store::bindings::BoundBy;
 use dingbridge::store::login_states::{LoginState, Stage};
-use dingbridge::store::throttle::Subject;
 
 use super::{BIND_COOKIE, finish, problem};
-use crate::signin::{find_account, password_matches, with_cookies};
+use crate::signin::{Checked, check_password, with_cookies};
 use crate::web::{PageError, Params, cookie, is_form, no_store, same_token, set_cookie, source};
 use crate::{Portal, pages};
 
@@ -141,31 +140,14 @@ async fn submit(
         ));
     }
     // Counted with the sign-in page's failures: the same account, the same address.
-    let account = find_account(&portal, &identifier).await?;
-    let who = match &account {
-        Some(a) => format!("account:{}", a.id),
-        None => format!("login:{}", identifier.to_lowercase()),
-    };
     let from = source(&extensions);
-    let subjects = [Subject::Client(&who), Subject::Source(&from)];
-    if let Some(wait) = portal.throttle.blocked(&subjects).await? {
-        let minutes = (wait + 59) / 60;
-        return Ok(again(
-            &format!(
-                "失败次数过多，请 {minutes} 分钟后再试。Too many failed attempts: try again in {minutes} minute(s)."
-            ),
-            StatusCode::TOO_MANY_REQUESTS,
-        ));
-    }
-    let hash = account.as_ref().and_then(|a| a.password_hash.as_deref());
-    let ok = password_matches(password, hash).await && hash.is_some();
-    let Some(account) = account.filter(|_| ok) else {
-        portal.throttle.failed(&subjects).await?;
-        tracing::info!(source = %from, "DingTalk binding refused: wrong username or password");
-        return Ok(again(
-            "用户名或密码错误。Wrong username or password.",
-            StatusCode::UNAUTHORIZED,
-        ));
+    let account = match check_password(&portal, &identifier, password, &from).await? {
+        Checked::Account(account) => account,
+        Checked::Blocked(why) => return Ok(again(&why, StatusCode::TOO_MANY_REQUESTS)),
+        Checked::Wrong(why) => {
+            tracing::info!(source = %from, "DingTalk binding refused: wrong username or password");
+            return Ok(again(&why, StatusCode::UNAUTHORIZED));
+        }
     };
     if account.status != AccountStatus::Enabled {
         return Ok(super::disabled(&account));
