@@ -249,12 +249,59 @@ const RESOURCES: &[Resource] = &[
         "A new client secret for a confidential oidc app, shown once; the old one is accepted \
          for overlap_s more (default a day, at most 7 days).",
     ),
+    resource(
+        "/admin/api/auth-sources",
+        &["GET", "POST"],
+        "DingTalk sign-in sources (认证源: kind dingtalk_qr or dingtalk_micro): list, or create \
+         one; answers show the RedirectUrl or the micro-app home URLs to register in DingTalk, \
+         never a secret, and warn about trimmed values.",
+    ),
+    resource(
+        "/admin/api/auth-sources/{id}",
+        &["GET", "PATCH", "DELETE"],
+        "One auth source: read, change the fields sent (kind cannot change), delete.",
+    ),
+    resource(
+        "/admin/api/auth-sources/{id}/test",
+        &["POST"],
+        "Check a source against DingTalk: credentials, the unionid lookup, the login or \
+         free-login app, with the fix for each failure and the address to register.",
+    ),
+    resource(
+        "/admin/api/accounts/{id}/bindings",
+        &["GET"],
+        "The DingTalk users bound to an account (which DingTalk user of which corp signs in as it).",
+    ),
+    resource(
+        "/admin/api/accounts/{id}/bindings/{binding_id}",
+        &["DELETE"],
+        "Remove a binding: the next DingTalk sign-in of that user binds again.",
+    ),
+    resource(
+        "/admin/api/accounts/{id}/roles",
+        &["GET", "PUT"],
+        "The account's admin roles: {\"roles\": [\"admin\"]} (everything), [\"viewer\"] \
+         (read-only) or [] (none). An account with a role reaches this API with its portal \
+         session; its writes carry the session's CSRF token in X-CSRF-Token.",
+    ),
+    resource(
+        "/admin/api/roles",
+        &["GET"],
+        "The accounts holding an admin role.",
+    ),
+    resource(
+        "/admin/api/me",
+        &["GET"],
+        "Who is calling: a token, or a session's account, role and CSRF token.",
+    ),
 ];
 
 pub(crate) async fn index() -> Json<Index> {
     Json(Index {
         service: "dingbridge admin API",
-        authentication: "every resource but this index needs `Authorization: Bearer <admin token>`",
+        authentication: "every resource but this index needs `Authorization: Bearer <admin token>`, \
+                         or the portal session (cookie dbsid) of an account with a role: admin \
+                         (everything; writes carry X-CSRF-Token) or viewer (reads only)",
         paging: "lists take ?limit= (1 to 1000, default 100) and ?cursor=, and answer \
                  {\"items\": [...], \"next_cursor\": ...} (null on the last page)",
         errors: "errors answer {\"error\": code, \"message\": text} with `field` or `problems` \

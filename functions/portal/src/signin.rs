@@ -269,9 +269,8 @@ async fn login(
     }
     let from = source(&extensions);
     let (p, h, n, i) = (&portal, &headers, &next, &identifier);
-    let refused = move |why: String, status| async move {
-        login_form(p, h, n, i, Some(&why), status).await
-    };
+    let refused =
+        move |why: String, status| async move { login_form(p, h, n, i, Some(&why), status).await };
     let account = match check_password(&portal, &identifier, password, &from).await? {
         Checked::Account(account) => account,
         Checked::Blocked(why) => return refused(why, StatusCode::TOO_MANY_REQUESTS).await,
