@@ -2,6 +2,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod console;
 mod demo;
 mod dingtalk_client;
 mod dingtalk_login;

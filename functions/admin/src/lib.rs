@@ -10,6 +10,7 @@ mod auth_sources;
 mod callback;
 mod config;
 mod connectors;
+mod console;
 mod directory;
 mod directory_writes;
 mod explain;
@@ -170,10 +171,12 @@ pub fn router(deps: Deps) -> Router {
         .route("/", get(index::index))
         .fallback(|| async { ApiError::NotFound })
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
-        .with_state(admin);
+        .with_state(admin.clone());
+    let console = console::routes().with_state(admin);
     web::json_errors(
         Router::new()
             .route("/admin/api/", get(index::index))
             .nest("/admin/api", api),
     )
+    .merge(console)
 }

@@ -8,7 +8,7 @@ use std::sync::{Arc, OnceLock};
 use axum::Router;
 use axum::extract::State;
 use axum::http::{HeaderMap, header};
-use axum::response::{Html, IntoResponse, Redirect, Response};
+use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
 use dingbridge::store::connectors::Connectors;
 use dingbridge::store::runs::{RunCounters, RunState, Runs};
@@ -65,11 +65,7 @@ impl Home {
     }
 
     pub fn routes(&self) -> Router {
-        Router::new()
-            .route("/", get(page))
-            .route("/admin", get(|| async { Redirect::to("/") }))
-            .route("/admin/", get(|| async { Redirect::to("/") }))
-            .with_state(self.clone())
+        Router::new().route("/", get(page)).with_state(self.clone())
     }
 }
 

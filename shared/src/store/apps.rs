@@ -15,7 +15,7 @@ use super::scim_clients::MAX_CREDENTIAL_LEN;
 use super::{Actor, DirectoryError, PageOf, Versioned, decode_versioned, encode};
 pub use crate::domain::app::{AccountAttr, AppKind, Assignment, CheckedApp};
 use crate::domain::ids::{AccountId, AppId, OrgUnitId};
-use crate::ports::{Clock, Cond, Index, IndexKey, Item, Key, Query, Table, TableError, TxOp};
+use crate::ports::{Clock, Cond, Index, IndexKey, Item, Key, Query, Table, TxOp};
 use crate::secrets::{generate_token, hash_password};
 
 /// Public client ids start with this; the rest is the app's id without hyphens.
@@ -461,11 +461,7 @@ impl Apps {
     }
 
     async fn transact(&self, ops: Vec<TxOp>) -> Result<(), DirectoryError> {
-        match self.table.transact(ops).await {
-            Ok(()) => Ok(()),
-            Err(TableError::TransactionCancelled { .. }) => Err(DirectoryError::Stale),
-            Err(e) => Err(e.into()),
-        }
+        super::transact_or_stale(self.table.as_ref(), ops).await
     }
 }
 

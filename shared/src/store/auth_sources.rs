@@ -16,7 +16,7 @@ pub use crate::domain::auth_source::{
 };
 use crate::domain::connector::Sealed;
 use crate::domain::ids::ConnectorId;
-use crate::ports::{Clock, Cond, Index, IndexKey, Item, Key, Query, Table, TableError, TxOp};
+use crate::ports::{Clock, Cond, Index, IndexKey, Item, Key, Query, Table, TxOp};
 use crate::secrets::SecretBox;
 
 /// The audit log's entity kind.
@@ -408,10 +408,6 @@ impl AuthSources {
     }
 
     async fn transact(&self, ops: Vec<TxOp>) -> Result<(), DirectoryError> {
-        match self.table.transact(ops).await {
-            Ok(()) => Ok(()),
-            Err(TableError::TransactionCancelled { .. }) => Err(DirectoryError::Stale),
-            Err(e) => Err(e.into()),
-        }
+        super::transact_or_stale(self.table.as_ref(), ops).await
     }
 }

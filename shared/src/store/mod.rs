@@ -126,6 +126,19 @@ pub trait Versioned {
     fn set_version(&mut self, version: u64);
 }
 
+/// A transaction whose cancellation (a condition that no longer held: a lost race or a version
+/// that moved on) is `Stale`.
+pub(crate) async fn transact_or_stale(
+    table: &dyn crate::ports::Table,
+    ops: Vec<crate::ports::TxOp>,
+) -> Result<(), DirectoryError> {
+    match table.transact(ops).await {
+        Ok(()) => Ok(()),
+        Err(TableError::TransactionCancelled { .. }) => Err(DirectoryError::Stale),
+        Err(e) => Err(e.into()),
+    }
+}
+
 /// `decode`, with the item's version set on the entity.
 pub(crate) fn decode_versioned<T: DeserializeOwned + Versioned>(
     item: &Item,

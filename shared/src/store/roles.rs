@@ -11,7 +11,7 @@ use serde_json::json;
 use super::audit::{AuditEntry, audit_op};
 use super::{Actor, DirectoryError, decode};
 use crate::domain::ids::AccountId;
-use crate::ports::{Clock, Cond, Index, IndexKey, Item, Key, Query, Table, TableError, TxOp};
+use crate::ports::{Clock, Cond, Index, IndexKey, Item, Key, Query, Table, TxOp};
 
 pub const ENTITY_KIND: &str = "account_roles";
 const HOLDERS: &str = "ROLEHOLDERS";
@@ -118,11 +118,8 @@ impl AccountRoles {
                 Some(json!(new.roles)),
             )),
         ];
-        match self.table.transact(ops).await {
-            Ok(()) => Ok(new),
-            Err(TableError::TransactionCancelled { .. }) => Err(DirectoryError::Stale),
-            Err(e) => Err(e.into()),
-        }
+        super::transact_or_stale(self.table.as_ref(), ops).await?;
+        Ok(new)
     }
 
     /// Every account with a role (a deployment has a handful of admins).

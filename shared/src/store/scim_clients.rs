@@ -14,7 +14,7 @@ use super::credentials::{hex_of_public_id, public_id, secret_matches};
 use super::keys::esc;
 use super::{Actor, DirectoryError, PageOf, Versioned, decode_versioned, encode};
 use crate::domain::ids::{ConnectorId, OrgUnitId, ScimClientId};
-use crate::ports::{Clock, Cond, Index, IndexKey, Item, Key, Query, Table, TableError, TxOp};
+use crate::ports::{Clock, Cond, Index, IndexKey, Item, Key, Query, Table, TxOp};
 use crate::secrets::{generate_token, hash_password};
 
 /// Public client ids start with this; the rest is the client's id without hyphens.
@@ -353,11 +353,7 @@ impl ScimClients {
     }
 
     async fn transact(&self, ops: Vec<TxOp>) -> Result<(), DirectoryError> {
-        match self.table.transact(ops).await {
-            Ok(()) => Ok(()),
-            Err(TableError::TransactionCancelled { .. }) => Err(DirectoryError::Stale),
-            Err(e) => Err(e.into()),
-        }
+        super::transact_or_stale(self.table.as_ref(), ops).await
     }
 }
 

@@ -3,8 +3,6 @@
 //! page, an error page, and the micro-app page's script with the current JSAPI, the legacy one,
 //! and none. Screenshots of the sign-in, bind and error pages are what `docs/PORTAL.md` shows.
 
-use std::process::Command;
-
 use dingbridge_local::start;
 use serde_json::Value;
 
@@ -12,10 +10,6 @@ use super::param;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn dingtalk_sign_in_and_the_micro_app_page_work_in_chromium() {
-    let chromium = std::env::var("DINGBRIDGE_TEST_CHROMIUM")
-        .expect("DINGBRIDGE_TEST_CHROMIUM is not set: run infra/test.sh, which installs Chromium");
-    let venv = std::env::var("DINGBRIDGE_TEST_VENV")
-        .expect("DINGBRIDGE_TEST_VENV is not set: run infra/test.sh, which installs Playwright");
     let dir = tempfile::tempdir().unwrap();
     let running = start(crate::demo::options(dir.path())).await.unwrap();
     let sso = running.demo.as_ref().unwrap().sso.clone().unwrap();
@@ -25,11 +19,8 @@ async fn dingtalk_sign_in_and_the_micro_app_page_work_in_chromium() {
     let member = param(&micro, "simUser").unwrap();
     let shots = std::env::var("DINGBRIDGE_SCREENSHOTS")
         .unwrap_or_else(|_| dir.path().to_str().unwrap().to_owned());
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/e2e/dingtalk_login/browser.py");
-    let python = std::path::PathBuf::from(venv).join("bin").join("python");
     let args = vec![
-        script.to_owned(),
-        chromium,
+        crate::portal::chromium(),
         running.public_url.clone(),
         dt.qr_url.clone(),
         micro,
@@ -38,17 +29,7 @@ async fn dingtalk_sign_in_and_the_micro_app_page_work_in_chromium() {
         password.trim().to_owned(),
         shots.clone(),
     ];
-    let output = tokio::task::spawn_blocking(move || Command::new(python).args(args).output())
-        .await
-        .unwrap()
-        .expect("python runs");
-    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
-    assert!(
-        output.status.success(),
-        "browser.py failed\n--- stdout\n{stdout}\n--- stderr\n{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    let seen: Value = serde_json::from_str(stdout.trim()).unwrap();
+    let seen: Value = crate::portal::run_script("dingtalk_login/browser.py", args).await;
     assert_eq!(seen["button"], "钉钉扫码登录 (模拟)", "{seen}");
     assert!(
         seen["bind_who"].as_str().unwrap().contains(&member),

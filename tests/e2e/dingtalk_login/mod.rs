@@ -11,7 +11,6 @@ mod demo;
 mod micro;
 mod qr;
 
-use std::process::Command;
 use std::time::Duration;
 
 use reqwest::Method;
@@ -265,28 +264,9 @@ pub async fn qr_sign_in(browser: &Browser, start: &str, user: &SimUser) -> Answe
     browser.get(picked.location.as_deref().unwrap()).await
 }
 
-fn python() -> std::path::PathBuf {
-    let venv = std::env::var("DINGBRIDGE_TEST_VENV").expect(
-        "DINGBRIDGE_TEST_VENV is not set: run infra/test.sh, which installs Authlib and joserfc",
-    );
-    std::path::PathBuf::from(venv).join("bin").join("python")
-}
-
 /// Runs `sso.py` with `args`; its printed claims.
 pub async fn sso_py(args: Vec<String>) -> Value {
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/e2e/dingtalk_login/sso.py");
-    let output =
-        tokio::task::spawn_blocking(move || Command::new(python()).arg(script).args(args).output())
-            .await
-            .unwrap()
-            .expect("python runs");
-    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
-    assert!(
-        output.status.success(),
-        "sso.py failed\n--- stdout\n{stdout}\n--- stderr\n{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    serde_json::from_str(stdout.trim()).unwrap()
+    crate::portal::run_script("dingtalk_login/sso.py", args).await
 }
 
 macro_rules! on_engine {

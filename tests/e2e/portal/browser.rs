@@ -3,41 +3,24 @@
 //! JWT app, and signs out. `infra/test.sh` installs Chromium, the CJK font and Playwright, and
 //! names the browser in `DINGBRIDGE_TEST_CHROMIUM`.
 
-use std::process::Command;
-
 use dingbridge_local::start;
 use serde_json::Value;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_person_signs_in_and_clicks_into_both_demo_apps_in_chromium() {
-    let chromium = std::env::var("DINGBRIDGE_TEST_CHROMIUM")
-        .expect("DINGBRIDGE_TEST_CHROMIUM is not set: run infra/test.sh, which installs Chromium");
-    let venv = std::env::var("DINGBRIDGE_TEST_VENV")
-        .expect("DINGBRIDGE_TEST_VENV is not set: run infra/test.sh, which installs Playwright");
     let dir = tempfile::tempdir().unwrap();
     let running = start(crate::demo::options(dir.path())).await.unwrap();
     let sso = running.demo.as_ref().unwrap().sso.clone().unwrap();
     let password = std::fs::read_to_string(&sso.password_file).unwrap();
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/e2e/portal/browser.py");
-    let python = std::path::PathBuf::from(venv).join("bin").join("python");
     let shots = dir.path().to_str().unwrap().to_owned();
-    let base = running.public_url.clone();
-    let username = sso.username.clone();
-    let output = tokio::task::spawn_blocking(move || {
-        Command::new(python)
-            .args([script, &chromium, &base, &username, password.trim(), &shots])
-            .output()
-    })
-    .await
-    .unwrap()
-    .expect("python runs");
-    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
-    assert!(
-        output.status.success(),
-        "browser.py failed\n--- stdout\n{stdout}\n--- stderr\n{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    let seen: Value = serde_json::from_str(stdout.trim()).unwrap();
+    let args = vec![
+        super::chromium(),
+        running.public_url.clone(),
+        sso.username.clone(),
+        password.trim().to_owned(),
+        shots,
+    ];
+    let seen: Value = super::run_script("portal/browser.py", args).await;
     assert_eq!(seen["who"], "演示用户", "{seen}");
     let apps = seen["apps"].to_string();
     assert!(

@@ -17,6 +17,42 @@ use dingbridge_local::{Options, Running, start};
 use reqwest::header::{COOKIE, HeaderMap, LOCATION, SET_COOKIE};
 use serde_json::{Value, json};
 
+/// The test tools' Python (Authlib, joserfc, Playwright), installed by `infra/test.sh`.
+pub fn python() -> std::path::PathBuf {
+    let venv = std::env::var("DINGBRIDGE_TEST_VENV").expect(
+        "DINGBRIDGE_TEST_VENV is not set: run infra/test.sh, which installs Authlib, joserfc and Playwright",
+    );
+    std::path::PathBuf::from(venv).join("bin").join("python")
+}
+
+/// Debian's Chromium, named by `infra/test.sh`.
+pub fn chromium() -> String {
+    std::env::var("DINGBRIDGE_TEST_CHROMIUM")
+        .expect("DINGBRIDGE_TEST_CHROMIUM is not set: run infra/test.sh, which installs Chromium")
+}
+
+/// Runs `script` (a path below `tests/e2e/`) with `args`; the one JSON object it prints. A
+/// failed script fails the test with its output.
+pub async fn run_script(script: &str, args: Vec<String>) -> Value {
+    let path = format!("{}/e2e/{script}", env!("CARGO_MANIFEST_DIR"));
+    let output = tokio::task::spawn_blocking(move || {
+        std::process::Command::new(python())
+            .arg(path)
+            .args(args)
+            .output()
+    })
+    .await
+    .unwrap()
+    .expect("python runs");
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    assert!(
+        output.status.success(),
+        "{script} failed\n--- stdout\n{stdout}\n--- stderr\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    serde_json::from_str(stdout.trim()).unwrap()
+}
+
 /// The demo person's password (meets the default policy).
 pub const PASSWORD: &str = "Zhang-San-2026";
 

@@ -2,18 +2,9 @@
 //! id_token against the published JWKS) signs in to an app through the portal's provider, as a
 //! confidential client and as a public one.
 
-use std::process::Command;
-
 use serde_json::Value;
 
-use super::{Local, PASSWORD};
-
-fn python() -> std::path::PathBuf {
-    let venv = std::env::var("DINGBRIDGE_TEST_VENV").expect(
-        "DINGBRIDGE_TEST_VENV is not set: run infra/test.sh, which installs Authlib and joserfc",
-    );
-    std::path::PathBuf::from(venv).join("bin").join("python")
-}
+use super::{Local, PASSWORD, run_script};
 
 async fn run_rp(local: &Local, public: bool) -> Value {
     // Never reached: the relying party stops at the redirect back to it.
@@ -25,31 +16,15 @@ async fn run_rp(local: &Local, public: bool) -> Value {
     } else {
         app["client_secret"].as_str().unwrap().to_owned()
     };
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/e2e/portal/rp.py");
-    let (python, base) = (python(), local.base.clone());
-    let output = tokio::task::spawn_blocking(move || {
-        Command::new(python)
-            .args([
-                script,
-                &base,
-                &client_id,
-                &secret,
-                redirect_uri,
-                "zhang.san",
-                PASSWORD,
-            ])
-            .output()
-    })
-    .await
-    .unwrap()
-    .expect("python runs");
-    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
-    assert!(
-        output.status.success(),
-        "rp.py failed\n--- stdout\n{stdout}\n--- stderr\n{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    serde_json::from_str(stdout.trim()).unwrap()
+    let args = [
+        &local.base,
+        &client_id,
+        &secret,
+        redirect_uri,
+        "zhang.san",
+        PASSWORD,
+    ];
+    run_script("portal/rp.py", args.iter().map(|a| a.to_string()).collect()).await
 }
 
 fn check(local: &Local, seen: &Value) {

@@ -40,6 +40,38 @@ async fn scan(env: &Env, page_path: &str) -> String {
     response.headers()["location"].to_str().unwrap().to_string()
 }
 
+/// `userAccessToken` for an OAuth2 code: the answer.
+async fn user_token(env: &Env, code: &str) -> Value {
+    env.http
+        .post(format!("{}/v1.0/oauth2/userAccessToken", env.base))
+        .json(
+            &json!({"clientId": env.app.app_key, "clientSecret": env.app.app_secret,
+            "code": code, "grantType": "authorization_code"}),
+        )
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
+}
+
+/// `users/me` with a user token.
+async fn users_me(env: &Env, token: &Value) -> Value {
+    env.http
+        .get(format!("{}/v1.0/contact/users/me", env.base))
+        .header(
+            "x-acs-dingtalk-access-token",
+            token["accessToken"].as_str().unwrap(),
+        )
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
+}
+
 #[tokio::test]
 async fn oauth2_login_issues_a_user_token_for_the_member_who_scanned() {
     let env = env(config()).await;
@@ -59,35 +91,12 @@ async fn oauth2_login_issues_a_user_token_for_the_member_who_scanned() {
     let code = query_param(&target, "authCode").unwrap();
     assert_eq!(query_param(&target, "code").unwrap(), code);
 
-    let url = format!("{}/v1.0/oauth2/userAccessToken", env.base);
-    let body = json!({"clientId": env.app.app_key, "clientSecret": env.app.app_secret, "code": code, "grantType": "authorization_code"});
-    let token: Value = env
-        .http
-        .post(&url)
-        .json(&body)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let token = user_token(&env, &code).await;
     assert_eq!(token["corpId"], env.app.corp_id.as_str());
-    let reused = env.http.post(&url).json(&body).send().await.unwrap();
-    assert_eq!(reused.status(), 400);
+    let reused = user_token(&env, &code).await;
+    assert_eq!(reused["code"], "invalidAuthCode", "{reused}");
 
-    let me: Value = env
-        .http
-        .get(format!("{}/v1.0/contact/users/me", env.base))
-        .header(
-            "x-acs-dingtalk-access-token",
-            token["accessToken"].as_str().unwrap(),
-        )
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let me = users_me(&env, &token).await;
     let app_token = env.token().await;
     let mapped = env
         .post(
@@ -266,32 +275,8 @@ async fn a_member_of_another_corp_can_scan_but_the_corp_does_not_know_them() {
     assert_eq!(picked.status(), 302);
     let target = picked.headers()["location"].to_str().unwrap().to_owned();
     let code = query_param(&target, "authCode").unwrap();
-    let token: Value = env
-        .http
-        .post(format!("{}/v1.0/oauth2/userAccessToken", env.base))
-        .json(
-            &json!({"clientId": env.app.app_key, "clientSecret": env.app.app_secret,
-            "code": code, "grantType": "authorization_code"}),
-        )
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let me: Value = env
-        .http
-        .get(format!("{}/v1.0/contact/users/me", env.base))
-        .header(
-            "x-acs-dingtalk-access-token",
-            token["accessToken"].as_str().unwrap(),
-        )
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let token = user_token(&env, &code).await;
+    let me = users_me(&env, &token).await;
     assert!(me["unionId"].is_string(), "{me}");
     let mapped = env
         .post(

@@ -17,9 +17,7 @@ use serde::Deserialize;
 
 use super::{DingPerson, corp_app, dingtalk_problem, problem};
 use crate::signin::{login_csrf, with_cookies};
-use crate::web::{
-    LOGIN_CSRF_COOKIE, PageError, Params, cookie, is_form, no_store, same_token, set_cookie,
-};
+use crate::web::{LOGIN_CSRF_COOKIE, PageError, check_login_csrf, form_of, no_store, set_cookie};
 use crate::{Portal, pages};
 
 /// DingTalk's JSAPI, loaded by the page inside DingTalk (it cannot load offline; the page then
@@ -190,16 +188,8 @@ async fn code(
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, PageError> {
-    if !is_form(&headers) {
-        return Err(PageError::BadRequest(
-            "the code was not sent as a form".into(),
-        ));
-    }
-    let form = Params::parse(&body)?;
-    let expected = cookie(&headers, LOGIN_CSRF_COOKIE).unwrap_or_default();
-    if expected.is_empty() || !same_token(form.get("csrf").unwrap_or(""), &expected) {
-        return Err(PageError::Csrf);
-    }
+    let form = form_of(&headers, &body, "the code")?;
+    check_login_csrf(&headers, &form)?;
     let agent_id = form.get("agentId").unwrap_or_default().to_owned();
     let Some(source) = micro_source(&portal, &agent_id).await? else {
         return Ok(no_source(&agent_id));

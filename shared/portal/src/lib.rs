@@ -162,7 +162,7 @@ fn finish(routes: Router<Portal>, deps: Deps) -> Router {
         .with_state(Portal::new(deps))
 }
 
-/// The portal's pages and the OpenID provider (`functions/portal`).
+/// The portal's pages and the OpenID provider (the `portal` function).
 pub fn router(deps: Deps) -> Router {
     finish(
         Router::new().merge(signin::routes()).merge(oidc::routes()),

@@ -15,7 +15,9 @@ use dingbridge::store::login_states::{LoginState, Stage};
 
 use super::{BIND_COOKIE, finish, problem};
 use crate::signin::{Checked, check_password, with_cookies};
-use crate::web::{PageError, Params, cookie, is_form, no_store, same_token, set_cookie, source};
+use crate::web::{
+    PageError, cookie, form_of, identifier_of, no_store, same_token, set_cookie, source,
+};
 use crate::{Portal, pages};
 
 pub(crate) fn routes() -> Router<Portal> {
@@ -93,11 +95,7 @@ async fn submit(
     extensions: Extensions,
     body: Bytes,
 ) -> Result<Response, PageError> {
-    if !is_form(&headers) {
-        return Err(PageError::BadRequest(
-            "the bind form was not sent as a form".into(),
-        ));
-    }
+    let form = form_of(&headers, &body, "the bind form")?;
     let Some((id, state)) = pending(&portal, &headers).await? else {
         return Ok(expired());
     };
@@ -111,17 +109,10 @@ async fn submit(
     else {
         return Ok(expired());
     };
-    let form = Params::parse(&body)?;
     if !same_token(form.get("csrf").unwrap_or(""), csrf) {
         return Err(PageError::Csrf);
     }
-    let identifier: String = form
-        .get("identifier")
-        .unwrap_or("")
-        .trim()
-        .chars()
-        .take(256)
-        .collect();
+    let identifier = identifier_of(&form);
     let password = form.get("password").unwrap_or("");
     let again = |error: &str, status| {
         render(

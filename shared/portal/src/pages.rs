@@ -1,5 +1,5 @@
 //! The portal's pages: askama templates (compiled into the binary, auto-escaped) under
-//! `functions/portal/templates/`.
+//! `shared/portal/templates/`.
 
 use askama::Template;
 

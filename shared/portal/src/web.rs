@@ -95,6 +95,36 @@ pub fn is_form(headers: &HeaderMap) -> bool {
         .unwrap_or(false)
 }
 
+/// A form body, or the page that says `what` was not sent as one.
+pub fn form_of(headers: &HeaderMap, body: &[u8], what: &str) -> Result<Params, PageError> {
+    if !is_form(headers) {
+        return Err(PageError::BadRequest(format!(
+            "{what} was not sent as a form"
+        )));
+    }
+    Params::parse(body)
+}
+
+/// The double-submit check of a form shown before sign-in: its `csrf` field must be the
+/// `dbcsrf` cookie's value.
+pub fn check_login_csrf(headers: &HeaderMap, form: &Params) -> Result<(), PageError> {
+    let expected = cookie(headers, LOGIN_CSRF_COOKIE).unwrap_or_default();
+    if expected.is_empty() || !same_token(form.get("csrf").unwrap_or(""), &expected) {
+        return Err(PageError::Csrf);
+    }
+    Ok(())
+}
+
+/// The username, email or mobile a form names: trimmed, at most 256 characters.
+pub fn identifier_of(form: &Params) -> String {
+    form.get("identifier")
+        .unwrap_or("")
+        .trim()
+        .chars()
+        .take(256)
+        .collect()
+}
+
 /// `next` when it is a path of this site (never another host: `//evil`, `/\evil` and absolute
 /// URLs are refused), else the portal. Only visible ASCII is kept (the paths this site makes are
 /// percent-encoded), so the path is always a valid `Location`.

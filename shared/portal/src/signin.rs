@@ -18,8 +18,8 @@ use dingbridge::store::sessions::Session;
 use dingbridge::store::throttle::Subject;
 
 use crate::web::{
-    LOGIN_CSRF_COOKIE, PageError, Params, SESSION_COOKIE, cookie, is_form, local_path, no_store,
-    same_token, set_cookie, source,
+    LOGIN_CSRF_COOKIE, PageError, Params, SESSION_COOKIE, check_login_csrf, cookie, form_of,
+    identifier_of, local_path, no_store, same_token, set_cookie, source,
 };
 use crate::{Portal, claims, pages};
 
@@ -235,24 +235,10 @@ async fn login(
     extensions: Extensions,
     body: Bytes,
 ) -> Result<Response, PageError> {
-    if !is_form(&headers) {
-        return Err(PageError::BadRequest(
-            "the sign-in form was not sent as a form".into(),
-        ));
-    }
-    let form = Params::parse(&body)?;
-    let expected = cookie(&headers, LOGIN_CSRF_COOKIE).unwrap_or_default();
-    if expected.is_empty() || !same_token(form.get("csrf").unwrap_or(""), &expected) {
-        return Err(PageError::Csrf);
-    }
+    let form = form_of(&headers, &body, "the sign-in form")?;
+    check_login_csrf(&headers, &form)?;
     let next = local_path(form.get("next"));
-    let identifier: String = form
-        .get("identifier")
-        .unwrap_or("")
-        .trim()
-        .chars()
-        .take(256)
-        .collect();
+    let identifier = identifier_of(&form);
     let password = form.get("password").unwrap_or("");
     if identifier.is_empty() || password.is_empty() {
         let why =

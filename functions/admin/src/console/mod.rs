@@ -1,0 +1,445 @@
+//! The admin console's first pages under `/admin/`: server-rendered askama pages (compiled into
+//! the binary) in Chinese by default and English on request (`?lang=en`, kept in a cookie), with
+//! one small script of our own that calls the admin API with the session's CSRF token. The API
+//! stays the one place where the rules live: pages only read the stores and show them; every
+//! action goes through `/admin/api/`. Admins sign in on the portal's sign-in page; the first
+//! admin is made once with the deployment's bootstrap admin token (`/admin/bootstrap`).
+//!
+//! Built so far: the overview of connectors with their test connection, the sign-in page (auth
+//! sources with the addresses to register and their test, apps), and the admin roles. The
+//! imports, sync history and directory pages are not built yet (`docs/CONSOLE.md`).
+
+mod text;
+
+use askama::Template;
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{Query, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{Html, IntoResponse, Redirect, Response};
+use axum::routing::get;
+use dingbridge::domain::directory::{AccountStatus, Origin};
+use dingbridge::domain::ids::AccountId;
+use dingbridge::store::Actor;
+use dingbridge::store::auth_sources::{SourceKind, micro_home_url, qr_redirect_url};
+use dingbridge::store::roles::Role;
+use dingbridge::store::sessions::Session;
+use dingbridge::web::ApiError;
+use serde::Deserialize;
+
+use crate::Admin;
+use crate::auth::SESSION_COOKIE;
+pub use text::{Lang, Text};
+
+const CSS: &str = include_str!("../../assets/console.css");
+const JS: &str = include_str!("../../assets/console.js");
+const LANG_COOKIE: &str = "dblang";
+
+/// Every console page: only this site's script and style sheet, no framing, no inline code.
+const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; \
+                   img-src 'self' data:; form-action 'self'; base-uri 'none'; frame-ancestors 'none'";
+
+pub(crate) fn routes() -> Router<Admin> {
+    Router::new()
+        // `/admin` is the API Gateway route of the home page; `/admin/` serves it too.
+        .route("/admin", get(overview))
+        .route("/admin/", get(overview))
+        .route("/admin/sign-in", get(sign_in))
+        .route("/admin/roles", get(roles))
+        .route("/admin/bootstrap", axum::routing::post(bootstrap))
+        .route(
+            "/admin/assets/console.css",
+            get(|| async { asset(CSS, "text/css") }),
+        )
+        .route(
+            "/admin/assets/console.js",
+            get(|| async { asset(JS, "text/javascript") }),
+        )
+}
+
+fn asset(body: &'static str, kind: &'static str) -> Response {
+    let kind = HeaderValue::from_static(kind);
+    (
+        [
+            (header::CONTENT_TYPE, kind),
+            (header::CACHE_CONTROL, HeaderValue::from_static("no-cache")),
+            (
+                header::X_CONTENT_TYPE_OPTIONS,
+                HeaderValue::from_static("nosniff"),
+            ),
+        ],
+        body,
+    )
+        .into_response()
+}
+
+#[derive(Deserialize, Default)]
+struct LangQuery {
+    lang: Option<String>,
+}
+
+/// The page's language: `?lang=`, else the cookie, else Chinese; and the cookie to set.
+fn language(headers: &HeaderMap, q: &LangQuery) -> (Lang, Option<HeaderValue>) {
+    match q.lang.as_deref().and_then(Lang::parse) {
+        Some(lang) => {
+            let cookie = format!(
+                "{LANG_COOKIE}={}; Path=/admin; SameSite=Lax; Max-Age=31536000",
+                lang.code()
+            );
+            (lang, HeaderValue::from_str(&cookie).ok())
+        }
+        None => (
+            crate::auth::cookie(headers, LANG_COOKIE)
+                .and_then(Lang::parse)
+                .unwrap_or_default(),
+            None,
+        ),
+    }
+}
+
+fn page(html: String, set_lang: Option<HeaderValue>, status: StatusCode) -> Response {
+    let mut response = (status, Html(html)).into_response();
+    let h = response.headers_mut();
+    h.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(CSP),
+    );
+    h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    h.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    h.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
+    );
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    if let Some(c) = set_lang {
+        h.append(header::SET_COOKIE, c);
+    }
+    response
+}
+
+fn render<T: Template>(t: &T) -> String {
+    t.render().unwrap_or_else(|e| {
+        tracing::error!(error = %e, "a console page failed to render");
+        "internal error".to_owned()
+    })
+}
+
+/// The signed-in admin of a page request.
+struct Viewer {
+    name: String,
+    role: Role,
+}
+
+/// Who may see the console: the session's enabled account with a role; else where to go.
+enum Gate {
+    Allowed(Viewer),
+    SignIn,
+    ChangePassword,
+    /// Signed in, no role: the page that says so (with the bootstrap form while no admin exists).
+    NoRole(Box<Session>),
+}
+
+async fn gate(admin: &Admin, headers: &HeaderMap) -> Result<Gate, ApiError> {
+    let Some(id) = crate::auth::cookie(headers, SESSION_COOKIE) else {
+        return Ok(Gate::SignIn);
+    };
+    let Some(session) = admin.sessions.get(id).await? else {
+        return Ok(Gate::SignIn);
+    };
+    let account = admin.directory.account(&session.account_id).await?;
+    let Some(account) = account.filter(|a| a.status == AccountStatus::Enabled) else {
+        return Ok(Gate::SignIn);
+    };
+    if session.must_change_password {
+        return Ok(Gate::ChangePassword);
+    }
+    match admin
+        .roles
+        .get(&account.id)
+        .await?
+        .and_then(|r| r.strongest())
+    {
+        Some(role) => Ok(Gate::Allowed(Viewer {
+            name: format!(
+                "{} ({})",
+                account.display_name.as_str(),
+                account.username.as_str()
+            ),
+            role,
+        })),
+        None => Ok(Gate::NoRole(Box::new(session))),
+    }
+}
+
+#[derive(Template)]
+#[template(path = "console/gate.html")]
+struct GatePage<'a> {
+    t: Text,
+    bootstrap: bool,
+    csrf: &'a str,
+    error: Option<&'a str>,
+}
+
+/// The answer for a request that may not see the page.
+async fn turned_away(
+    admin: &Admin,
+    gate: Gate,
+    t: Text,
+    set_lang: Option<HeaderValue>,
+    path: &str,
+) -> Result<Response, ApiError> {
+    let next = serde_urlencoded::to_string([("next", path)]).unwrap_or_default();
+    Ok(match gate {
+        Gate::SignIn => Redirect::to(&format!("/login?{next}")).into_response(),
+        Gate::ChangePassword => Redirect::to(&format!("/password?{next}")).into_response(),
+        Gate::NoRole(session) => {
+            let bootstrap = admin.roles.holders().await?.is_empty();
+            let html = render(&GatePage {
+                t,
+                bootstrap,
+                csrf: &session.csrf,
+                error: None,
+            });
+            page(html, set_lang, StatusCode::FORBIDDEN)
+        }
+        Gate::Allowed(_) => Redirect::to(path).into_response(),
+    })
+}
+
+struct ConnectorRow {
+    id: String,
+    name: String,
+    corp_id: String,
+    app_key: String,
+    callback: String,
+    push: bool,
+}
+
+#[derive(Template)]
+#[template(path = "console/overview.html")]
+struct Overview {
+    t: Text,
+    page: &'static str,
+    who: String,
+    role: &'static str,
+    connectors: Vec<ConnectorRow>,
+}
+
+fn role_name(t: Text, role: Role) -> &'static str {
+    match role {
+        Role::Admin => t.s("role.admin"),
+        Role::Viewer => t.s("role.viewer"),
+    }
+}
+
+async fn overview(
+    State(admin): State<Admin>,
+    headers: HeaderMap,
+    Query(q): Query<LangQuery>,
+) -> Result<Response, ApiError> {
+    let (lang, set_lang) = language(&headers, &q);
+    let t = Text(lang);
+    let viewer = match gate(&admin, &headers).await? {
+        Gate::Allowed(v) => v,
+        other => return turned_away(&admin, other, t, set_lang, "/admin").await,
+    };
+    let connectors = admin
+        .connectors
+        .all()
+        .await?
+        .into_iter()
+        .map(|c| ConnectorRow {
+            id: c.id.to_string(),
+            name: c.name,
+            corp_id: c.corp_id.to_string(),
+            app_key: c.app_key.to_string(),
+            callback: c.callback_status.unwrap_or_else(|| "—".to_owned()),
+            push: c.push.push_enabled,
+        })
+        .collect();
+    let html = render(&Overview {
+        t,
+        page: "overview",
+        who: viewer.name,
+        role: role_name(t, viewer.role),
+        connectors,
+    });
+    Ok(page(html, set_lang, StatusCode::OK))
+}
+
+struct SourceRow {
+    id: String,
+    name: String,
+    kind: &'static str,
+    /// (label, URL to register in DingTalk).
+    urls: Vec<(String, String)>,
+}
+
+#[derive(Template)]
+#[template(path = "console/sign_in.html")]
+struct SignIn {
+    t: Text,
+    page: &'static str,
+    who: String,
+    role: &'static str,
+    sources: Vec<SourceRow>,
+    /// (name, kind, client id).
+    apps: Vec<(String, &'static str, String)>,
+}
+
+async fn sign_in(
+    State(admin): State<Admin>,
+    headers: HeaderMap,
+    Query(q): Query<LangQuery>,
+) -> Result<Response, ApiError> {
+    let (lang, set_lang) = language(&headers, &q);
+    let t = Text(lang);
+    let viewer = match gate(&admin, &headers).await? {
+        Gate::Allowed(v) => v,
+        other => return turned_away(&admin, other, t, set_lang, "/admin/sign-in").await,
+    };
+    let base = admin.deps.public_base_url.clone();
+    let apps = admin.apps.all().await?;
+    let sources = admin
+        .sources
+        .all()
+        .await?
+        .into_iter()
+        .map(|s| {
+            let urls = match s.kind {
+                SourceKind::DingtalkQr => {
+                    vec![("RedirectUrl".to_owned(), qr_redirect_url(&base, &s.id))]
+                }
+                SourceKind::DingtalkMicro => apps
+                    .iter()
+                    .filter(|a| a.enabled)
+                    .map(|a| {
+                        let agent = s.agent_id.clone().unwrap_or_default();
+                        (a.name.clone(), micro_home_url(&base, &agent, &a.client_id))
+                    })
+                    .collect(),
+            };
+            SourceRow {
+                id: s.id,
+                name: s.name,
+                kind: match s.kind {
+                    SourceKind::DingtalkQr => t.s("kind.qr"),
+                    SourceKind::DingtalkMicro => t.s("kind.micro"),
+                },
+                urls,
+            }
+        })
+        .collect();
+    let apps = apps
+        .into_iter()
+        .map(|a| (a.name, a.kind.as_str(), a.client_id))
+        .collect();
+    let html = render(&SignIn {
+        t,
+        page: "sign_in",
+        who: viewer.name,
+        role: role_name(t, viewer.role),
+        sources,
+        apps,
+    });
+    Ok(page(html, set_lang, StatusCode::OK))
+}
+
+#[derive(Template)]
+#[template(path = "console/roles.html")]
+struct Roles {
+    t: Text,
+    page: &'static str,
+    who: String,
+    role: &'static str,
+    /// (account, role).
+    holders: Vec<(String, &'static str)>,
+}
+
+async fn roles(
+    State(admin): State<Admin>,
+    headers: HeaderMap,
+    Query(q): Query<LangQuery>,
+) -> Result<Response, ApiError> {
+    let (lang, set_lang) = language(&headers, &q);
+    let t = Text(lang);
+    let viewer = match gate(&admin, &headers).await? {
+        Gate::Allowed(v) => v,
+        other => return turned_away(&admin, other, t, set_lang, "/admin/roles").await,
+    };
+    let mut holders = Vec::new();
+    for r in admin.roles.holders().await? {
+        let name = match admin.directory.account(&r.account_id).await? {
+            Some(a) => format!("{} ({})", a.display_name.as_str(), a.username.as_str()),
+            None => r.account_id.to_string(),
+        };
+        if let Some(role) = r.strongest() {
+            holders.push((name, role_name(t, role)));
+        }
+    }
+    let html = render(&Roles {
+        t,
+        page: "roles",
+        who: viewer.name,
+        role: role_name(t, viewer.role),
+        holders,
+    });
+    Ok(page(html, set_lang, StatusCode::OK))
+}
+
+/// The first admin: a signed-in account without a role gives the deployment's bootstrap admin
+/// token once, while no account holds a role; it becomes `admin`.
+async fn bootstrap(
+    State(admin): State<Admin>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let (lang, set_lang) = language(&headers, &LangQuery::default());
+    let t = Text(lang);
+    let session = match gate(&admin, &headers).await? {
+        Gate::NoRole(session) => session,
+        other => return turned_away(&admin, other, t, set_lang, "/admin").await,
+    };
+    let form: Vec<(String, String)> = serde_urlencoded::from_bytes(&body)
+        .map_err(|_| ApiError::BadRequest("the form could not be read".into()))?;
+    let field = |name: &str| {
+        form.iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+            .unwrap_or_default()
+    };
+    let same = {
+        use subtle::ConstantTimeEq;
+        let sent = field("csrf");
+        sent.len() == session.csrf.len()
+            && bool::from(sent.as_bytes().ct_eq(session.csrf.as_bytes()))
+    };
+    if !same {
+        return Err(ApiError::Forbidden);
+    }
+    let refuse = |error: &str| {
+        let html = render(&GatePage {
+            t,
+            bootstrap: true,
+            csrf: &session.csrf,
+            error: Some(error),
+        });
+        page(html, None, StatusCode::FORBIDDEN)
+    };
+    if !admin.roles.holders().await?.is_empty() {
+        return Ok(refuse(t.s("bootstrap.done")));
+    }
+    let token = field("token").trim();
+    if token.is_empty() || token.len() > 512 || admin.tokens.find(token).await?.is_none() {
+        tracing::info!(account = %session.account_id, "console bootstrap refused: not an admin token");
+        return Ok(refuse(t.s("bootstrap.wrong")));
+    }
+    let account: AccountId = session.account_id.clone();
+    let actor = Actor::new(Origin::Admin, format!("bootstrap:{account}"));
+    admin.roles.set(&account, vec![Role::Admin], &actor).await?;
+    tracing::info!(account = %account, "the first admin was made with the bootstrap token");
+    Ok(Redirect::to("/admin").into_response())
+}

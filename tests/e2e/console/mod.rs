@@ -1,0 +1,122 @@
+//! The admin console's first pages: in Chromium on `cargo run`'s demo (`browser.py`: sign-in
+//! through the portal, the first administrator made with the bootstrap token, the test
+//! connection of the demo connector, the language switch, the auth sources and their test, the
+//! roles), and without a browser: the pages turn away a request without a session or without a
+//! role, carry a strict Content-Security-Policy, and show no secret.
+
+use dingbridge_local::start;
+use serde_json::Value;
+
+use crate::portal::Browser;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_admin_signs_in_bootstraps_and_tests_the_demo_connector_in_chromium() {
+    let dir = tempfile::tempdir().unwrap();
+    let running = start(crate::demo::options(dir.path())).await.unwrap();
+    let sso = running.demo.as_ref().unwrap().sso.clone().unwrap();
+    let password = std::fs::read_to_string(&sso.password_file).unwrap();
+    let shots = std::env::var("DINGBRIDGE_CONSOLE_SCREENSHOTS")
+        .unwrap_or_else(|_| dir.path().to_str().unwrap().to_owned());
+    let args = vec![
+        crate::portal::chromium(),
+        running.public_url.clone(),
+        sso.username.clone(),
+        password.trim().to_owned(),
+        running.token.value.clone(),
+        shots.clone(),
+    ];
+    let seen: Value = crate::portal::run_script("console/browser.py", args).await;
+    assert_eq!(seen["console_errors"], serde_json::json!([]), "{seen}");
+    assert!(
+        seen["wrong_token"].as_str().unwrap().contains("不是有效"),
+        "{seen}"
+    );
+    assert_eq!(seen["heading"], "钉钉连接器", "{seen}");
+    assert_eq!(seen["connector_checks"]["credentials"], true, "{seen}");
+    assert_eq!(seen["english_heading"], "DingTalk connectors", "{seen}");
+    assert!(
+        seen["register"]
+            .to_string()
+            .contains("/authenticate/ddtalk/forward/"),
+        "{seen}"
+    );
+    assert_eq!(seen["source_checks"]["credentials"], true, "{seen}");
+    assert!(
+        seen["holders"].as_str().unwrap().contains(&sso.username),
+        "{seen}"
+    );
+    for shot in ["overview.png", "sign-in.png"] {
+        let size = std::fs::metadata(std::path::Path::new(&shots).join(shot))
+            .unwrap()
+            .len();
+        assert!(size > 5_000, "{shot}: {size} bytes");
+    }
+    running.shutdown().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn console_pages_need_a_session_and_a_role_and_show_no_secret() {
+    let dir = tempfile::tempdir().unwrap();
+    let running = start(crate::demo::options(dir.path())).await.unwrap();
+    let sso = running.demo.as_ref().unwrap().sso.clone().unwrap();
+    let password = std::fs::read_to_string(&sso.password_file).unwrap();
+    let base = format!("http://{}", running.addr);
+    let browser = Browser::new(&base);
+    for path in ["/admin", "/admin/", "/admin/sign-in", "/admin/roles"] {
+        let answer = browser.get(path).await;
+        assert_eq!(answer.status, 303, "{path}: {}", answer.body);
+        assert!(
+            answer
+                .location
+                .as_deref()
+                .unwrap()
+                .starts_with("/login?next=")
+        );
+    }
+    // A bootstrap without a session is turned away; with a session but without its CSRF token,
+    // refused.
+    let refused = browser
+        .post("/admin/bootstrap", &[("token", &running.token.value)])
+        .await;
+    assert_eq!(refused.status, 303, "{}", refused.body);
+    let signed = browser.sign_in(&sso.username, password.trim()).await;
+    assert_eq!(signed.status, 303, "{}", signed.body);
+    let gate = browser.get("/admin").await;
+    assert_eq!(gate.status, 403, "{}", gate.body);
+    let no_csrf = browser
+        .post("/admin/bootstrap", &[("token", &running.token.value)])
+        .await;
+    assert_eq!(no_csrf.status, 403, "{}", no_csrf.body);
+    let csrf = gate.field("csrf");
+    let made = browser
+        .post(
+            "/admin/bootstrap",
+            &[("csrf", &csrf), ("token", &running.token.value)],
+        )
+        .await;
+    assert_eq!(made.location.as_deref(), Some("/admin"), "{}", made.body);
+    // Once only: a second bootstrap (another account) finds an administrator.
+    let page = browser.get("/admin").await;
+    assert_eq!(page.status, 200, "{}", page.body);
+    let csp = page.headers["content-security-policy"].to_str().unwrap();
+    assert!(
+        csp.contains("script-src 'self'") && !csp.contains("unsafe"),
+        "{csp}"
+    );
+    assert!(!page.body.contains("<script>"), "no inline script");
+    assert!(
+        !page.body.contains(&running.token.value),
+        "no token in a page"
+    );
+    let sign_in = browser.get("/admin/sign-in").await;
+    assert_eq!(sign_in.status, 200, "{}", sign_in.body);
+    assert!(!sign_in.body.contains("app_secret"), "{}", sign_in.body);
+    let secret = running.demo.as_ref().unwrap().sim.apps()[0]
+        .app_secret
+        .clone();
+    assert!(!page.body.contains(&secret) && !sign_in.body.contains(&secret));
+    // The console's script reaches the API with the session, and writes only with the token.
+    let me = browser.get("/admin/api/me").await;
+    assert!(me.body.contains("\"role\":\"admin\""), "{}", me.body);
+    running.shutdown().await.unwrap();
+}
