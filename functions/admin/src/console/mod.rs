@@ -228,6 +228,21 @@ struct Overview {
     connectors: Vec<ConnectorRow>,
 }
 
+/// A page request's language and signed-in admin, or the answer that turns it away.
+async fn enter(
+    admin: &Admin,
+    headers: &HeaderMap,
+    q: &LangQuery,
+    path: &str,
+) -> Result<Result<(Text, Option<HeaderValue>, Viewer), Response>, ApiError> {
+    let (lang, set_lang) = language(headers, q);
+    let t = Text(lang);
+    Ok(match gate(admin, headers).await? {
+        Gate::Allowed(v) => Ok((t, set_lang, v)),
+        other => Err(turned_away(admin, other, t, set_lang, path).await?),
+    })
+}
+
 fn role_name(t: Text, role: Role) -> &'static str {
     match role {
         Role::Admin => t.s("role.admin"),
@@ -240,11 +255,9 @@ async fn overview(
     headers: HeaderMap,
     Query(q): Query<LangQuery>,
 ) -> Result<Response, ApiError> {
-    let (lang, set_lang) = language(&headers, &q);
-    let t = Text(lang);
-    let viewer = match gate(&admin, &headers).await? {
-        Gate::Allowed(v) => v,
-        other => return turned_away(&admin, other, t, set_lang, "/admin").await,
+    let (t, set_lang, viewer) = match enter(&admin, &headers, &q, "/admin").await? {
+        Ok(entered) => entered,
+        Err(away) => return Ok(away),
     };
     let connectors = admin
         .connectors
@@ -295,11 +308,9 @@ async fn sign_in(
     headers: HeaderMap,
     Query(q): Query<LangQuery>,
 ) -> Result<Response, ApiError> {
-    let (lang, set_lang) = language(&headers, &q);
-    let t = Text(lang);
-    let viewer = match gate(&admin, &headers).await? {
-        Gate::Allowed(v) => v,
-        other => return turned_away(&admin, other, t, set_lang, "/admin/sign-in").await,
+    let (t, set_lang, viewer) = match enter(&admin, &headers, &q, "/admin/sign-in").await? {
+        Ok(entered) => entered,
+        Err(away) => return Ok(away),
     };
     let base = admin.deps.public_base_url.clone();
     let apps = admin.apps.all().await?;
@@ -364,11 +375,9 @@ async fn roles(
     headers: HeaderMap,
     Query(q): Query<LangQuery>,
 ) -> Result<Response, ApiError> {
-    let (lang, set_lang) = language(&headers, &q);
-    let t = Text(lang);
-    let viewer = match gate(&admin, &headers).await? {
-        Gate::Allowed(v) => v,
-        other => return turned_away(&admin, other, t, set_lang, "/admin/roles").await,
+    let (t, set_lang, viewer) = match enter(&admin, &headers, &q, "/admin/roles").await? {
+        Ok(entered) => entered,
+        Err(away) => return Ok(away),
     };
     let mut holders = Vec::new();
     for r in admin.roles.holders().await? {
