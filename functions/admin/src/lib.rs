@@ -176,7 +176,7 @@ pub fn router(deps: Deps) -> Router {
     web::json_errors(
         Router::new()
             .route("/admin/api/", get(index::index))
-            .nest("/admin/api", api),
+            .nest("/admin/api", api)
+            .merge(console),
     )
-    .merge(console)
 }

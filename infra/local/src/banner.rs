@@ -50,6 +50,12 @@ pub fn banner(running: &Running) -> String {
         out,
         "  admin API:  {base}/admin/api/  (Authorization: Bearer <admin token>)"
     );
+    let _ = writeln!(
+        out,
+        "  console:    {}/admin  (sign in as a person; the first time, give the admin token to become\n              \
+         the administrator)",
+        running.public_url
+    );
     match token.source {
         TokenSource::Environment => {
             let _ = writeln!(out, "  admin token: $DINGBRIDGE_ADMIN_TOKEN");

@@ -61,6 +61,11 @@ async fn console_pages_need_a_session_and_a_role_and_show_no_secret() {
     let sso = running.demo.as_ref().unwrap().sso.clone().unwrap();
     let password = std::fs::read_to_string(&sso.password_file).unwrap();
     let base = format!("http://{}", running.addr);
+    let banner = dingbridge_local::banner::banner(&running);
+    assert!(
+        banner.contains(&format!("console:    {}/admin ", running.public_url)),
+        "{banner}"
+    );
     let browser = Browser::new(&base);
     for path in ["/admin", "/admin/", "/admin/sign-in", "/admin/roles"] {
         let answer = browser.get(path).await;

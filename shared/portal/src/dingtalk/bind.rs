@@ -164,7 +164,7 @@ async fn submit(
         return Ok(expired());
     };
     let actor = Actor::new(Origin::Portal, account.id.to_string());
-    portal
+    let bound = portal
         .bindings
         .bind(
             corp_id,
@@ -177,6 +177,10 @@ async fn submit(
             &actor,
         )
         .await?;
+    // A binding made meanwhile (another tab) for another account wins: this one is not signed in.
+    if bound.account_id != account.id {
+        return Ok(expired());
+    }
     tracing::info!(account = %account.id, source = %source.id, "DingTalk user bound on the bind page");
     let response = finish(&portal, &headers, &source, &account, state.next.clone()).await?;
     Ok(with_cookies(

@@ -204,7 +204,14 @@ async fn known_account(
 ) -> Result<Result<Option<Account>, Response>, PageError> {
     let actor = Actor::new(Origin::Portal, format!("dingtalk:{}", person.userid));
     if let Some(b) = portal.bindings.get(&person.corp_id, &person.userid).await? {
-        return Ok(Ok(portal.directory.account(&b.account_id).await?));
+        match portal.directory.account(&b.account_id).await? {
+            Some(account) => return Ok(Ok(Some(account))),
+            // The account was deleted: the binding goes with it, and the person is resolved
+            // afresh below.
+            None => {
+                portal.bindings.remove(&b.account_id, &b.id, &actor).await?;
+            }
+        }
     }
     let bind = |account: Account, how: BoundBy| async move {
         portal
