@@ -231,7 +231,7 @@ async fn the_home_page_lists_what_runs_here_with_every_value_escaped() {
     assert!(json["reviews"].as_array().unwrap().is_empty(), "{json}");
     assert!(json["demo"].is_null(), "{json}");
 
-    // `/admin` leads to the page.
+    // `/admin` is the console: without a session, the sign-in page first.
     let admin = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .build()
@@ -241,7 +241,7 @@ async fn the_home_page_lists_what_runs_here_with_every_value_escaped() {
         .await
         .unwrap();
     assert!(admin.status().is_redirection(), "{}", admin.status());
-    assert_eq!(admin.headers()["location"], "/");
+    assert_eq!(admin.headers()["location"], "/login?next=%2Fadmin");
     running.shutdown().await.unwrap();
 }
 

@@ -37,6 +37,9 @@ pub struct Deps {
     pub events: Events,
     /// The sync queue (`SyncQueue` in `template.yaml`).
     pub queue: Arc<dyn Queue>,
+    /// The writes left to finish after a reply (the events' dedupe keys): a process that stops
+    /// waits for them (`TaskTracker::wait`), so none holds the store past shutdown.
+    pub pending: tokio_util::task::TaskTracker,
 }
 
 impl Deps {
@@ -51,6 +54,7 @@ impl Deps {
             connectors: Connectors::new(table.clone(), clock.clone(), secrets),
             events: Events::new(table, clock),
             queue,
+            pending: tokio_util::task::TaskTracker::new(),
         }
     }
 }
@@ -238,7 +242,7 @@ async fn accept(
     // DingTalk need not wait for a second durable write.
     let (events, connector_id, key) =
         (deps.events.clone(), connector.id.clone(), event.key.clone());
-    tokio::spawn(async move {
+    deps.pending.spawn(async move {
         if let Err(e) = events.remember(&connector_id, &key).await {
             tracing::warn!(%connector_id, event_key = %key, error = %e, "event queued but its dedupe key was not stored");
         }

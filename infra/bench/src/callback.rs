@@ -346,6 +346,7 @@ async fn moto_ingest(
         dingtalk: Arc::new(dingbridge::dingtalk::HttpDingTalk::new(Default::default())?),
         public_url: base.clone(),
         jsapi_stand_in: None,
+        pending: Default::default(),
     });
     let server = tokio::spawn(async move { axum::serve(listener, app).await });
     let result = ingest(&base, token, sim, seconds, rate, max_requests).await;

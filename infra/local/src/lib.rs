@@ -90,6 +90,9 @@ pub struct Engines {
     pub pull_queue: Arc<EmbeddedQueue>,
     pub secrets: SecretBox,
     pub dingtalk: Arc<dyn DingTalk>,
+    /// Work finished after a reply (the callback's dedupe keys): shutdown waits for it, so the
+    /// store closes when `Running::shutdown` returns.
+    pub pending: tokio_util::task::TaskTracker,
 }
 
 /// Same redrive policy as `template.yaml`: five receives, then the dead-letter list.
@@ -121,6 +124,7 @@ impl Engines {
             pull_queue: Arc::new(store.queue("pull", settings, clock.clone())),
             secrets: data_key(data_dir)?,
             dingtalk: Arc::new(dingtalk),
+            pending: tokio_util::task::TaskTracker::new(),
             clock,
             store,
         })
@@ -166,7 +170,10 @@ impl Running {
     /// Stop accepting requests, let in-flight requests and batches finish, and close the store.
     pub async fn shutdown(mut self) -> anyhow::Result<()> {
         let _ = self.shutdown.send(true);
-        self.join().await
+        let joined = self.join().await;
+        self.engines.pending.close();
+        self.engines.pending.wait().await;
+        joined
     }
 
     /// Wait until every task has ended (after a shutdown signal), reporting the first failure.
@@ -200,6 +207,7 @@ pub fn router(engines: &Engines, public_url: &str, jsapi_stand_in: Option<&str>)
         dingtalk: engines.dingtalk.clone(),
         public_url: public_url.to_owned(),
         jsapi_stand_in: jsapi_stand_in.map(str::to_owned),
+        pending: engines.pending.clone(),
     })
 }
 
@@ -217,6 +225,8 @@ pub struct Wiring {
     pub public_url: String,
     /// LOCAL ONLY: the script that plays DingTalk's JSAPI on the micro-app page.
     pub jsapi_stand_in: Option<String>,
+    /// Work the callback endpoint finishes after its reply; a shutdown waits for it.
+    pub pending: tokio_util::task::TaskTracker,
 }
 
 /// Every HTTP function's router, merged.
@@ -235,12 +245,14 @@ pub fn router_on(w: &Wiring) -> Router {
         secrets: w.secrets.clone(),
         public_base_url: w.public_url.clone(),
     });
-    let callback = dingtalk_callback::router(dingtalk_callback::Deps::new(
+    let mut callback_deps = dingtalk_callback::Deps::new(
         w.table.clone(),
         w.sync_queue.clone(),
         w.clock.clone(),
         w.secrets.clone(),
-    ));
+    );
+    callback_deps.pending = w.pending.clone();
+    let callback = dingtalk_callback::router(callback_deps);
     let scim = scim::router(scim::Deps {
         table: w.table.clone(),
         push_queue: w.push_queue.clone(),
