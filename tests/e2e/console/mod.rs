@@ -45,7 +45,34 @@ async fn an_admin_signs_in_bootstraps_and_tests_the_demo_connector_in_chromium()
         seen["holders"].as_str().unwrap().contains(&sso.username),
         "{seen}"
     );
-    for shot in ["overview.png", "sign-in.png"] {
+    assert_eq!(seen["run_states"][0], "awaiting_review", "{seen}");
+    assert!(seen["staged_accounts"].as_u64().unwrap() > 0, "{seen}");
+    assert!(seen["staged_units"].as_u64().unwrap() > 0, "{seen}");
+    assert!(
+        seen["applied"]
+            .as_str()
+            .unwrap()
+            .contains("applied_creates"),
+        "{seen}"
+    );
+    // The confirmed pull's accounts are in the directory.
+    let accounts: Value = reqwest::Client::new()
+        .get(format!(
+            "http://{}/admin/api/accounts?limit=1000",
+            running.addr
+        ))
+        .bearer_auth(&running.token.value)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(
+        accounts["items"].as_array().unwrap().len() > 20,
+        "{accounts}"
+    );
+    for shot in ["overview.png", "sign-in.png", "review.png"] {
         let size = std::fs::metadata(std::path::Path::new(&shots).join(shot))
             .unwrap()
             .len();

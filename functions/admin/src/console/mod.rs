@@ -5,9 +5,10 @@
 //! action goes through `/admin/api/`. Admins sign in on the portal's sign-in page; the first
 //! admin is made once with the deployment's bootstrap admin token (`/admin/bootstrap`).
 //!
-//! Built so far: the overview of connectors with their test connection, the sign-in page (auth
-//! sources with the addresses to register and their test, apps), and the admin roles. The
-//! imports, sync history and directory pages are not built yet (`docs/CONSOLE.md`).
+//! Built so far: the overview of connectors with their test connection, the imports (start a full
+//! pull, its progress, the review of its staged rows, confirm, discard), the sign-in page (auth
+//! sources with the addresses to register and their test, apps), and the admin roles. Sync
+//! history, the directory and the edit pages are not built yet (`docs/CONSOLE.md`).
 
 mod text;
 
@@ -46,6 +47,8 @@ pub(crate) fn routes() -> Router<Admin> {
         .route("/admin/", get(overview))
         .route("/admin/sign-in", get(sign_in))
         .route("/admin/roles", get(roles))
+        .route("/admin/imports", get(imports))
+        .route("/admin/imports/{id}", get(run))
         .route("/admin/bootstrap", axum::routing::post(bootstrap))
         .route(
             "/admin/assets/console.css",
@@ -355,6 +358,124 @@ async fn sign_in(
         role: role_name(t, viewer.role),
         sources,
         apps,
+    });
+    Ok(page(html, set_lang, StatusCode::OK))
+}
+
+struct RunRow {
+    id: String,
+    started: String,
+    kind: &'static str,
+    state: &'static str,
+    counts: String,
+    confirmed_by: String,
+}
+
+#[derive(Template)]
+#[template(path = "console/imports.html")]
+struct Imports {
+    t: Text,
+    page: &'static str,
+    who: String,
+    role: &'static str,
+    /// (id, name).
+    connectors: Vec<(String, String)>,
+    runs: Vec<RunRow>,
+}
+
+/// Runs listed on the imports page.
+const RECENT_RUNS: usize = 50;
+
+async fn imports(
+    State(admin): State<Admin>,
+    headers: HeaderMap,
+    Query(q): Query<LangQuery>,
+) -> Result<Response, ApiError> {
+    let (t, set_lang, viewer) = match enter(&admin, &headers, &q, "/admin/imports").await? {
+        Ok(entered) => entered,
+        Err(away) => return Ok(away),
+    };
+    let connectors = admin
+        .connectors
+        .all()
+        .await?
+        .into_iter()
+        .map(|c| (c.id.to_string(), c.name))
+        .collect();
+    let page_of = admin
+        .pull_runs
+        .store()
+        .list(None, RECENT_RUNS, None)
+        .await
+        .map_err(ApiError::from)?;
+    let runs = page_of
+        .items
+        .into_iter()
+        .map(|r| RunRow {
+            id: r.id.to_string(),
+            started: chrono::DateTime::from_timestamp_millis(r.started_ms)
+                .map(|d| d.format("%Y-%m-%d %H:%M:%S UTC").to_string())
+                .unwrap_or_default(),
+            kind: r.kind.as_str(),
+            state: r.state.as_str(),
+            counts: format!(
+                "{} / {} / {}",
+                r.counters.departments, r.counters.users, r.counters.api_calls
+            ),
+            confirmed_by: r.confirmed_by.unwrap_or_default(),
+        })
+        .collect();
+    let html = render(&Imports {
+        t,
+        page: "imports",
+        who: viewer.name,
+        role: role_name(t, viewer.role),
+        connectors,
+        runs,
+    });
+    Ok(page(html, set_lang, StatusCode::OK))
+}
+
+#[derive(Template)]
+#[template(path = "console/run.html")]
+struct RunPage {
+    t: Text,
+    page: &'static str,
+    who: String,
+    role: &'static str,
+    id: String,
+}
+
+/// A run's review: the page's script reads the run and its staged rows from the admin API
+/// (progress while it walks) and acts through it.
+async fn run(
+    State(admin): State<Admin>,
+    headers: HeaderMap,
+    axum::extract::Path(id): axum::extract::Path<String>,
+    Query(q): Query<LangQuery>,
+) -> Result<Response, ApiError> {
+    let path = format!("/admin/imports/{}", id.trim());
+    let (t, set_lang, viewer) = match enter(&admin, &headers, &q, &path).await? {
+        Ok(entered) => entered,
+        Err(away) => return Ok(away),
+    };
+    let id = dingbridge::domain::ids::RunId::parse(&id).map_err(|_| ApiError::NotFound)?;
+    if admin
+        .pull_runs
+        .store()
+        .get(&id)
+        .await
+        .map_err(ApiError::from)?
+        .is_none()
+    {
+        return Err(ApiError::NotFound);
+    }
+    let html = render(&RunPage {
+        t,
+        page: "imports",
+        who: viewer.name,
+        role: role_name(t, viewer.role),
+        id: id.to_string(),
     });
     Ok(page(html, set_lang, StatusCode::OK))
 }
