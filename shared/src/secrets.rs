@@ -128,6 +128,13 @@ pub fn verify_password(password: &str, phc: &str) -> bool {
         .unwrap_or(false)
 }
 
+/// Whether two tokens (CSRF tokens, digests) are equal, in time that does not depend on where
+/// they differ.
+pub fn same_token(a: &str, b: &str) -> bool {
+    use subtle::ConstantTimeEq;
+    a.len() == b.len() && bool::from(a.as_bytes().ct_eq(b.as_bytes()))
+}
+
 /// Lower-case hex SHA-256: how high-entropy bearer tokens are stored and looked up (a random
 /// 256-bit token needs no slow hash; a lookup by hash must be deterministic).
 pub fn token_digest(token: &str) -> String {

@@ -179,6 +179,18 @@ impl IntoResponse for ApiError {
 /// with it can still be merged (axum refuses to merge two routers that both have a fallback);
 /// wrapping twice is harmless. axum adds a 405's `Allow` header outside route layers, after this
 /// runs; one already present is kept.
+/// A cookie's value from the request (the first of that name), trimmed.
+pub fn cookie<'a>(headers: &'a axum::http::HeaderMap, name: &str) -> Option<&'a str> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(k, _)| *k == name)
+        .map(|(_, v)| v.trim())
+}
+
 pub fn json_errors<S>(router: Router<S>) -> Router<S>
 where
     S: Clone + Send + Sync + 'static,

@@ -86,17 +86,7 @@ pub(crate) struct SessionCaller {
     pub csrf: String,
 }
 
-/// A cookie's value from the request.
-pub(crate) fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
-    headers
-        .get_all(header::COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .filter_map(|pair| pair.trim().split_once('='))
-        .find(|(k, _)| *k == name)
-        .map(|(_, v)| v.trim())
-}
+pub(crate) use dingbridge::web::cookie;
 
 fn reads_only(method: &Method) -> bool {
     matches!(*method, Method::GET | Method::HEAD | Method::OPTIONS)
@@ -138,12 +128,7 @@ async fn session_caller(
             .get(CSRF_HEADER)
             .and_then(|v| v.to_str().ok())
             .unwrap_or_default();
-        let same = {
-            use subtle::ConstantTimeEq;
-            sent.len() == session.csrf.len()
-                && bool::from(sent.as_bytes().ct_eq(session.csrf.as_bytes()))
-        };
-        if !same {
+        if !dingbridge::secrets::same_token(sent, &session.csrf) {
             return Err(ApiError::Forbidden);
         }
     }

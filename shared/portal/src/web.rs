@@ -17,14 +17,7 @@ pub const LOGIN_CSRF_COOKIE: &str = "dbcsrf";
 
 /// A cookie's value from the request.
 pub fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
-    headers
-        .get_all(header::COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .filter_map(|pair| pair.trim().split_once('='))
-        .find(|(k, _)| *k == name)
-        .map(|(_, v)| v.trim().to_owned())
+    dingbridge::web::cookie(headers, name).map(str::to_owned)
 }
 
 /// A `Set-Cookie` value: `HttpOnly`, `SameSite=Lax`, path `/`, `Secure` unless on plain http.
@@ -151,10 +144,7 @@ pub fn source(extensions: &axum::http::Extensions) -> String {
 }
 
 /// Constant-time comparison of two tokens.
-pub fn same_token(a: &str, b: &str) -> bool {
-    use subtle::ConstantTimeEq;
-    a.len() == b.len() && bool::from(a.as_bytes().ct_eq(b.as_bytes()))
-}
+pub use dingbridge::secrets::same_token;
 
 /// A request the portal cannot serve, as a page.
 #[derive(Debug)]

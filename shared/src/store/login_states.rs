@@ -49,11 +49,7 @@ pub struct LoginState {
 impl LoginState {
     /// Whether `cookie` is the browser the state was made for.
     pub fn is_for(&self, cookie: Option<&str>) -> bool {
-        use subtle::ConstantTimeEq;
-        cookie.is_some_and(|c| {
-            let digest = token_digest(c);
-            bool::from(digest.as_bytes().ct_eq(self.browser.as_bytes()))
-        })
+        cookie.is_some_and(|c| crate::secrets::same_token(&token_digest(c), &self.browser))
     }
 }
 

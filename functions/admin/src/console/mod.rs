@@ -541,13 +541,7 @@ async fn bootstrap(
             .map(|(_, v)| v.as_str())
             .unwrap_or_default()
     };
-    let same = {
-        use subtle::ConstantTimeEq;
-        let sent = field("csrf");
-        sent.len() == session.csrf.len()
-            && bool::from(sent.as_bytes().ct_eq(session.csrf.as_bytes()))
-    };
-    if !same {
+    if !dingbridge::secrets::same_token(field("csrf"), &session.csrf) {
         return Err(ApiError::Forbidden);
     }
     let refuse = |error: &str| {
