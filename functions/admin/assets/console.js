@@ -55,6 +55,8 @@
   // then the page's data is read again (or, data-then="run", the new run's page is opened).
   function act(button) {
     button.disabled = true;
+    var shown = document.getElementById("action-result");
+    if (shown) { shown.textContent = ""; }
     var method = button.getAttribute("data-method") || "POST";
     token().then(function (t) {
       return fetch(button.getAttribute("data-action"), {
@@ -77,7 +79,7 @@
         line.textContent = answer.ok ? "✓" : (answer.body.message || answer.body.error || "error");
         box.appendChild(line);
       }
-      if (document.getElementById("run")) { loadRun(); } else if (answer.ok) { window.location.reload(); }
+      if (document.getElementById("run")) { settle = 20; loadRun(); } else if (answer.ok) { window.location.reload(); }
     }).catch(function (e) {
       var box = document.getElementById("action-result");
       if (box) { box.textContent = String(e); }
@@ -87,6 +89,8 @@
   // The run page: the run's state and counters (read again every 1.5 s while it walks or
   // applies), and its staged rows under the chosen filter.
   var filter = "all";
+  // After an action the run may take a moment to start applying: keep reading it for a while.
+  var settle = 0;
   function cell(row, text) {
     var td = document.createElement("td");
     td.textContent = text === undefined || text === null ? "" : String(text);
@@ -151,8 +155,9 @@
         var box = document.getElementById("run-problems");
         box.hidden = !problems.length;
         box.textContent = problems.join(" · ");
-        if (run.state === "pulling" || run.state === "applying") {
-          window.setTimeout(loadRun, 1500);
+        if (run.state === "pulling" || run.state === "applying" || settle > 0) {
+          settle = Math.max(0, settle - 1);
+          window.setTimeout(loadRun, 1000);
         }
         return Promise.all([
           fill(id, "units", "/admin/api/runs/" + id + "/org-units?filter=" + filter, label, none),

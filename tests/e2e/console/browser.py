@@ -94,6 +94,10 @@ def main():
         expect(page.locator("#action-result .ok")).to_be_visible()
         page.click("text=确定导入组织机构")
         expect(page.locator("#action-result .ok")).to_be_visible()
+        # The org units are applied (the page polls while the run applies) before the accounts
+        # are confirmed: the API refuses a confirm while the run is applying.
+        expect(page.locator("li[data-counter=applied_units]")).to_be_visible(timeout=60000)
+        expect(page.locator("#run-state")).to_have_text("awaiting_review", timeout=60000)
         page.click("text=确定导入账户")
         expect(page.locator("#run-state")).to_have_text("done", timeout=60000)
         seen["applied"] = page.locator("#run-counters").inner_text()
