@@ -110,18 +110,6 @@ async fn check_connector(
     Ok(())
 }
 
-fn warnings(trimmed: &[&'static str]) -> Value {
-    json!(
-        trimmed
-            .iter()
-            .map(|f| json!({
-                "field": f,
-                "detail": "had spaces or line breaks around it; they were removed (a pasted space makes DingTalk's login page wait forever)",
-            }))
-            .collect::<Vec<_>>()
-    )
-}
-
 async fn create(
     State(admin): State<Admin>,
     Extension(actor): Extension<Actor>,
@@ -143,7 +131,7 @@ async fn create(
     let source = admin.sources.create(checked, &actor).await?;
     tracing::info!(source = %source.id, kind = source.kind.as_str(), "created an auth source");
     let mut v = view(&admin, &source).await?;
-    v["warnings"] = warnings(&trimmed);
+    v["warnings"] = crate::explain::trimmed(&trimmed);
     let mut headers = etag(source.version);
     if let Ok(loc) = format!("/admin/api/auth-sources/{}", source.id).parse() {
         headers.insert(header::LOCATION, loc);
@@ -209,7 +197,7 @@ async fn update(
     let source = admin.sources.update(&old, checked, &actor).await?;
     tracing::info!(source = %source.id, "changed an auth source");
     let mut v = view(&admin, &source).await?;
-    v["warnings"] = warnings(&trimmed);
+    v["warnings"] = crate::explain::trimmed(&trimmed);
     Ok((etag(source.version), Json(v)))
 }
 

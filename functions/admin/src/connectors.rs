@@ -35,6 +35,8 @@ struct Saved {
     connector: ConnectorView,
     #[serde(skip_serializing_if = "Option::is_none")]
     callback: Option<CallbackOutcome>,
+    /// The fields whose value had spaces around it (trimmed before saving).
+    warnings: serde_json::Value,
 }
 
 #[derive(Serialize)]
@@ -103,6 +105,7 @@ async fn create(
         Json(Saved {
             connector: ConnectorView::from(&saved),
             callback,
+            warnings: crate::explain::trimmed(&input.trimmed_fields()),
         }),
     ))
 }
@@ -139,6 +142,7 @@ async fn update(
     Ok(Json(Saved {
         connector: ConnectorView::from(&saved),
         callback,
+        warnings: crate::explain::trimmed(&input.trimmed_fields()),
     }))
 }
 

@@ -142,16 +142,24 @@ impl OrgUnitView {
 
 /// One account as the API shows it: with its DingTalk mappings and push state.
 pub(crate) async fn account_view(admin: &Admin, a: Account) -> Result<AccountView, ApiError> {
-    let mappings = admin.mappings.of_entity(a.id.as_str()).await?;
-    let push = push_status(admin, &PushEntity::Account(a.id.clone())).await?;
-    Ok(AccountView::new(a, mappings).with_push(push))
+    let pushing = pushing(admin).await?;
+    let mut views = with_mappings(admin, &pushing, vec![a], account_parts).await?;
+    views.pop().ok_or(ApiError::NotFound)
 }
 
 /// One org unit as the API shows it: with its DingTalk mappings and push state.
 pub(crate) async fn unit_view(admin: &Admin, u: OrgUnit) -> Result<OrgUnitView, ApiError> {
-    let mappings = admin.mappings.of_entity(u.id.as_str()).await?;
-    let push = push_status(admin, &PushEntity::OrgUnit(u.id.clone())).await?;
-    Ok(OrgUnitView::new(u, mappings).with_push(push))
+    let pushing = pushing(admin).await?;
+    let mut views = with_mappings(admin, &pushing, vec![u], unit_parts).await?;
+    views.pop().ok_or(ApiError::NotFound)
+}
+
+fn account_parts(a: &Account) -> (String, PushEntity) {
+    (a.id.to_string(), PushEntity::Account(a.id.clone()))
+}
+
+fn unit_parts(u: &OrgUnit) -> (String, PushEntity) {
+    (u.id.to_string(), PushEntity::OrgUnit(u.id.clone()))
 }
 
 /// Where an entity's push to one connector stands.
@@ -167,23 +175,30 @@ pub(crate) struct PushStatus {
     code: Option<String>,
 }
 
-/// The entity's push status for every push-enabled connector that has pushed it or is about to.
-async fn push_status(admin: &Admin, entity: &PushEntity) -> Result<Vec<PushStatus>, ApiError> {
-    let mapped: Vec<ConnectorId> = admin
-        .mappings
-        .of_entity(entity.id())
+/// The push-enabled connectors, read once per request.
+async fn pushing(admin: &Admin) -> Result<Vec<ConnectorId>, ApiError> {
+    Ok(admin
+        .connectors
+        .all()
         .await?
         .into_iter()
-        .map(|m| m.connector_id)
-        .collect();
+        .filter(|c| c.push.push_enabled)
+        .map(|c| c.id)
+        .collect())
+}
+
+/// The entity's push status for every push-enabled connector that has pushed it or is about to.
+async fn push_status(
+    admin: &Admin,
+    pushing: &[ConnectorId],
+    entity: &PushEntity,
+    mappings: &[Mapping],
+) -> Result<Vec<PushStatus>, ApiError> {
     let mut out = Vec::new();
-    for c in admin.connectors.all().await? {
-        if !c.push.push_enabled {
-            continue;
-        }
-        match admin.outbox.get(&c.id, entity).await? {
+    for c in pushing {
+        match admin.outbox.get(c, entity).await? {
             Some(item) => out.push(PushStatus {
-                connector_id: c.id,
+                connector_id: c.clone(),
                 state: match item.state {
                     OutboxState::Pending => "pending",
                     OutboxState::Parked => "parked",
@@ -192,10 +207,10 @@ async fn push_status(admin: &Admin, entity: &PushEntity) -> Result<Vec<PushStatu
                 reason: item.reason,
                 code: item.code,
             }),
-            None if mapped.contains(&c.id) => {
-                let pushed = admin.outbox.pushed(&c.id, entity).await?;
+            None if mappings.iter().any(|m| &m.connector_id == c) => {
+                let pushed = admin.outbox.pushed(c, entity).await?;
                 out.push(PushStatus {
-                    connector_id: c.id,
+                    connector_id: c.clone(),
                     state: "pushed",
                     since_ms: pushed.map(|p| p.at_ms),
                     reason: None,
@@ -208,25 +223,43 @@ async fn push_status(admin: &Admin, entity: &PushEntity) -> Result<Vec<PushStatu
     Ok(out)
 }
 
-/// Each item with its mappings, read a few at a time, in the page's order.
+/// Each item with its mappings and push state, read a few at a time, in the page's order.
 async fn with_mappings<T, V>(
     admin: &Admin,
+    pushing: &[ConnectorId],
     items: Vec<T>,
-    id: impl Fn(&T) -> String,
-    view: impl Fn(T, Vec<Mapping>) -> V,
-) -> Result<Vec<V>, ApiError> {
-    let pairs: Vec<(T, Vec<Mapping>)> = stream::iter(items)
-        .map(|item| {
-            let our_id = id(&item);
-            async move {
-                let mappings = admin.mappings.of_entity(&our_id).await?;
-                Ok::<_, ApiError>((item, mappings))
-            }
+    parts: fn(&T) -> (String, PushEntity),
+) -> Result<Vec<V>, ApiError>
+where
+    V: Viewed<T>,
+{
+    stream::iter(items)
+        .map(|item| async move {
+            let (our_id, entity) = parts(&item);
+            let mappings = admin.mappings.of_entity(&our_id).await?;
+            let push = push_status(admin, pushing, &entity, &mappings).await?;
+            Ok::<_, ApiError>(V::viewed(item, mappings, push))
         })
         .buffered(MAPPING_READS)
         .try_collect()
-        .await?;
-    Ok(pairs.into_iter().map(|(t, m)| view(t, m)).collect())
+        .await
+}
+
+/// An entity's view from the entity, its mappings and its push state.
+trait Viewed<T> {
+    fn viewed(item: T, mappings: Vec<Mapping>, push: Vec<PushStatus>) -> Self;
+}
+
+impl Viewed<Account> for AccountView {
+    fn viewed(a: Account, mappings: Vec<Mapping>, push: Vec<PushStatus>) -> Self {
+        Self::new(a, mappings).with_push(push)
+    }
+}
+
+impl Viewed<OrgUnit> for OrgUnitView {
+    fn viewed(u: OrgUnit, mappings: Vec<Mapping>, push: Vec<PushStatus>) -> Self {
+        Self::new(u, mappings).with_push(push)
+    }
 }
 
 async fn accounts(
@@ -236,7 +269,8 @@ async fn accounts(
     let found = page
         .load(|limit, cursor| admin.directory.accounts(limit, cursor))
         .await?;
-    let items = with_mappings(&admin, found.items, |a| a.id.to_string(), AccountView::new).await?;
+    let pushing = pushing(&admin).await?;
+    let items = with_mappings(&admin, &pushing, found.items, account_parts).await?;
     Ok(Paged::new(items, found.next))
 }
 
@@ -263,7 +297,8 @@ async fn org_units(
     let found = page
         .load(|limit, cursor| admin.directory.org_units(limit, cursor))
         .await?;
-    let items = with_mappings(&admin, found.items, |u| u.id.to_string(), OrgUnitView::new).await?;
+    let pushing = pushing(&admin).await?;
+    let items = with_mappings(&admin, &pushing, found.items, unit_parts).await?;
     Ok(Paged::new(items, found.next))
 }
 

@@ -3,6 +3,20 @@
 //! registration status and the test connection report.
 
 use dingbridge::dingtalk::{DingTalkError, ErrorKind};
+use serde_json::{Value, json};
+
+/// The fields whose pasted value had spaces around it, as the `warnings` of a save's answer.
+pub fn trimmed(fields: &[&'static str]) -> Value {
+    json!(
+        fields
+            .iter()
+            .map(|f| json!({
+                "field": f,
+                "detail": "had spaces or line breaks around it; they were removed (a pasted space makes DingTalk's login page wait forever)",
+            }))
+            .collect::<Vec<_>>()
+    )
+}
 
 /// The API permission a legacy contact API needs (protocol reference §3.1), by path.
 pub fn permission_for(api: &str) -> Option<&'static str> {

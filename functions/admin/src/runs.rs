@@ -46,6 +46,9 @@ struct RunView {
     #[serde(flatten)]
     run: SyncRun,
     duration_ms: Option<i64>,
+    /// While a pull walks: the time left, from the connector's last finished pull.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    estimate: Option<Estimate>,
 }
 
 impl From<SyncRun> for RunView {
@@ -53,8 +56,47 @@ impl From<SyncRun> for RunView {
         Self {
             duration_ms: run.duration_ms(),
             run,
+            estimate: None,
         }
     }
+}
+
+/// What is left of a walk: the API calls the connector's last finished pull needed, and the time
+/// the calls still to make take at DingTalk's rate limit (the bound a walk runs at).
+#[derive(Debug, PartialEq, Serialize)]
+struct Estimate {
+    expected_api_calls: u64,
+    remaining_ms: u64,
+    based_on: RunId,
+}
+
+/// Runs of the connector looked at for the last finished pull.
+const ESTIMATE_LOOKBACK: usize = 20;
+
+fn estimate(run: &SyncRun, previous: &[SyncRun]) -> Option<Estimate> {
+    if run.kind != RunKind::Pull || run.state != RunState::Pulling {
+        return None;
+    }
+    let last = previous.iter().find(|p| {
+        p.id != run.id
+            && p.kind == RunKind::Pull
+            && p.finished_ms.is_some()
+            && !p.partial
+            && p.counters.api_calls > 0
+            && matches!(
+                p.state,
+                RunState::Done | RunState::AwaitingReview | RunState::Discarded
+            )
+    })?;
+    let expected = last.counters.api_calls;
+    let left = expected.saturating_sub(run.counters.api_calls);
+    Some(Estimate {
+        expected_api_calls: expected,
+        // At least one call is left while the walk goes on.
+        remaining_ms: (left.max(1) as f64 * 1000.0 / dingbridge::dingtalk::limiter::DEFAULT_QPS)
+            as u64,
+        based_on: last.id.clone(),
+    })
 }
 
 fn run_id(raw: &str) -> Result<RunId, ApiError> {
@@ -210,7 +252,15 @@ async fn show(
     State(admin): State<Admin>,
     Path(id): Path<String>,
 ) -> Result<Json<RunView>, ApiError> {
-    Ok(Json(load(&admin, &run_id(&id)?).await?.into()))
+    let run = load(&admin, &run_id(&id)?).await?;
+    let mut view = RunView::from(run);
+    if view.run.state == RunState::Pulling {
+        let previous = runs(&admin)
+            .list(Some(&view.run.connector_id), ESTIMATE_LOOKBACK, None)
+            .await?;
+        view.estimate = estimate(&view.run, &previous.items);
+    }
+    Ok(Json(view))
 }
 
 /// A staged department: the node of the staged tree (`parent_id` links it), with its verdict.
@@ -412,4 +462,44 @@ async fn discard(
     let id = run_id(&id)?;
     let run = admin.pull_runs.discard(&id).await?;
     Ok(Json(run.into()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pull(connector: &ConnectorId, state: RunState, api_calls: u64) -> SyncRun {
+        let mut run = SyncRun::new(connector, RunKind::Pull, 1_000);
+        run.state = state;
+        run.counters.api_calls = api_calls;
+        if state != RunState::Pulling {
+            run.finished_ms = Some(2_000);
+        }
+        run
+    }
+
+    #[test]
+    fn a_walk_s_time_left_comes_from_the_last_finished_pull_at_the_rate_limit() {
+        let connector = ConnectorId::generate();
+        let walking = pull(&connector, RunState::Pulling, 100);
+        let failed = pull(&connector, RunState::Failed, 5);
+        let done = pull(&connector, RunState::Done, 500);
+        let older = pull(&connector, RunState::Done, 9_000);
+        let e = estimate(&walking, &[walking.clone(), failed, done.clone(), older])
+            .unwrap_or_else(|| panic!("an estimate"));
+        assert_eq!(e.expected_api_calls, 500);
+        assert_eq!(e.based_on, done.id);
+        // 400 calls left at 20 per second.
+        assert_eq!(e.remaining_ms, 20_000);
+        // Past the expected calls, still a moment left while it walks.
+        let mut late = walking.clone();
+        late.counters.api_calls = 700;
+        assert_eq!(
+            estimate(&late, std::slice::from_ref(&done)).map(|e| e.remaining_ms),
+            Some(50)
+        );
+        // No finished pull: no estimate; a finished run: none either.
+        assert_eq!(estimate(&walking, std::slice::from_ref(&walking)), None);
+        assert_eq!(estimate(&done, std::slice::from_ref(&done)), None);
+    }
 }

@@ -112,6 +112,9 @@ pub async fn start(
             depts: options.depts,
             dirty_share: 0.05,
             state_file: Some(org_file.clone()),
+            // A second internal app of the same company, for a console user to add as a
+            // connector of their own (the first is the demo connector's).
+            apps_per_corp: 2,
             ..Default::default()
         },
     )

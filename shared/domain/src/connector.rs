@@ -165,6 +165,32 @@ impl std::fmt::Debug for ConnectorInput {
     }
 }
 
+impl ConnectorInput {
+    /// The text fields whose value has spaces or line breaks around it: they are trimmed before
+    /// they are checked, and the answer says so (a pasted space is a top cause of failed set-ups).
+    pub fn trimmed_fields(&self) -> Vec<&'static str> {
+        [
+            ("name", &self.name),
+            ("corp_id", &self.corp_id),
+            ("app_key", &self.app_key),
+            ("app_secret", &self.app_secret),
+            ("callback_token", &self.callback_token),
+            ("callback_aes_key", &self.callback_aes_key),
+            ("root_org_unit_id", &self.root_org_unit_id),
+            ("default_password", &self.default_password),
+            ("pull_schedule", &self.pull_schedule),
+            ("push_root_org_unit_id", &self.push_root_org_unit_id),
+            ("oapi_base", &self.oapi_base),
+            ("api_base", &self.api_base),
+            ("login_base", &self.login_base),
+        ]
+        .into_iter()
+        .filter(|(_, v)| v.as_deref().is_some_and(|s| !s.is_empty() && s.trim() != s))
+        .map(|(name, _)| name)
+        .collect()
+    }
+}
+
 /// The plain (unsealed) settings after validation: what the store seals and saves.
 #[derive(Clone, PartialEq)]
 pub struct CheckedConnector {

@@ -53,6 +53,25 @@ pub fn desired_account(
     user: &DingUser,
     email_field: EmailField,
 ) -> Result<DesiredAccount, Vec<InvalidField>> {
+    desired(user, email_field, true)
+}
+
+/// As [`desired_account`], for a user already linked to an account: when that account has no
+/// email either (made in the directory without one, then pushed to DingTalk), DingTalk's empty
+/// email field agrees with it and is no reason to refuse the user.
+pub fn desired_linked_account(
+    user: &DingUser,
+    email_field: EmailField,
+    account_has_email: bool,
+) -> Result<DesiredAccount, Vec<InvalidField>> {
+    desired(user, email_field, account_has_email)
+}
+
+fn desired(
+    user: &DingUser,
+    email_field: EmailField,
+    email_required: bool,
+) -> Result<DesiredAccount, Vec<InvalidField>> {
     let mut problems = Vec::new();
     let username = username_for(&user.userid)
         .map_err(|e| problems.push(e))
@@ -77,6 +96,7 @@ pub fn desired_account(
     };
     let email = match present(raw) {
         Some(raw) => Email::parse(raw).map_err(|e| problems.push(e)).ok(),
+        None if !email_required => None,
         None => {
             problems.push(InvalidField::new(
                 "email",
@@ -195,6 +215,30 @@ mod tests {
         let text = describe(&u.userid, &problems);
         assert!(text.contains("mobile: is missing"), "{text}");
         assert!(text.contains("`org_email` is empty"), "{text}");
+    }
+
+    #[test]
+    fn an_empty_email_is_accepted_only_for_a_linked_account_without_one() {
+        let mut u = user("zhangsan");
+        u.email = None;
+        let problems = desired_account(&u, EmailField::Email).unwrap_err();
+        assert_eq!(problems.len(), 1);
+        assert_eq!(problems[0].field, "email");
+        // The account it is linked to has no email either (made here, then pushed).
+        let d = desired_linked_account(&u, EmailField::Email, false).unwrap();
+        assert_eq!(d.email, None);
+        assert_eq!(
+            d.mobile,
+            desired_account(&user("zhangsan"), EmailField::Email)
+                .unwrap()
+                .mobile
+        );
+        // An account with an email would lose it: refused as before.
+        assert!(desired_linked_account(&u, EmailField::Email, true).is_err());
+        // Other problems still refuse the user.
+        u.mobile = None;
+        let problems = desired_linked_account(&u, EmailField::Email, false).unwrap_err();
+        assert_eq!(problems[0].field, "mobile");
     }
 
     #[test]

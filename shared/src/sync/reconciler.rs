@@ -7,7 +7,7 @@ use std::sync::Arc;
 use futures::future::BoxFuture;
 use tokio::sync::OnceCell;
 
-use super::rules::{DesiredAccount, describe, desired_account};
+use super::rules::{DesiredAccount, describe, desired_linked_account};
 use super::{Applied, Outcome, SyncError};
 use crate::dingtalk::{DeptId, DingApp, DingTalk, DingUser, DingUserId, ErrorKind, SecretString};
 use crate::domain::connector::{Connector, LeaverPolicy, PushDeletePolicy};
@@ -305,7 +305,8 @@ impl Reconciler {
         {
             return Ok(Outcome::Unchanged);
         }
-        let desired = desired_account(user, t.connector.email_field)
+        let has_email = account.as_ref().is_none_or(|a| a.email.is_some());
+        let desired = desired_linked_account(user, t.connector.email_field, has_email)
             .map_err(|p| SyncError::Permanent(describe(&user.userid, &p)))?;
         let units = self.units_of(t, user, actor, depth).await?;
         let memberships = normalise_memberships(&units, None);

@@ -4,12 +4,22 @@ administrator made with the bootstrap token (a wrong one first), the overview wi
 connector's test connection, the language switch, the sign-in page's sources and their test, the
 roles page.
 
-usage: browser.py CHROMIUM BASE_URL USERNAME PASSWORD ADMIN_TOKEN SCREENSHOT_DIR
+Then the rest of an admin's jobs: a new connector (a pasted space flagged, test connection passing,
+then failing on the IP whitelist injected in the simulator, with the fix named), the directory
+(the pulled accounts in the org tree, an account created in the pushed subtree getting its DingTalk
+userid), a callback event parked by DingTalk's refusal and re-driven once fixed, a SCIM client's
+secret shown once, the password policy, the audit log, and a viewer who can change nothing (the
+pages offer no write, the API refuses one).
+
+usage: browser.py CHROMIUM BASE_URL USERNAME PASSWORD ADMIN_TOKEN SCREENSHOT_DIR SIM_URL
+                  DEMO_APP_KEY CORP_ID APP_KEY APP_SECRET PUSH_UNIT_ID
 Prints one JSON object with what it saw; a failed expectation raises (non-zero exit).
 """
 
 import json
 import sys
+import time
+import urllib.request
 
 from playwright.sync_api import expect, sync_playwright
 
@@ -23,32 +33,56 @@ def checks(page, box):
     }
 
 
+def sim(sim_url, method, path, body):
+    """A call to the simulator's control API (what a test does to DingTalk)."""
+    request = urllib.request.Request(
+        sim_url + path, method=method, data=json.dumps(body).encode(),
+        headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(request, timeout=20) as answer:
+        return json.loads(answer.read() or b"{}")
+
+
+def launch(p, chromium):
+    return p.chromium.launch(
+        executable_path=chromium,
+        args=["--no-sandbox", "--disable-gpu", "--no-first-run",
+              "--disable-background-networking", "--disable-component-update", "--disable-sync"],
+    )
+
+
+def watch(page, seen):
+    page.set_default_timeout(20000)
+    # Script errors and Content-Security-Policy violations (a refused 4xx, such as the wrong
+    # token's 403, is the page's answer, not an error of the page).
+    page.on("pageerror", lambda e: seen["console_errors"].append(str(e)))
+    page.on(
+        "console",
+        lambda m: seen["console_errors"].append(m.text)
+        if m.type == "error" and "Failed to load resource" not in m.text
+        else None,
+    )
+    page.on("dialog", lambda d: d.accept())
+
+
+def sign_in(page, base, username, password, path="/admin"):
+    page.goto(base + path)
+    page.fill("#identifier", username)
+    page.fill("#password", password)
+    page.click("#sign-in")
+
+
 def main():
     chromium, base, username, password, token, shots = sys.argv[1:7]
-    seen = {"console_errors": []}
+    sim_url, demo_app_key, corp_id, app_key, app_secret, push_unit = sys.argv[7:13]
+    seen = {"console_errors": [], "shots": shots}
     with sync_playwright() as p:
-        browser = p.chromium.launch(
-            executable_path=chromium,
-            args=["--no-sandbox", "--disable-gpu", "--no-first-run",
-                  "--disable-background-networking", "--disable-component-update", "--disable-sync"],
-        )
+        browser = launch(p, chromium)
         page = browser.new_page(locale="zh-CN", viewport={"width": 1200, "height": 800})
-        page.set_default_timeout(20000)
-        # Script errors and Content-Security-Policy violations (a refused 4xx, such as the wrong
-        # token's 403, is the page's answer, not an error of the page).
-        page.on("pageerror", lambda e: seen["console_errors"].append(str(e)))
-        page.on(
-            "console",
-            lambda m: seen["console_errors"].append(m.text)
-            if m.type == "error" and "Failed to load resource" not in m.text
-            else None,
-        )
+        watch(page, seen)
 
         page.goto(base + "/admin")
         expect(page).to_have_url(f"{base}/login?next=%2Fadmin")
-        page.fill("#identifier", username)
-        page.fill("#password", password)
-        page.click("#sign-in")
+        sign_in(page, base, username, password)
         expect(page.locator("#title")).to_contain_text("没有管理权限")
         page.fill("#token", "dbadm_not-the-token")
         page.click("#bootstrap")
@@ -101,8 +135,177 @@ def main():
         page.click("text=确定导入账户")
         expect(page.locator("#run-state")).to_have_text("done", timeout=60000)
         seen["applied"] = page.locator("#run-counters").inner_text()
+        journeys(page, base, shots, seen, sim_url, demo_app_key, corp_id, app_key, app_secret,
+                 push_unit)
         browser.close()
+        viewer(p, chromium, base, seen)
     print(json.dumps(seen, ensure_ascii=False))
+
+
+def journeys(page, base, shots, seen, sim_url, demo_app_key, corp_id, app_key, app_secret,
+             push_unit):
+    # A new connector: every field explained; a pasted space is flagged; saved, then tested.
+    page.click("text=概览与连接器")
+    page.click("#new-connector")
+    expect(page.locator("#connector-form")).to_be_visible()
+    seen["field_help"] = page.locator("#h-corp_id").inner_text()
+    page.fill("#f-name", "第二个钉钉应用")
+    page.fill("#f-corp_id", corp_id)
+    page.fill("#f-app_key", " " + app_key)
+    expect(page.locator("#f-app_key + .trim-hint")).to_be_visible()
+    page.fill("#f-app_secret", app_secret)
+    for name in ("oapi_base", "api_base", "login_base"):
+        page.fill(f"#f-{name}", sim_url)
+    page.screenshot(path=f"{shots}/connector.png", full_page=True)
+    page.click("#save")
+    page.wait_for_selector("#test-connection, #connector-form .form-answer .error")
+    refused = page.locator("#connector-form .form-answer")
+    if refused.count() and refused.inner_text().strip():
+        raise AssertionError("the connector was refused: " + refused.inner_text())
+    seen["connector_url"] = page.url
+    expect(page.locator("#answer .warning")).to_be_visible()
+    seen["trimmed_warning"] = page.inner_text("#answer .warning")
+    expect(page.locator("#f-app_key")).to_have_value(app_key)
+    seen["secret_placeholder"] = page.get_attribute("#f-app_secret", "placeholder")
+    seen["secret_value"] = page.input_value("#f-app_secret")
+    page.click("#test-connection")
+    seen["new_connector_checks"] = checks(page, "test-result")
+    # DingTalk refuses the machine's IP: the failed check names the IP to whitelist.
+    sim(sim_url, "POST", f"/_sim/apps/{app_key}", {"ip_whitelist": ["198.51.100.7"]})
+    page.locator("#test-result").evaluate("box => box.textContent = ''")
+    page.click("#test-connection")
+    seen["whitelist_checks"] = checks(page, "test-result")
+    seen["whitelist_fix"] = page.locator("#test-result li[data-check=ip_whitelist]").inner_text()
+    sim(sim_url, "POST", f"/_sim/apps/{app_key}", {"ip_whitelist": None})
+
+    # The directory: the confirmed pull's accounts under the org tree; an account made in the
+    # pushed subtree reaches DingTalk and shows its userid.
+    page.click("text=机构及组")
+    expect(page.locator("#tree button[data-unit]").first).to_be_visible()
+    seen["tree_units"] = page.locator("#tree button[data-unit]").count()
+    page.fill("#search", "a")
+    expect(page.locator("#found-accounts tbody tr").first).to_be_visible()
+    seen["found"] = int(page.get_attribute("#found-accounts", "data-count") or "0")
+    page.fill("#search", "")
+    page.click(f"#tree button[data-unit='{push_unit}']")
+    expect(page.locator("#unit-id")).to_have_text(push_unit)
+    page.click("#new-account summary")
+    mobile = "139" + str(int(time.time() * 1000))[-8:]
+    page.fill("#na-username", "console.made")
+    page.fill("#na-display_name", "控制台新建")
+    page.fill("#na-mobile", mobile)
+    page.click("#create-account")
+    made = page.locator("#unit-accounts tbody tr", has_text="控制台新建")
+    expect(made).to_be_visible()
+    # The page reads the directory again while the push is on its way.
+    expect(made.locator("td[data-field=push]")).to_have_text("已推送", timeout=60000)
+    seen["pushed_userid"] = made.locator("td[data-field=mappings]").inner_text()
+    seen["pushed_state"] = made.locator("td[data-field=push]").inner_text()
+    page.screenshot(path=f"{shots}/directory.png", full_page=True)
+    made.locator("a").click()
+    expect(page.locator("#a-username")).to_have_value("console.made")
+    expect(page.locator("#mappings tbody tr[data-key], #mappings tbody tr").first).to_be_visible()
+    seen["account_mappings"] = page.locator("#mappings tbody").inner_text()
+
+    # A callback event DingTalk's refusal parks (the IP whitelist again), re-driven once fixed.
+    sim(sim_url, "POST", f"/_sim/apps/{demo_app_key}", {"ip_whitelist": ["198.51.100.7"]})
+    sim(sim_url, "POST", "/_sim/users",
+        {"name": "晚到的同事", "mobile": "137" + str(int(time.time() * 1000))[-8:],
+         "email": "late@example.com", "dept_id_list": [1]})
+    page.click("text=同步记录")
+    parked = page.locator("#parked tbody tr[data-key]", has_text="60020")
+    for _ in range(60):
+        if parked.count():
+            break
+        time.sleep(1)
+        page.reload()
+    expect(parked.first).to_be_visible()
+    seen["parked_reason"] = parked.first.locator("td[data-field=reason]").inner_text()
+    page.screenshot(path=f"{shots}/sync.png", full_page=True)
+    sim(sim_url, "POST", f"/_sim/apps/{demo_app_key}", {"ip_whitelist": None})
+    key = parked.first.get_attribute("data-key")
+    parked.first.locator("button").click()
+    expect(page.locator("#answer .ok")).to_be_visible()
+    expect(page.locator(f"#parked tbody tr[data-key='{key}']")).to_have_count(0)
+    everything = page.locator("#parked tbody tr[data-key]")
+    seen["parked_left"] = everything.count()
+    if seen["parked_left"]:
+        page.click("#redrive-all")
+        expect(everything).to_have_count(0)
+    seen["history_rows"] = page.locator("#history tbody tr").count()
+
+    # Security: the password policy, a SCIM client whose secret is shown once.
+    page.click("text=安全设置")
+    expect(page.locator("#p-min")).not_to_have_value("")
+    seen["policy_min"] = page.input_value("#p-min")
+    page.click("#new-scim summary")
+    page.fill("#s-name", "Entra ID")
+    page.click("#create-scim")
+    expect(page.locator("#secret-once")).to_be_visible()
+    seen["scim_secret_len"] = len(page.inner_text("#secret-once"))
+    expect(page.locator("#scim-clients tbody tr[data-key]", has_text="Entra ID")).to_be_visible()
+    page.screenshot(path=f"{shots}/security.png", full_page=True)
+    page.reload()
+    seen["secret_after_reload"] = page.locator("#secret-once").count()
+
+    # The audit log, newest first; the account's history.
+    page.click("text=审计日志")
+    expect(page.locator("#audit tbody tr").first).to_be_visible()
+    seen["audit_rows"] = page.locator("#audit tbody tr").count()
+    page.screenshot(path=f"{shots}/audit.png", full_page=True)
+
+    # A viewer: an account made here, given a password and the viewer role on its page.
+    page.click("text=机构及组")
+    expect(page.locator("#tree button[data-unit]").first).to_be_visible()
+    page.locator("#tree > li > button[data-unit]").first.click()
+    page.click("#new-account summary")
+    page.fill("#na-username", "it.viewer")
+    page.fill("#na-display_name", "只读管理员")
+    page.click("#create-account")
+    viewer_row = page.locator("#unit-accounts tbody tr", has_text="只读管理员")
+    expect(viewer_row).to_be_visible()
+    viewer_row.locator("a").click()
+    expect(page.locator("#a-username")).to_have_value("it.viewer")
+    page.fill("#new-password", VIEWER_PASSWORD)
+    page.locator("#password-form input[name=must_change]").uncheck()
+    page.click("#password-form button[type=submit]")
+    expect(page.locator("#password-form .ok")).to_be_visible()
+    page.select_option("#role-select", "viewer")
+    expect(page.locator("#answer .ok")).to_be_visible()
+    page.screenshot(path=f"{shots}/account.png", full_page=True)
+
+
+VIEWER_PASSWORD = "Viewer-Passw0rd-2026"
+
+
+def viewer(p, chromium, base, seen):
+    browser = launch(p, chromium)
+    page = browser.new_page(locale="zh-CN", viewport={"width": 390, "height": 844})
+    watch(page, seen)
+    sign_in(page, base, "it.viewer", VIEWER_PASSWORD)
+    expect(page.locator("#readonly-notice")).to_be_visible()
+    seen["viewer_role"] = page.inner_text("#role")
+    seen["viewer_new_connector"] = page.locator("#new-connector").is_visible()
+    page.screenshot(path=f"{shots_dir(seen)}/viewer-phone.png", full_page=True)
+    page.goto(base + "/admin/sync")
+    expect(page.locator("#history tbody tr").first).to_be_visible()
+    seen["viewer_redrive_disabled"] = page.locator("#redrive-all").is_disabled()
+    page.goto(base + "/admin/directory")
+    expect(page.locator("#tree button[data-unit]").first).to_be_visible()
+    seen["viewer_forms_visible"] = page.locator("#new-account").is_visible()
+    # The page offers nothing; the API refuses a write made by hand with the session's token.
+    seen["viewer_write_status"] = page.evaluate("""async () => {
+        const me = await (await fetch('/admin/api/me')).json();
+        const r = await fetch('/admin/api/org-units', {method: 'POST',
+            headers: {'Content-Type': 'application/json', 'X-CSRF-Token': me.csrf_token},
+            body: JSON.stringify({name: 'not allowed', parent_id: 'x'})});
+        return r.status;
+    }""")
+    browser.close()
+
+
+def shots_dir(seen):
+    return seen["shots"]
 
 
 if __name__ == "__main__":

@@ -17,6 +17,11 @@ async fn an_admin_signs_in_bootstraps_and_tests_the_demo_connector_in_chromium()
     let password = std::fs::read_to_string(&sso.password_file).unwrap();
     let shots = std::env::var("DINGBRIDGE_CONSOLE_SCREENSHOTS")
         .unwrap_or_else(|_| dir.path().to_str().unwrap().to_owned());
+    let demo = running.demo.as_ref().unwrap();
+    let apps = demo.sim.apps();
+    // The new connector is the simulator's last app (another corp's when it has two).
+    let app = apps.last().unwrap().clone();
+    let push_unit = demo.push.as_ref().unwrap().root_unit_id.clone();
     let args = vec![
         crate::portal::chromium(),
         running.public_url.clone(),
@@ -24,6 +29,12 @@ async fn an_admin_signs_in_bootstraps_and_tests_the_demo_connector_in_chromium()
         password.trim().to_owned(),
         running.token.value.clone(),
         shots.clone(),
+        demo.sim.base_url(),
+        apps[0].app_key.clone(),
+        app.corp_id.clone(),
+        app.app_key.clone(),
+        app.app_secret.clone(),
+        push_unit,
     ];
     let seen: Value = crate::portal::run_script("console/browser.py", args).await;
     assert_eq!(seen["console_errors"], serde_json::json!([]), "{seen}");
@@ -72,7 +83,107 @@ async fn an_admin_signs_in_bootstraps_and_tests_the_demo_connector_in_chromium()
         accounts["items"].as_array().unwrap().len() > 20,
         "{accounts}"
     );
-    for shot in ["overview.png", "sign-in.png", "review.png"] {
+    // A new connector: the pasted space flagged, the secret never shown back, the test passing,
+    // then failing on the injected IP whitelist with the IP to add.
+    assert!(
+        seen["field_help"]
+            .as_str()
+            .unwrap()
+            .contains("open-dev.dingtalk.com"),
+        "{seen}"
+    );
+    assert!(
+        seen["trimmed_warning"]
+            .as_str()
+            .unwrap()
+            .starts_with("app_key"),
+        "{seen}"
+    );
+    assert_eq!(seen["secret_value"], "", "{seen}");
+    assert!(
+        seen["secret_placeholder"]
+            .as_str()
+            .unwrap()
+            .contains("已设置"),
+        "{seen}"
+    );
+    assert_eq!(seen["new_connector_checks"]["credentials"], true, "{seen}");
+    assert_eq!(seen["new_connector_checks"]["ip_whitelist"], true, "{seen}");
+    assert_eq!(seen["whitelist_checks"]["ip_whitelist"], false, "{seen}");
+    assert!(
+        seen["whitelist_fix"]
+            .as_str()
+            .unwrap()
+            .contains("127.0.0.1"),
+        "{seen}"
+    );
+    // The directory: the tree, search, an account made in the pushed subtree with its DingTalk
+    // userid.
+    assert!(seen["tree_units"].as_u64().unwrap() > 3, "{seen}");
+    assert!(seen["found"].as_u64().unwrap() > 0, "{seen}");
+    assert!(
+        !seen["pushed_userid"].as_str().unwrap().is_empty(),
+        "{seen}"
+    );
+    assert_eq!(seen["pushed_state"], "已推送", "{seen}");
+    assert!(
+        seen["account_mappings"]
+            .as_str()
+            .unwrap()
+            .contains(seen["pushed_userid"].as_str().unwrap()),
+        "{seen}"
+    );
+    // The parked event named DingTalk's refusal; once re-driven it was handled.
+    assert!(
+        seen["parked_reason"].as_str().unwrap().contains("60020"),
+        "{seen}"
+    );
+    let http = reqwest::Client::new();
+    crate::system::eventually(
+        std::time::Duration::from_secs(60),
+        "the re-driven event's account",
+        || async {
+            tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+            let Ok(answer) = http
+                .get(format!(
+                    "http://{}/admin/api/accounts?limit=1000",
+                    running.addr
+                ))
+                .bearer_auth(&running.token.value)
+                .send()
+                .await
+            else {
+                return false;
+            };
+            answer.text().await.is_ok_and(|t| t.contains("晚到的同事"))
+        },
+    )
+    .await;
+    assert!(seen["history_rows"].as_u64().unwrap() > 0, "{seen}");
+    assert!(seen["scim_secret_len"].as_u64().unwrap() >= 32, "{seen}");
+    assert_eq!(seen["secret_after_reload"], 0, "{seen}");
+    assert!(seen["audit_rows"].as_u64().unwrap() > 0, "{seen}");
+    // The viewer sees, and can change nothing.
+    assert!(
+        seen["viewer_role"].as_str().unwrap().contains("只读"),
+        "{seen}"
+    );
+    assert_eq!(seen["viewer_new_connector"], false, "{seen}");
+    assert_eq!(seen["viewer_redrive_disabled"], true, "{seen}");
+    assert_eq!(seen["viewer_forms_visible"], false, "{seen}");
+    assert_eq!(seen["viewer_write_status"], 403, "{seen}");
+    for shot in [
+        "overview.png",
+        "sign-in.png",
+        "review.png",
+        "connector.png",
+        "directory.png",
+        "sync.png",
+        "security.png",
+        "audit.png",
+        "account.png",
+        "viewer-phone.png",
+    ] {
         let size = std::fs::metadata(std::path::Path::new(&shots).join(shot))
             .unwrap()
             .len();

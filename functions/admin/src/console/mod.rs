@@ -5,11 +5,14 @@
 //! action goes through `/admin/api/`. Admins sign in on the portal's sign-in page; the first
 //! admin is made once with the deployment's bootstrap admin token (`/admin/bootstrap`).
 //!
-//! Built so far: the overview of connectors with their test connection, the imports (start a full
-//! pull, its progress, the review of its staged rows, confirm, discard), the sign-in page (auth
-//! sources with the addresses to register and their test, apps), and the admin roles. Sync
-//! history, the directory and the edit pages are not built yet (`docs/CONSOLE.md`).
+//! Pages: the connectors (list, create and edit with each field explained, test connection), the
+//! imports (start a full pull, its progress, the review of its staged rows, confirm, discard),
+//! sync history (runs, parked events and failed pushes with re-drive, callbacks), the directory
+//! (org tree, accounts, create/edit/move/disable/delete, DingTalk ids, push state, bindings),
+//! sign-in and apps, security settings (password policy, SCIM clients, signing keys), the admin
+//! roles and the audit log (`docs/CONSOLE.md`).
 
+mod pages;
 mod text;
 
 use askama::Template;
@@ -49,6 +52,13 @@ pub(crate) fn routes() -> Router<Admin> {
         .route("/admin/roles", get(roles))
         .route("/admin/imports", get(imports))
         .route("/admin/imports/{id}", get(run))
+        .route("/admin/connectors/new", get(pages::new_connector))
+        .route("/admin/connectors/{id}", get(pages::edit_connector))
+        .route("/admin/sync", get(pages::sync))
+        .route("/admin/directory", get(pages::directory))
+        .route("/admin/directory/accounts/{id}", get(pages::account))
+        .route("/admin/security", get(pages::security))
+        .route("/admin/audit", get(pages::audit))
         .route("/admin/bootstrap", axum::routing::post(bootstrap))
         .route(
             "/admin/assets/console.css",
@@ -134,6 +144,29 @@ fn render<T: Template>(t: &T) -> String {
 struct Viewer {
     name: String,
     role: Role,
+}
+
+/// What every page's frame shows: the page it is, who is signed in, and whether they may change
+/// anything (a viewer's page shows no working write control; the API refuses their writes too).
+pub(crate) struct Chrome {
+    page: &'static str,
+    who: String,
+    role: &'static str,
+    readonly: bool,
+}
+
+/// A page request that may see its page: its words, the language cookie to set, its frame.
+struct Entered {
+    t: Text,
+    set_lang: Option<HeaderValue>,
+    chrome: Chrome,
+}
+
+impl Entered {
+    fn respond<T: Template>(self, page_of: impl FnOnce(Text, Chrome) -> T) -> Response {
+        let html = render(&page_of(self.t, self.chrome));
+        page(html, self.set_lang, StatusCode::OK)
+    }
 }
 
 /// Who may see the console: the session's enabled account with a role; else where to go.
@@ -225,9 +258,7 @@ struct ConnectorRow {
 #[template(path = "console/overview.html")]
 struct Overview {
     t: Text,
-    page: &'static str,
-    who: String,
-    role: &'static str,
+    chrome: Chrome,
     connectors: Vec<ConnectorRow>,
 }
 
@@ -237,11 +268,21 @@ async fn enter(
     headers: &HeaderMap,
     q: &LangQuery,
     path: &str,
-) -> Result<Result<(Text, Option<HeaderValue>, Viewer), Response>, ApiError> {
+    page: &'static str,
+) -> Result<Result<Entered, Response>, ApiError> {
     let (lang, set_lang) = language(headers, q);
     let t = Text(lang);
     Ok(match gate(admin, headers).await? {
-        Gate::Allowed(v) => Ok((t, set_lang, v)),
+        Gate::Allowed(v) => Ok(Entered {
+            t,
+            set_lang,
+            chrome: Chrome {
+                page,
+                who: v.name,
+                role: role_name(t, v.role),
+                readonly: v.role != Role::Admin,
+            },
+        }),
         other => Err(turned_away(admin, other, t, set_lang, path).await?),
     })
 }
@@ -258,7 +299,7 @@ async fn overview(
     headers: HeaderMap,
     Query(q): Query<LangQuery>,
 ) -> Result<Response, ApiError> {
-    let (t, set_lang, viewer) = match enter(&admin, &headers, &q, "/admin").await? {
+    let e = match enter(&admin, &headers, &q, "/admin", "overview").await? {
         Ok(entered) => entered,
         Err(away) => return Ok(away),
     };
@@ -276,14 +317,11 @@ async fn overview(
             push: c.push.push_enabled,
         })
         .collect();
-    let html = render(&Overview {
+    Ok(e.respond(|t, chrome| Overview {
         t,
-        page: "overview",
-        who: viewer.name,
-        role: role_name(t, viewer.role),
+        chrome,
         connectors,
-    });
-    Ok(page(html, set_lang, StatusCode::OK))
+    }))
 }
 
 struct SourceRow {
@@ -298,9 +336,7 @@ struct SourceRow {
 #[template(path = "console/sign_in.html")]
 struct SignIn {
     t: Text,
-    page: &'static str,
-    who: String,
-    role: &'static str,
+    chrome: Chrome,
     sources: Vec<SourceRow>,
     /// (name, kind, client id).
     apps: Vec<(String, &'static str, String)>,
@@ -311,7 +347,7 @@ async fn sign_in(
     headers: HeaderMap,
     Query(q): Query<LangQuery>,
 ) -> Result<Response, ApiError> {
-    let (t, set_lang, viewer) = match enter(&admin, &headers, &q, "/admin/sign-in").await? {
+    let e = match enter(&admin, &headers, &q, "/admin/sign-in", "sign_in").await? {
         Ok(entered) => entered,
         Err(away) => return Ok(away),
     };
@@ -340,8 +376,8 @@ async fn sign_in(
                 id: s.id,
                 name: s.name,
                 kind: match s.kind {
-                    SourceKind::DingtalkQr => t.s("kind.qr"),
-                    SourceKind::DingtalkMicro => t.s("kind.micro"),
+                    SourceKind::DingtalkQr => e.t.s("kind.qr"),
+                    SourceKind::DingtalkMicro => e.t.s("kind.micro"),
                 },
                 urls,
             }
@@ -351,15 +387,12 @@ async fn sign_in(
         .into_iter()
         .map(|a| (a.name, a.kind.as_str(), a.client_id))
         .collect();
-    let html = render(&SignIn {
+    Ok(e.respond(|t, chrome| SignIn {
         t,
-        page: "sign_in",
-        who: viewer.name,
-        role: role_name(t, viewer.role),
+        chrome,
         sources,
         apps,
-    });
-    Ok(page(html, set_lang, StatusCode::OK))
+    }))
 }
 
 struct RunRow {
@@ -375,9 +408,7 @@ struct RunRow {
 #[template(path = "console/imports.html")]
 struct Imports {
     t: Text,
-    page: &'static str,
-    who: String,
-    role: &'static str,
+    chrome: Chrome,
     /// (id, name).
     connectors: Vec<(String, String)>,
     runs: Vec<RunRow>,
@@ -391,7 +422,7 @@ async fn imports(
     headers: HeaderMap,
     Query(q): Query<LangQuery>,
 ) -> Result<Response, ApiError> {
-    let (t, set_lang, viewer) = match enter(&admin, &headers, &q, "/admin/imports").await? {
+    let e = match enter(&admin, &headers, &q, "/admin/imports", "imports").await? {
         Ok(entered) => entered,
         Err(away) => return Ok(away),
     };
@@ -425,24 +456,19 @@ async fn imports(
             confirmed_by: r.confirmed_by.unwrap_or_default(),
         })
         .collect();
-    let html = render(&Imports {
+    Ok(e.respond(|t, chrome| Imports {
         t,
-        page: "imports",
-        who: viewer.name,
-        role: role_name(t, viewer.role),
+        chrome,
         connectors,
         runs,
-    });
-    Ok(page(html, set_lang, StatusCode::OK))
+    }))
 }
 
 #[derive(Template)]
 #[template(path = "console/run.html")]
 struct RunPage {
     t: Text,
-    page: &'static str,
-    who: String,
-    role: &'static str,
+    chrome: Chrome,
     id: String,
 }
 
@@ -455,7 +481,7 @@ async fn run(
     Query(q): Query<LangQuery>,
 ) -> Result<Response, ApiError> {
     let path = format!("/admin/imports/{}", id.trim());
-    let (t, set_lang, viewer) = match enter(&admin, &headers, &q, &path).await? {
+    let e = match enter(&admin, &headers, &q, &path, "imports").await? {
         Ok(entered) => entered,
         Err(away) => return Ok(away),
     };
@@ -470,25 +496,20 @@ async fn run(
     {
         return Err(ApiError::NotFound);
     }
-    let html = render(&RunPage {
+    Ok(e.respond(|t, chrome| RunPage {
         t,
-        page: "imports",
-        who: viewer.name,
-        role: role_name(t, viewer.role),
+        chrome,
         id: id.to_string(),
-    });
-    Ok(page(html, set_lang, StatusCode::OK))
+    }))
 }
 
 #[derive(Template)]
 #[template(path = "console/roles.html")]
 struct Roles {
     t: Text,
-    page: &'static str,
-    who: String,
-    role: &'static str,
-    /// (account, role).
-    holders: Vec<(String, &'static str)>,
+    chrome: Chrome,
+    /// (account id, account, role).
+    holders: Vec<(String, String, &'static str)>,
 }
 
 async fn roles(
@@ -496,7 +517,7 @@ async fn roles(
     headers: HeaderMap,
     Query(q): Query<LangQuery>,
 ) -> Result<Response, ApiError> {
-    let (t, set_lang, viewer) = match enter(&admin, &headers, &q, "/admin/roles").await? {
+    let e = match enter(&admin, &headers, &q, "/admin/roles", "roles").await? {
         Ok(entered) => entered,
         Err(away) => return Ok(away),
     };
@@ -507,17 +528,10 @@ async fn roles(
             None => r.account_id.to_string(),
         };
         if let Some(role) = r.strongest() {
-            holders.push((name, role_name(t, role)));
+            holders.push((r.account_id.to_string(), name, role_name(e.t, role)));
         }
     }
-    let html = render(&Roles {
-        t,
-        page: "roles",
-        who: viewer.name,
-        role: role_name(t, viewer.role),
-        holders,
-    });
-    Ok(page(html, set_lang, StatusCode::OK))
+    Ok(e.respond(|t, chrome| Roles { t, chrome, holders }))
 }
 
 /// The first admin: a signed-in account without a role gives the deployment's bootstrap admin

@@ -230,3 +230,86 @@ async fn no_session_an_ended_one_a_disabled_account_or_a_pending_password_change
         .await;
     assert_eq!(unknown.status, StatusCode::NOT_FOUND);
 }
+
+/// Every state-changing route the API lists (its own index): refused without credentials (401),
+/// for an admin session without its CSRF token (403), for a viewer even with it (403); and none
+/// of those requests changed anything (the audit log is as it was).
+#[tokio::test]
+async fn every_write_is_refused_without_a_session_without_the_csrf_token_and_for_a_viewer() {
+    let env = Env::new().await;
+    let admin = person(&env, "sweep.admin").await;
+    let viewer = person(&env, "sweep.viewer").await;
+    grant(&env, &admin, json!(["admin"])).await;
+    grant(&env, &viewer, json!(["viewer"])).await;
+    let (admin_cookie, _) = session(&env, &admin, false).await;
+    let (viewer_cookie, viewer_csrf) = session(&env, &viewer, false).await;
+    let audit_before = env
+        .call(Method::GET, "/admin/api/audit?limit=1000", None)
+        .await;
+    let index = env.call(Method::GET, "/admin/api/", None).await;
+    let resources = index.body["resources"].as_array().unwrap();
+    let mut swept = 0;
+    for resource in resources {
+        // Placeholders become ids that exist nowhere: the refusal comes before any lookup.
+        let path: String = resource["path"]
+            .as_str()
+            .unwrap()
+            .split('/')
+            .map(|part| {
+                if part.starts_with('{') {
+                    "01J00000000000000000000000"
+                } else {
+                    part
+                }
+            })
+            .collect::<Vec<_>>()
+            .join("/");
+        for method in resource["methods"].as_array().unwrap() {
+            let method = Method::from_bytes(method.as_str().unwrap().as_bytes()).unwrap();
+            if method == Method::GET {
+                continue;
+            }
+            let body = Some(json!({"name": "sweep"}));
+            let anonymous = env.call_as(None, method.clone(), &path, body.clone()).await;
+            assert_eq!(
+                anonymous.status,
+                StatusCode::UNAUTHORIZED,
+                "{method} {path} without a session: {}",
+                anonymous.text
+            );
+            let no_csrf = env
+                .call_session(&admin_cookie, None, method.clone(), &path, body.clone())
+                .await;
+            assert_eq!(
+                no_csrf.status,
+                StatusCode::FORBIDDEN,
+                "{method} {path} without the CSRF token: {}",
+                no_csrf.text
+            );
+            let as_viewer = env
+                .call_session(
+                    &viewer_cookie,
+                    Some(&viewer_csrf),
+                    method.clone(),
+                    &path,
+                    body,
+                )
+                .await;
+            assert_eq!(
+                as_viewer.status,
+                StatusCode::FORBIDDEN,
+                "{method} {path} as a viewer: {}",
+                as_viewer.text
+            );
+            swept += 1;
+        }
+    }
+    assert!(swept >= 40, "only {swept} writes are listed");
+    let audit_after = env
+        .call(Method::GET, "/admin/api/audit?limit=1000", None)
+        .await;
+    assert_eq!(
+        audit_before.body["items"], audit_after.body["items"],
+        "a refused write changed something"
+    );
+}
