@@ -12,6 +12,8 @@ use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 use std::time::Duration;
 
+/// The largest page a query may ask for (the engines refuse more; a DynamoDB page stops at 1 MB).
+pub const MAX_QUERY_LIMIT: usize = 1000;
 /// DynamoDB's limit on items in one `TransactWriteItems` call.
 pub const MAX_TRANSACTION_ITEMS: usize = 100;
 /// DynamoDB's limit on requests in one `BatchWriteItem` call.

@@ -131,28 +131,33 @@
   }
 
   // --- forms --------------------------------------------------------------------------------
+  // A form field's value at its name; a dotted name ("assigned_to.everyone") nests.
+  function put(body, name, value) {
+    var path = name.split(".");
+    var last = path.pop();
+    var into = path.reduce(function (o, k) { o[k] = o[k] || {}; return o[k]; }, body);
+    into[last] = value;
+  }
   function formBody(form) {
     var body = {};
     Array.prototype.forEach.call(form.elements, function (f) {
       if (!f.name || f.disabled || f.type === "submit" || f.type === "button") { return; }
       var type = f.getAttribute("data-type") || "text";
       var raw = f.value;
-      if (type === "bool") { body[f.name] = f.type === "checkbox" ? f.checked : raw === "true"; return; }
+      if (type === "bool") { put(body, f.name, f.type === "checkbox" ? f.checked : raw === "true"); return; }
       if (raw === "") {
         // Blank: a secret is kept, an optional value left out (or cleared where data-clear says).
-        if (f.hasAttribute("data-clear")) { body[f.name] = null; }
+        if (f.hasAttribute("data-clear")) { put(body, f.name, null); }
         return;
       }
       if (type === "int" || type === "float") {
         var n = Number(raw);
-        body[f.name] = isNaN(n) ? raw : n;
+        put(body, f.name, isNaN(n) ? raw : n);
       } else if (type === "list") {
-        body[f.name] = raw.split(/[\n,]/).map(function (s) { return s.trim(); })
-          .filter(function (s) { return s; });
-      } else if (type === "json") {
-        try { body[f.name] = JSON.parse(raw); } catch (e) { body[f.name] = raw; }
+        put(body, f.name, raw.split(/[\n,]/).map(function (v) { return v.trim(); })
+          .filter(function (v) { return v; }));
       } else {
-        body[f.name] = raw;
+        put(body, f.name, raw);
       }
     });
     return body;

@@ -202,7 +202,9 @@ pub async fn log(
     let pages: Vec<Page> = futures::future::try_join_all(origins.into_iter().map(|origin| {
         let q = Query::partition(Index::Gsi2, keys::audit_by_origin(origin))
             .range(range.clone())
-            .limit(limit + 1)
+            // One more than the page, to tell whether more follow (a partition's own next
+            // page says so too, so the engines' cap loses nothing).
+            .limit((limit + 1).min(crate::ports::MAX_QUERY_LIMIT))
             .descending();
         async move { table.query(&q).await }
     }))

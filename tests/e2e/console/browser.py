@@ -248,6 +248,17 @@ def journeys(page, base, shots, seen, sim_url, demo_app_key, corp_id, app_key, a
     page.reload()
     seen["secret_after_reload"] = page.locator("#secret-once").count()
 
+    # An OIDC app: its client secret shown once.
+    page.click("text=认证源与应用")
+    page.click("#new-app summary")
+    page.fill("#app-name", "报销系统")
+    page.fill("#app-redirects", "https://expenses.example.com/callback")
+    page.fill("#app-scopes", "openid, profile")
+    page.click("#create-app")
+    expect(page.locator("#secret-once")).to_be_visible()
+    seen["app_secret_len"] = len(page.inner_text("#secret-once"))
+    expect(page.locator("#apps tbody tr[data-key]", has_text="报销系统")).to_be_visible()
+
     # The audit log, newest first; the account's history.
     page.click("text=审计日志")
     expect(page.locator("#audit tbody tr").first).to_be_visible()

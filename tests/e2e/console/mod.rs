@@ -161,6 +161,7 @@ async fn an_admin_signs_in_bootstraps_and_tests_the_demo_connector_in_chromium()
     .await;
     assert!(seen["history_rows"].as_u64().unwrap() > 0, "{seen}");
     assert!(seen["scim_secret_len"].as_u64().unwrap() >= 32, "{seen}");
+    assert!(seen["app_secret_len"].as_u64().unwrap() >= 32, "{seen}");
     assert_eq!(seen["secret_after_reload"], 0, "{seen}");
     assert!(seen["audit_rows"].as_u64().unwrap() > 0, "{seen}");
     // The viewer sees, and can change nothing.
@@ -205,7 +206,22 @@ async fn console_pages_need_a_session_and_a_role_and_show_no_secret() {
         "{banner}"
     );
     let browser = Browser::new(&base);
-    for path in ["/admin", "/admin/", "/admin/sign-in", "/admin/roles"] {
+    let demo = running.demo.as_ref().unwrap();
+    let connector = &demo.connector_id;
+    let pages = [
+        "/admin".to_owned(),
+        "/admin/".to_owned(),
+        "/admin/sign-in".to_owned(),
+        "/admin/roles".to_owned(),
+        "/admin/imports".to_owned(),
+        "/admin/sync".to_owned(),
+        "/admin/directory".to_owned(),
+        "/admin/security".to_owned(),
+        "/admin/audit".to_owned(),
+        "/admin/connectors/new".to_owned(),
+        format!("/admin/connectors/{connector}"),
+    ];
+    for path in &pages {
         let answer = browser.get(path).await;
         assert_eq!(answer.status, 303, "{path}: {}", answer.body);
         assert!(
@@ -253,7 +269,14 @@ async fn console_pages_need_a_session_and_a_role_and_show_no_secret() {
     );
     let sign_in = browser.get("/admin/sign-in").await;
     assert_eq!(sign_in.status, 200, "{}", sign_in.body);
-    assert!(!sign_in.body.contains("app_secret"), "{}", sign_in.body);
+    // Its form asks for secrets (write-only inputs, never filled).
+    assert!(
+        sign_in
+            .body
+            .contains(r#"name="app_secret" type="password" autocomplete="off" data-secret>"#),
+        "{}",
+        sign_in.body
+    );
     let secret = running.demo.as_ref().unwrap().sim.apps()[0]
         .app_secret
         .clone();
@@ -261,5 +284,64 @@ async fn console_pages_need_a_session_and_a_role_and_show_no_secret() {
     // The console's script reaches the API with the session, and writes only with the token.
     let me = browser.get("/admin/api/me").await;
     assert!(me.body.contains("\"role\":\"admin\""), "{}", me.body);
+    // No page, and no API answer a page reads, carries a secret: the DingTalk app secrets, the
+    // admin token, the demo's SCIM client secret, the session's own id.
+    let scim_secret = std::fs::read_to_string(
+        dir.path()
+            .join("data")
+            .join(dingbridge_local::demo::SCIM_SECRET_FILE),
+    )
+    .unwrap()
+    .trim()
+    .to_owned();
+    let session_id = browser.cookie("dbsid").unwrap();
+    let mut secrets: Vec<String> = demo.sim.apps().into_iter().map(|a| a.app_secret).collect();
+    secrets.push(running.token.value.clone());
+    secrets.push(session_id);
+    assert!(scim_secret.len() >= 32);
+    secrets.push(scim_secret);
+    let accounts = browser.get("/admin/api/accounts?limit=1").await;
+    let account: Value = serde_json::from_str(&accounts.body).unwrap();
+    let account_id = account["items"][0]["id"].as_str().unwrap().to_owned();
+    let runs = browser.get("/admin/api/runs").await;
+    let run: Value = serde_json::from_str(&runs.body).unwrap();
+    let run_id = run["items"][0]["id"].as_str().unwrap().to_owned();
+    let mut read = pages.to_vec();
+    read.extend([
+        format!("/admin/directory/accounts/{account_id}"),
+        format!("/admin/imports/{run_id}"),
+        "/admin/api/connectors".to_owned(),
+        format!("/admin/api/connectors/{connector}"),
+        "/admin/api/auth-sources".to_owned(),
+        "/admin/api/apps".to_owned(),
+        "/admin/api/scim-clients".to_owned(),
+        "/admin/api/settings/password-policy".to_owned(),
+        "/admin/api/signing-keys".to_owned(),
+        "/admin/api/audit?limit=1000".to_owned(),
+        "/admin/api/parked-events".to_owned(),
+        format!("/admin/api/accounts/{account_id}"),
+        format!("/admin/api/accounts/{account_id}/bindings"),
+        "/admin/api/accounts?limit=1000".to_owned(),
+        format!("/admin/api/runs/{run_id}"),
+    ]);
+    assert!(secrets.len() >= 4, "{secrets:?}");
+    for path in &read {
+        let answer = browser.get(path).await;
+        assert_eq!(answer.status, 200, "{path}: {}", answer.body);
+        for secret in &secrets {
+            assert!(
+                !answer.body.contains(secret.as_str()),
+                "{path} shows a secret"
+            );
+        }
+        if !path.starts_with("/admin/api/") {
+            let csp = answer.headers["content-security-policy"].to_str().unwrap();
+            assert!(csp.contains("default-src 'none'"), "{path}: {csp}");
+            assert!(
+                !answer.body.contains("<script>"),
+                "{path}: an inline script"
+            );
+        }
+    }
     running.shutdown().await.unwrap();
 }

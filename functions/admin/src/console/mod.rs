@@ -338,8 +338,8 @@ struct SignIn {
     t: Text,
     chrome: Chrome,
     sources: Vec<SourceRow>,
-    /// (name, kind, client id).
-    apps: Vec<(String, &'static str, String)>,
+    /// (id, name) of every connector, for a source's corp app.
+    connectors: Vec<(String, String)>,
 }
 
 async fn sign_in(
@@ -383,15 +383,18 @@ async fn sign_in(
             }
         })
         .collect();
-    let apps = apps
+    let connectors = admin
+        .connectors
+        .all()
+        .await?
         .into_iter()
-        .map(|a| (a.name, a.kind.as_str(), a.client_id))
+        .map(|c| (c.id.to_string(), c.name))
         .collect();
     Ok(e.respond(|t, chrome| SignIn {
         t,
         chrome,
         sources,
-        apps,
+        connectors,
     }))
 }
 

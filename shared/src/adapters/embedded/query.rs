@@ -10,8 +10,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use redb::{Database, ReadableDatabase};
 use std::ops::Bound;
 
-/// DynamoDB's page size limits (`Limit` is 1..=1000 by our port's contract).
-const MAX_QUERY_LIMIT: usize = 1000;
+use crate::ports::MAX_QUERY_LIMIT;
 
 /// A query turned into one byte range of one redb table, plus where the previous page stopped.
 pub(super) struct ScanPlan {
