@@ -227,6 +227,10 @@
     if (how === "seconds") { return Math.round(value / 100) / 10 + " s"; }
     if (how === "bool") { return value ? "✓" : "—"; }
     if (how === "json") { return JSON.stringify(value); }
+    if (how === "brief") {
+      var text = JSON.stringify(value);
+      return text.length > 160 ? text.slice(0, 157) + "…" : text;
+    }
     if (how === "counters") {
       return Object.keys(value).filter(function (k) { return value[k]; })
         .map(function (k) { return k + " " + value[k]; }).join(", ");

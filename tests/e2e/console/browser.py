@@ -263,7 +263,7 @@ def journeys(page, base, shots, seen, sim_url, demo_app_key, corp_id, app_key, a
     page.click("text=审计日志")
     expect(page.locator("#audit tbody tr").first).to_be_visible()
     seen["audit_rows"] = page.locator("#audit tbody tr").count()
-    page.screenshot(path=f"{shots}/audit.png", full_page=True)
+    page.screenshot(path=f"{shots}/audit.png")
 
     # A viewer: an account made here, given a password and the viewer role on its page.
     page.click("text=机构及组")

@@ -116,6 +116,8 @@ struct ConnectorPage {
     chrome: Chrome,
     /// `None` on the creation page.
     id: Option<String>,
+    /// Where DingTalk posts the connector's events (to enter in its event subscription).
+    callback_url: String,
     sections: &'static [(&'static str, &'static [Field])],
 }
 
@@ -132,6 +134,7 @@ pub(crate) async fn new_connector(
         t,
         chrome,
         id: None,
+        callback_url: String::new(),
         sections: CONNECTOR_FORM,
     }))
 }
@@ -151,10 +154,12 @@ pub(crate) async fn edit_connector(
     if admin.connectors.get(&id).await?.is_none() {
         return Err(ApiError::NotFound);
     }
+    let callback_url = crate::callback::callback_url(&admin.deps.public_base_url, id.as_str());
     Ok(e.respond(|t, chrome| ConnectorPage {
         t,
         chrome,
         id: Some(id.to_string()),
+        callback_url,
         sections: CONNECTOR_FORM,
     }))
 }

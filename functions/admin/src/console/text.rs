@@ -288,6 +288,11 @@ const WORDS: &[(&str, &str, &str)] = &[
     ("connector.edit", "编辑连接器", "Edit connector"),
     ("connector.new", "新建连接器", "New connector"),
     (
+        "connector.callback_url",
+        "回调地址（不自动注册时，填到开发者后台“事件订阅”）",
+        "Callback URL (enter it in the developer console's event subscription unless registered automatically)",
+    ),
+    (
         "connector.new_help",
         "一个连接器对应钉钉开发者后台的一个企业内部应用。带 * 的为必填项；粘贴的值前后若有空格会被去除并提示。密钥只写不读。",
         "A connector is one internal app of DingTalk's developer console. Fields with * are required; spaces pasted around a value are removed and reported. Secrets can be written, never read back.",
