@@ -39,7 +39,8 @@ const RESOURCES: &[Resource] = &[
     resource(
         "/admin/api/connectors",
         &["GET", "POST"],
-        "DingTalk connectors (one per DingTalk app): list, or create one (secrets are write-only).",
+        "DingTalk connectors (one per DingTalk app): list, or create one (secrets are write-only; \
+         the answer's warnings name the fields trimmed of spaces).",
     ),
     resource(
         "/admin/api/connectors/{id}",
@@ -107,7 +108,7 @@ const RESOURCES: &[Resource] = &[
     resource(
         "/admin/api/runs/{id}",
         &["GET"],
-        "One run: its state, counters and errors.",
+        "One run: its state, counters and errors; while a pull walks, the time left (estimate).",
     ),
     resource(
         "/admin/api/runs/{id}/org-units",
@@ -144,7 +145,7 @@ const RESOURCES: &[Resource] = &[
     resource(
         "/admin/api/accounts",
         &["GET", "POST"],
-        "Directory accounts with their DingTalk mappings; POST creates one (username, \
+        "Directory accounts with their DingTalk mappings and push state; POST creates one (username, \
          display_name, org_unit_ids, optional mobile, email, job_number, title, \
          primary_org_unit_id, password, attributes, enabled).",
     ),
@@ -162,7 +163,8 @@ const RESOURCES: &[Resource] = &[
     resource(
         "/admin/api/org-units",
         &["GET", "POST"],
-        "Directory org units (departments) with their DingTalk mappings, the root included; \
+        "Directory org units (departments) with their DingTalk mappings and push state, the \
+         root included; \
          POST creates one (name, parent_id, order).",
     ),
     resource(

@@ -258,6 +258,22 @@ def journeys(page, base, shots, seen, sim_url, demo_app_key, corp_id, app_key, a
     expect(page.locator("#secret-once")).to_be_visible()
     seen["app_secret_len"] = len(page.inner_text("#secret-once"))
     expect(page.locator("#apps tbody tr[data-key]", has_text="报销系统")).to_be_visible()
+    # Its settings edited on its own page (the form filled from the API, sent whole).
+    page.locator("#apps tbody tr[data-key]", has_text="报销系统").locator("a").click()
+    expect(page.locator("#app-name")).to_have_value("报销系统")
+    seen["app_redirects_loaded"] = page.input_value("#app-redirects")
+    page.fill("#app-name", "报销系统（新）")
+    page.click("#save-app")
+    expect(page.locator("#answer .ok")).to_be_visible()
+    expect(page.locator("#app-name")).to_have_value("报销系统（新）")
+    seen["app_scopes_after"] = page.input_value("#app-scopes")
+    # An auth source's settings, on its page: loaded, saved unchanged.
+    page.click("text=认证源与应用")
+    page.locator("#sources tbody tr a").first.click()
+    expect(page.locator("#src-corp")).not_to_have_value("")
+    seen["source_kind_locked"] = page.locator("#src-kind").is_disabled()
+    page.click("#save-source")
+    expect(page.locator("#answer .ok")).to_be_visible()
 
     # The audit log, newest first; the account's history.
     page.click("text=审计日志")

@@ -58,6 +58,8 @@ pub(crate) fn routes() -> Router<Admin> {
         .route("/admin/directory", get(pages::directory))
         .route("/admin/directory/accounts/{id}", get(pages::account))
         .route("/admin/security", get(pages::security))
+        .route("/admin/sign-in/sources/{id}", get(pages::source))
+        .route("/admin/sign-in/apps/{id}", get(pages::app))
         .route("/admin/audit", get(pages::audit))
         .route("/admin/bootstrap", axum::routing::post(bootstrap))
         .route(
@@ -287,6 +289,17 @@ async fn enter(
     })
 }
 
+/// (id, name) of every connector: the choices of a page's connector menus.
+async fn connector_choices(admin: &Admin) -> Result<Vec<(String, String)>, ApiError> {
+    Ok(admin
+        .connectors
+        .all()
+        .await?
+        .into_iter()
+        .map(|c| (c.id.to_string(), c.name))
+        .collect())
+}
+
 fn role_name(t: Text, role: Role) -> &'static str {
     match role {
         Role::Admin => t.s("role.admin"),
@@ -340,6 +353,8 @@ struct SignIn {
     sources: Vec<SourceRow>,
     /// (id, name) of every connector, for a source's corp app.
     connectors: Vec<(String, String)>,
+    /// The forms create (the edit pages share their fields).
+    editing: bool,
 }
 
 async fn sign_in(
@@ -383,18 +398,13 @@ async fn sign_in(
             }
         })
         .collect();
-    let connectors = admin
-        .connectors
-        .all()
-        .await?
-        .into_iter()
-        .map(|c| (c.id.to_string(), c.name))
-        .collect();
+    let connectors = connector_choices(&admin).await?;
     Ok(e.respond(|t, chrome| SignIn {
         t,
         chrome,
         sources,
         connectors,
+        editing: false,
     }))
 }
 
@@ -429,13 +439,7 @@ async fn imports(
         Ok(entered) => entered,
         Err(away) => return Ok(away),
     };
-    let connectors = admin
-        .connectors
-        .all()
-        .await?
-        .into_iter()
-        .map(|c| (c.id.to_string(), c.name))
-        .collect();
+    let connectors = connector_choices(&admin).await?;
     let page_of = admin
         .pull_runs
         .store()

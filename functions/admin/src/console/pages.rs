@@ -7,10 +7,10 @@ use askama::Template;
 use axum::extract::{Path, Query, State};
 use axum::http::HeaderMap;
 use axum::response::Response;
-use dingbridge::domain::ids::{AccountId, ConnectorId};
+use dingbridge::domain::ids::{AccountId, AppId, ConnectorId};
 use dingbridge::web::ApiError;
 
-use super::{Chrome, LangQuery, Text, enter};
+use super::{Chrome, LangQuery, Text, connector_choices, enter};
 use crate::Admin;
 
 /// One field of a form: its API name and how it is typed in.
@@ -287,13 +287,7 @@ pub(crate) async fn security(
         Ok(e) => e,
         Err(away) => return Ok(away),
     };
-    let connectors = admin
-        .connectors
-        .all()
-        .await?
-        .into_iter()
-        .map(|c| (c.id.to_string(), c.name))
-        .collect();
+    let connectors = connector_choices(&admin).await?;
     Ok(e.respond(|t, chrome| SecurityPage {
         t,
         chrome,
@@ -322,5 +316,72 @@ pub(crate) async fn audit(
         t,
         chrome,
         kinds: &dingbridge::store::audit::ENTITY_KINDS,
+    }))
+}
+
+#[derive(Template)]
+#[template(path = "console/source.html")]
+struct SourcePage {
+    t: Text,
+    chrome: Chrome,
+    id: String,
+    /// (id, name) of every connector, for the source's corp app.
+    connectors: Vec<(String, String)>,
+    editing: bool,
+}
+
+/// An auth source's settings, in the creation form's fields.
+pub(crate) async fn source(
+    State(admin): State<Admin>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    Query(q): Query<LangQuery>,
+) -> Result<Response, ApiError> {
+    let path = format!("/admin/sign-in/sources/{}", id.trim());
+    let e = match enter(&admin, &headers, &q, &path, "sign_in").await? {
+        Ok(e) => e,
+        Err(away) => return Ok(away),
+    };
+    let source = admin.sources.get(&id).await?.ok_or(ApiError::NotFound)?;
+    let connectors = connector_choices(&admin).await?;
+    Ok(e.respond(|t, chrome| SourcePage {
+        t,
+        chrome,
+        id: source.id,
+        connectors,
+        editing: true,
+    }))
+}
+
+#[derive(Template)]
+#[template(path = "console/app.html")]
+struct AppPage {
+    t: Text,
+    chrome: Chrome,
+    id: String,
+    editing: bool,
+}
+
+/// An app's settings, in the creation form's fields (sent whole: the API replaces them).
+pub(crate) async fn app(
+    State(admin): State<Admin>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    Query(q): Query<LangQuery>,
+) -> Result<Response, ApiError> {
+    let path = format!("/admin/sign-in/apps/{}", id.trim());
+    let e = match enter(&admin, &headers, &q, &path, "sign_in").await? {
+        Ok(e) => e,
+        Err(away) => return Ok(away),
+    };
+    let id = AppId::parse(&id).map_err(|_| ApiError::NotFound)?;
+    if admin.apps.get(&id).await?.is_none() {
+        return Err(ApiError::NotFound);
+    }
+    Ok(e.respond(|t, chrome| AppPage {
+        t,
+        chrome,
+        id: id.to_string(),
+        editing: true,
     }))
 }

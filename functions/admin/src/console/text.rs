@@ -132,6 +132,30 @@ const WORDS: &[(&str, &str, &str)] = &[
     ),
     ("apps.assigned", "授权范围", "Assigned to"),
     ("apps.new", "新建应用", "New app"),
+    ("apps.edit", "编辑应用", "Edit app"),
+    (
+        "apps.post_logout",
+        "登出后回调地址（逗号分隔）",
+        "Post-logout redirect URIs (comma-separated)",
+    ),
+    ("apps.jwt_param", "JWT 参数名", "JWT parameter name"),
+    (
+        "apps.jwt_redirect_url",
+        "JWT 的 redirect_url 参数",
+        "JWT redirect_url parameter",
+    ),
+    (
+        "apps.jwt_lifetime",
+        "JWT 有效期（秒，至多 300）",
+        "JWT lifetime (seconds, at most 300)",
+    ),
+    ("apps.icon_url", "图标地址", "Icon URL"),
+    ("subject", "sub 取自", "sub from"),
+    (
+        "preferred_username",
+        "preferred_username 取自",
+        "preferred_username from",
+    ),
     (
         "apps.kind_help",
         "OIDC：应用走标准授权码流程；JWT：门户把签名的 JWT（参数 id_token）带到目标地址。",
@@ -163,6 +187,24 @@ const WORDS: &[(&str, &str, &str)] = &[
         "Delete this app? People can no longer open it from the portal.",
     ),
     ("sources.new", "新建认证源", "New auth source"),
+    ("sources.edit", "编辑认证源", "Edit auth source"),
+    (
+        "sources.match_by",
+        "首次登录按此匹配账户",
+        "First sign-in matches accounts by",
+    ),
+    (
+        "sources.match_by_help",
+        "mobile、email 或留空：钉钉用户的手机号或邮箱恰好对应一个账户时直接绑定。连接器同步来的用户总是自动绑定。",
+        "mobile, email or empty: bind at once when exactly one account has the DingTalk user's mobile or email. Users a connector synced always bind by themselves.",
+    ),
+    ("sources.unbound", "仍未绑定时", "When still unbound"),
+    (
+        "sources.bind_page",
+        "显示绑定页（用账户密码绑定一次）",
+        "Show the bind page (bind once with the account's password)",
+    ),
+    ("sources.refuse", "拒绝登录", "Refuse the sign-in"),
     (
         "sources.delete_confirm",
         "删除此认证源？它的按钮和登录地址随即失效。",
@@ -911,6 +953,10 @@ mod tests {
             include_str!("../../templates/console/account.html"),
             include_str!("../../templates/console/security.html"),
             include_str!("../../templates/console/audit.html"),
+            include_str!("../../templates/console/source_fields.html"),
+            include_str!("../../templates/console/app_fields.html"),
+            include_str!("../../templates/console/source.html"),
+            include_str!("../../templates/console/app.html"),
         ];
         let t = Text(Lang::En);
         let mut used = Vec::new();
@@ -938,6 +984,7 @@ mod tests {
                 }
             }
         }
+        used.extend(["subject".to_owned(), "preferred_username".to_owned()]);
         for (name, _) in t.account_fields() {
             used.push(format!("f.{name}"));
         }

@@ -24,6 +24,15 @@ async fn a_connector_is_created_read_updated_and_deleted_with_values_trimmed() {
     assert_eq!(created["default_password_set"], true);
     assert_eq!(created["version"], 1);
     assert!(created.get("callback").is_none(), "no callback was touched");
+    // The answer names every field it trimmed (a pasted space is a top cause of failed set-ups).
+    let trimmed: Vec<&str> = created["warnings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|w| w["field"].as_str().unwrap())
+        .collect();
+    assert_eq!(trimmed, ["name", "corp_id", "app_key", "app_secret"]);
+    assert!(!created.to_string().contains(APP_SECRET_MARK), "{created}");
 
     let read = env
         .call(Method::GET, &format!("/admin/api/connectors/{id}"), None)
@@ -40,6 +49,8 @@ async fn a_connector_is_created_read_updated_and_deleted_with_values_trimmed() {
         .await;
     assert_eq!(updated.status, StatusCode::OK, "{}", updated.text);
     assert_eq!(updated.body["name"], "Head office");
+    assert_eq!(updated.body["warnings"][0]["field"], "name");
+    assert_eq!(updated.body["warnings"].as_array().map(Vec::len), Some(1));
     assert_eq!(updated.body["leaver_policy"], "delete");
     assert_eq!(
         updated.body["corp_id"], "dingcorp",
