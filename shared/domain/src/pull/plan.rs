@@ -11,7 +11,7 @@ use super::{DirectoryView, PullRules, Snapshot, StagedDept, StagedUser, Validati
 use crate::connector::LeaverPolicy;
 use crate::dingtalk::{DeptId, DingUserId};
 use crate::ids::{AccountId, OrgUnitId};
-use crate::rules::{DesiredAccount, desired_account};
+use crate::rules::DesiredAccount;
 use crate::values::check_unit_name;
 
 /// What applying does with one row; also the staging row's review filter.
@@ -401,7 +401,7 @@ pub fn plan_user(
         return p;
     };
     // Validation passed, so this yields the values apply will write.
-    let Ok(d) = desired_account(&u.to_ding(), rules.email_field) else {
+    let Ok(d) = view.desired(u, rules.email_field) else {
         return p;
     };
     p.account_id = view.account_id(old).cloned();
@@ -495,7 +495,7 @@ pub fn old_fields_wanted<'a>(
     rules: &PullRules,
 ) -> Option<(&'a DingUserId, AccountId)> {
     let old = view.mapped(&u.userid)?;
-    let d = desired_account(&u.to_ding(), rules.email_field).ok()?;
+    let d = view.desired(u, rules.email_field).ok()?;
     if view.keys().fields(compared(&d)) == old.fields {
         return None;
     }

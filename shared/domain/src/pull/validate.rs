@@ -11,7 +11,7 @@ use super::{DirectoryView, MappedAccount, PullRules, Snapshot, StagedDept, Stage
 use crate::connector::EmailField;
 use crate::dingtalk::{DeptId, DingUserId};
 use crate::ids::AccountId;
-use crate::rules::{desired_account, username_for};
+use crate::rules::username_for;
 use crate::values::{Email, Mobile, check_unit_name};
 
 /// A reason names at most this many other holders of a duplicated value ("and N more" after).
@@ -452,7 +452,7 @@ pub fn validate_user(
     email_field: EmailField,
 ) -> Verdict {
     let mut r: Vec<String> = u.clipped.iter().map(super::Clipped::reason).collect();
-    if let Err(problems) = desired_account(&u.to_ding(), email_field) {
+    if let Err(problems) = view.desired(u, email_field) {
         r.extend(problems.iter().map(ToString::to_string));
     }
     for d in &u.dept_ids {

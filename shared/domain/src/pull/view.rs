@@ -190,6 +190,9 @@ pub struct MappedAccount {
     /// Key of its compared fields ([`Keys::fields`]).
     pub fields: Key,
     pub enabled: bool,
+    /// Whether the account has an email: one made without (then pushed) takes a DingTalk user
+    /// without one too (`rules::desired_linked_account`).
+    pub has_email: bool,
     /// Its units, primary first, as ordinals in the view's unit table.
     units: Box<[u32]>,
 }
@@ -343,6 +346,7 @@ impl DirectoryView {
             username: self.keys.of(ValueKind::Username, a.username.as_str()),
             fields: self.keys.fields(fields.compared()),
             enabled: a.status == AccountStatus::Enabled,
+            has_email: a.email.is_some(),
             units: units.into_boxed_slice(),
         });
         self.by_user
@@ -388,6 +392,17 @@ impl DirectoryView {
     }
 
     /// The account mapped to a DingTalk user of this connector.
+    /// The account values a staged user asks for, or every reason it cannot be imported: as an
+    /// event would, an empty email is no reason when the user's linked account has none either.
+    pub fn desired(
+        &self,
+        u: &super::StagedUser,
+        email_field: crate::connector::EmailField,
+    ) -> Result<crate::rules::DesiredAccount, Vec<crate::values::InvalidField>> {
+        let has_email = self.mapped(&u.userid).is_none_or(|m| m.has_email);
+        crate::rules::desired_linked_account(&u.to_ding(), email_field, has_email)
+    }
+
     pub fn mapped(&self, userid: &DingUserId) -> Option<&MappedAccount> {
         self.by_user
             .first(self.keys.of(ValueKind::UserId, userid.as_str()))

@@ -21,6 +21,25 @@ fn missing_mobile_and_missing_chosen_email_are_reasons() {
 }
 
 #[test]
+fn an_empty_email_is_no_reason_for_a_user_linked_to_an_account_without_one() {
+    // Accounts made in the directory without an email, pushed: DingTalk has none either.
+    let s = org();
+    let view = applied_with(&s, empty_view(), |userid, a| {
+        if userid == &s.users[1].userid {
+            a.email = None;
+        }
+    });
+    let mut next = s.clone();
+    next.users[0].email = None;
+    next.users[1].email = None;
+    let (v, p) = run(&next, &view);
+    assert!(v.users[1].is_valid(), "{v:?}");
+    assert_eq!(p.users[1].action, RowAction::Unchanged, "{p:?}");
+    // A linked account that has an email would lose it: still a reason.
+    assert!(reasons(&v.users[0]).contains("`email` is empty"), "{v:?}");
+}
+
+#[test]
 fn invalid_name_email_and_mobile_are_reasons() {
     let mut s = org();
     s.users[0].name = "长".repeat(81);
