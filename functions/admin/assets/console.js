@@ -468,6 +468,10 @@
       .then(function (r) { return r.json(); })
       .then(function (run) {
         document.getElementById("run-state").textContent = run.state;
+        // A push run is confirmed whole; a pull's org units, then its accounts.
+        document.querySelectorAll("[data-kind]").forEach(function (b) {
+          b.hidden = b.getAttribute("data-kind") !== (run.kind || "pull");
+        });
         var c = run.counters || {};
         var list = document.getElementById("run-counters");
         list.textContent = "";

@@ -17,6 +17,7 @@ Prints one JSON object with what it saw; a failed expectation raises (non-zero e
 """
 
 import json
+import re
 import sys
 import time
 import urllib.request
@@ -233,6 +234,19 @@ def journeys(page, base, shots, seen, sim_url, demo_app_key, corp_id, app_key, a
         page.click("#redrive-all")
         expect(everything).to_have_count(0)
     seen["history_rows"] = page.locator("#history tbody tr").count()
+    seen["link_tables"] = page.locator("table.links").count()
+
+    # An initial push of the pushed subtree: planned against DingTalk, reviewed, confirmed whole.
+    page.locator("button[data-then=run]", has_text="核对并初始推送").first.click()
+    expect(page.locator("#run-state")).to_have_text(re.compile("^(awaiting_review|done)$"),
+                                                    timeout=60000)
+    seen["push_run_state"] = page.inner_text("#run-state")
+    seen["push_confirm_visible"] = page.locator("button[data-kind=push]").is_visible()
+    seen["pull_confirm_visible"] = page.locator("button[data-kind=pull]").first.is_visible()
+    if seen["push_run_state"] == "awaiting_review":
+        page.click("button[data-kind=push]")
+        expect(page.locator("#run-state")).to_have_text("done", timeout=60000)
+    seen["push_run_done"] = page.inner_text("#run-state")
 
     # Security: the password policy, a SCIM client whose secret is shown once.
     page.click("text=安全设置")

@@ -126,6 +126,12 @@ async fn an_admin_signs_in_bootstraps_and_tests_the_demo_connector_in_chromium()
     )
     .await;
     assert!(seen["history_rows"].as_u64().unwrap() > 0, "{seen}");
+    assert_eq!(seen["link_tables"], 1, "{seen}");
+    // The initial push: the push run's own confirm, not a pull's.
+    assert_eq!(seen["push_run_state"], "awaiting_review", "{seen}");
+    assert_eq!(seen["push_confirm_visible"], true, "{seen}");
+    assert_eq!(seen["pull_confirm_visible"], false, "{seen}");
+    assert_eq!(seen["push_run_done"], "done", "{seen}");
     assert!(seen["scim_secret_len"].as_u64().unwrap() >= 32, "{seen}");
     assert!(seen["app_secret_len"].as_u64().unwrap() >= 32, "{seen}");
     assert_eq!(

@@ -71,6 +71,11 @@ const WORDS: &[(&str, &str, &str)] = &[
         "Confirm accounts",
     ),
     ("imports.discard", "放弃", "Discard"),
+    (
+        "imports.confirm_push",
+        "确定推送到钉钉",
+        "Confirm the push to DingTalk",
+    ),
     ("imports.remove_row", "移除", "Remove"),
     ("imports.no_rows", "没有符合条件的行。", "No rows match."),
     ("imports.filter", "筛选", "Show"),
@@ -665,6 +670,30 @@ const WORDS: &[(&str, &str, &str)] = &[
     ),
     ("sync.none_pushes", "没有失败的推送。", "No failed push."),
     ("sync.code", "错误码", "Code"),
+    (
+        "sync.initial_push",
+        "核对并初始推送",
+        "Plan an initial push",
+    ),
+    (
+        "sync.initial_push_help",
+        "把推送子树与钉钉逐项核对，列出要新建、更新、关联、删除的对象，审核后确定推送（与全量拉取同样的审核页和大批量删除保护）。",
+        "Compares the pushed subtree with DingTalk and lists what to create, update, link and delete; review it, then confirm (the same review page and mass-delete guard as a full pull).",
+    ),
+    ("sync.links", "关联请求", "Link requests"),
+    (
+        "sync.links_help",
+        "关联方式为 association 时：账户的手机号已是某个钉钉用户，确认是同一人则关联，否则拒绝（推送保持搁置，直到手机号更正）。",
+        "With association linking: the account's mobile is already a DingTalk user. Approve when it is the same person; refuse otherwise (the push stays parked until the mobile is corrected).",
+    ),
+    (
+        "sync.none_links",
+        "没有待处理的关联请求。",
+        "No link request waiting.",
+    ),
+    ("sync.dingtalk_user", "钉钉用户", "DingTalk user"),
+    ("sync.approve", "关联", "Link"),
+    ("sync.refuse", "拒绝", "Refuse"),
     (
         "directory.help",
         "本目录的组织机构和账户。在推送子树中新建、修改、调动、停用或删除，钉钉会随之更新；每个对象都显示其钉钉 ID 和推送状态。",
