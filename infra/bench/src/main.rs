@@ -3,6 +3,7 @@
 
 mod callback;
 mod coldstart;
+mod console;
 mod dingtalk_client;
 mod dingtalk_login;
 mod initial_push;
@@ -91,6 +92,10 @@ enum What {
     /// The DingTalk QR login's forward step on the embedded engines: our server's time (state,
     /// code exchange, unionid lookup, binding, session) with the simulator's time subtracted.
     DingtalkLogin(dingtalk_login::Args),
+    /// The console's directory page on the embedded engines: the reads that draw the org tree
+    /// (every unit and account with DingTalk ids and push state), with a pushing connector and
+    /// without.
+    Console(console::Args),
     /// The simulator's own throughput with every limit off.
     Simulator {
         #[arg(long, default_value_t = 10)]
@@ -132,6 +137,11 @@ async fn main() -> anyhow::Result<()> {
         }
         What::Push(args) => {
             let report = push::run(args).await?;
+            println!("{}", serde_json::to_string_pretty(&report)?);
+            Ok(())
+        }
+        What::Console(args) => {
+            let report = console::run(args).await?;
             println!("{}", serde_json::to_string_pretty(&report)?);
             Ok(())
         }

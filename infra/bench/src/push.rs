@@ -135,7 +135,7 @@ async fn has_mobile(http: &reqwest::Client, sim: &str, mobile: &str) -> anyhow::
 }
 
 /// Waits until the simulated org has `n` users; how long that took.
-async fn wait_for_users(
+pub(crate) async fn wait_for_users(
     http: &reqwest::Client,
     sim: &str,
     n: usize,
