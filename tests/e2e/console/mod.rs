@@ -9,6 +9,20 @@ use serde_json::Value;
 
 use crate::portal::Browser;
 
+/// The directory's first 1000 accounts, as the admin API lists them.
+async fn accounts(running: &dingbridge_local::Running) -> reqwest::Result<String> {
+    reqwest::Client::new()
+        .get(format!(
+            "http://{}/admin/api/accounts?limit=1000",
+            running.addr
+        ))
+        .bearer_auth(&running.token.value)
+        .send()
+        .await?
+        .text()
+        .await
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_admin_signs_in_bootstraps_and_tests_the_demo_connector_in_chromium() {
     let dir = tempfile::tempdir().unwrap();
@@ -67,18 +81,7 @@ async fn an_admin_signs_in_bootstraps_and_tests_the_demo_connector_in_chromium()
         "{seen}"
     );
     // The confirmed pull's accounts are in the directory.
-    let accounts: Value = reqwest::Client::new()
-        .get(format!(
-            "http://{}/admin/api/accounts?limit=1000",
-            running.addr
-        ))
-        .bearer_auth(&running.token.value)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let accounts: Value = serde_json::from_str(&accounts(&running).await.unwrap()).unwrap();
     assert!(
         accounts["items"].as_array().unwrap().len() > 20,
         "{accounts}"
@@ -104,24 +107,14 @@ async fn an_admin_signs_in_bootstraps_and_tests_the_demo_connector_in_chromium()
     assert!(says("account_mappings", userid), "{seen}");
     // The parked event named DingTalk's refusal; once re-driven it was handled.
     assert!(says("parked_reason", "60020"), "{seen}");
-    let http = reqwest::Client::new();
     crate::system::eventually(
         std::time::Duration::from_secs(60),
         "the re-driven event's account",
         || async {
             tokio::time::sleep(std::time::Duration::from_millis(500)).await;
-            let Ok(answer) = http
-                .get(format!(
-                    "http://{}/admin/api/accounts?limit=1000",
-                    running.addr
-                ))
-                .bearer_auth(&running.token.value)
-                .send()
+            accounts(&running)
                 .await
-            else {
-                return false;
-            };
-            answer.text().await.is_ok_and(|t| t.contains("晚到的同事"))
+                .is_ok_and(|text| text.contains("晚到的同事"))
         },
     )
     .await;
