@@ -81,11 +81,8 @@ async fn an_admin_signs_in_bootstraps_and_tests_the_demo_connector_in_chromium()
         "{seen}"
     );
     // The confirmed pull's accounts are in the directory.
-    let accounts: Value = serde_json::from_str(&accounts(&running).await.unwrap()).unwrap();
-    assert!(
-        accounts["items"].as_array().unwrap().len() > 20,
-        "{accounts}"
-    );
+    let listed: Value = serde_json::from_str(&accounts(&running).await.unwrap()).unwrap();
+    assert!(listed["items"].as_array().unwrap().len() > 20, "{listed}");
     // A new connector: the pasted space flagged, the secret never shown back, the test passing,
     // then failing on the injected IP whitelist with the IP to add.
     let says = |key: &str, part: &str| seen[key].as_str().unwrap_or_default().contains(part);
