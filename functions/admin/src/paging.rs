@@ -10,8 +10,9 @@ use dingbridge::web::{ApiError, Json};
 use serde::{Deserialize, Serialize};
 
 pub const DEFAULT_LIMIT: usize = 100;
-/// DynamoDB answers at most 1 MB per query; 1000 small items stays inside it.
-pub const MAX_LIMIT: usize = 1000;
+/// The engines' page cap: DynamoDB answers at most 1 MB per query, and 1000 small items stay
+/// inside it.
+pub const MAX_LIMIT: usize = dingbridge::ports::MAX_QUERY_LIMIT;
 
 /// The paging part of a list request.
 #[derive(Clone, Debug, PartialEq, Eq)]

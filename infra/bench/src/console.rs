@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 use serde_json::{Value, json};
 
 use crate::callback::{fixed_rate, pct};
+use crate::push::accounts;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -19,18 +20,8 @@ pub struct Args {
     loads: usize,
 }
 
-/// `n` account creations in `unit`, numbered from `from`.
-fn accounts(base: &str, unit: &str, from: usize, n: usize) -> Vec<(String, String)> {
-    (from..from + n)
-        .map(|i| {
-            let body = json!({
-                "username": format!("dir{i}"), "display_name": format!("目录{i}"),
-                "mobile": format!("135{i:08}"), "org_unit_ids": [unit],
-            });
-            (format!("{base}/admin/api/accounts"), body.to_string())
-        })
-        .collect()
-}
+/// The names of this benchmark's accounts.
+const NAMES: (&str, &str) = ("dir", "135");
 
 /// Every item of a paged admin list.
 async fn read_all(admin: &crate::local::Admin, path: &str) -> anyhow::Result<usize> {
@@ -87,14 +78,14 @@ pub async fn run(args: Args) -> anyhow::Result<Value> {
     let half = args.accounts / 2;
     fixed_rate(
         &admin.http,
-        accounts(&admin.base, &outside, 0, half),
+        accounts(&admin.base, &outside, NAMES, 0, half),
         500,
         Some(&admin.token),
     )
     .await?;
     fixed_rate(
         &admin.http,
-        accounts(&admin.base, &pushed, half, args.accounts - half),
+        accounts(&admin.base, &pushed, NAMES, half, args.accounts - half),
         500,
         Some(&admin.token),
     )

@@ -25,18 +25,28 @@ pub struct Args {
     latency_ms: u64,
 }
 
-/// `n` account creations in `unit`, numbered from `from` (unique usernames and mobiles).
-fn accounts(base: &str, unit: &str, from: usize, n: usize) -> Vec<(String, String)> {
+/// `n` account creations in `unit`, numbered from `from`: usernames `{prefix}{i}` and mobiles
+/// `{mobile_prefix}{i:08}`, unique within a run.
+pub(crate) fn accounts(
+    base: &str,
+    unit: &str,
+    (prefix, mobile_prefix): (&str, &str),
+    from: usize,
+    n: usize,
+) -> Vec<(String, String)> {
     (from..from + n)
         .map(|i| {
             let body = json!({
-                "username": format!("bench{i}"), "display_name": format!("压测{i}"),
-                "mobile": format!("136{i:08}"), "org_unit_ids": [unit],
+                "username": format!("{prefix}{i}"), "display_name": format!("压测{i}"),
+                "mobile": format!("{mobile_prefix}{i:08}"), "org_unit_ids": [unit],
             });
             (format!("{base}/admin/api/accounts"), body.to_string())
         })
         .collect()
 }
+
+/// The names of this benchmark's accounts.
+const NAMES: (&str, &str) = ("bench", "136");
 
 pub async fn run(args: Args) -> anyhow::Result<Value> {
     let crate::local::Started {
@@ -59,21 +69,21 @@ pub async fn run(args: Args) -> anyhow::Result<Value> {
     // Warm up connections and caches.
     fixed_rate(
         &admin.http,
-        accounts(&admin.base, &outside, 1_000_000, 100),
+        accounts(&admin.base, &outside, NAMES, 1_000_000, 100),
         args.rate,
         Some(&token),
     )
     .await?;
     let plain = fixed_rate(
         &admin.http,
-        accounts(&admin.base, &outside, 0, n),
+        accounts(&admin.base, &outside, NAMES, 0, n),
         args.rate,
         Some(&token),
     )
     .await?;
     let with_push = fixed_rate(
         &admin.http,
-        accounts(&admin.base, &pushed, n, n),
+        accounts(&admin.base, &pushed, NAMES, n, n),
         args.rate,
         Some(&token),
     )

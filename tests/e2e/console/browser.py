@@ -222,6 +222,7 @@ def journeys(page, base, shots, seen, sim_url, demo_app_key, corp_id, app_key, a
         page.reload()
     expect(parked.first).to_be_visible()
     seen["parked_reason"] = parked.first.locator("td[data-field=reason]").inner_text()
+    seen["parked_reasons"] = page.locator("#parked tbody").inner_text()
     page.screenshot(path=f"{shots}/sync.png", full_page=True)
     sim(sim_url, "POST", f"/_sim/apps/{demo_app_key}", {"ip_whitelist": None})
     key = parked.first.get_attribute("data-key")

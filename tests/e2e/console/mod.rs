@@ -104,6 +104,8 @@ async fn an_admin_signs_in_bootstraps_and_tests_the_demo_connector_in_chromium()
     assert!(says("account_mappings", userid), "{seen}");
     // The parked event named DingTalk's refusal; once re-driven it was handled.
     assert!(says("parked_reason", "60020"), "{seen}");
+    // The account made above without an email: DingTalk's echo of its push was not parked.
+    assert!(!says("parked_reasons", "is empty"), "{seen}");
     crate::system::eventually(
         std::time::Duration::from_secs(60),
         "the re-driven event's account",

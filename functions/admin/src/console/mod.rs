@@ -12,8 +12,10 @@
 //! sign-in and apps, security settings (password policy, SCIM clients, signing keys), the admin
 //! roles and the audit log (`docs/CONSOLE.md`).
 
+mod form_words;
 mod pages;
 mod text;
+mod words;
 
 use askama::Template;
 use axum::Router;
