@@ -1,7 +1,8 @@
 // The console's only script. Every rule stays in the admin API: this script reads it, sends the
 // admin's forms and actions to it with the session's CSRF token (read from GET /admin/api/me,
 // never embedded in a page), and shows its answers. Pages mark what the script does with data
-// attributes:
+// attributes (the run page and the directory add run.js and directory.js, which use the helpers
+// this script shares as window.dingbridgeConsole):
 //   form[data-api]      sends the form as JSON (data-method, default POST); data-then says where
 //                       to go after a success ("reload", or a URL with {id} from the answer);
 //   form[data-load]     is filled from a GET of the API before it is shown;
@@ -377,16 +378,14 @@
           window.location.href = then === "reload" ? window.location.href : fillTemplate(then, answer.body);
           return;
         }
-        if (document.getElementById("run")) {
-          box.textContent = "";
-          box.appendChild(el("p", answer.ok ? word("js.done") : (answer.body.message || answer.body.error || "error"), answer.ok ? "ok" : "error"));
-          settle = 20;
-          loadRun();
+        // A page with a script of its own (the run page) shows the answer itself.
+        if (button.closest("[data-own-answers]")) {
+          document.dispatchEvent(new CustomEvent("acted", { detail: answer }));
           return;
         }
         showAnswer(answer, box);
         if (answer.ok) {
-          if (document.querySelector("table[data-list], #tree")) {
+          if (document.querySelector("table[data-list], [data-refreshes]")) {
             refreshLists();
             document.dispatchEvent(new CustomEvent("changed"));
           } else if (!answer.body.client_secret) {
@@ -398,249 +397,12 @@
       .then(function () { button.disabled = readonly && !button.hasAttribute("data-test"); });
   }
 
-  // --- the run page: state, counters, time left, staged rows --------------------------------
-  var filter = "all";
-  // After an action the run may take a moment to start applying: keep reading it for a while.
-  var settle = 0;
-  function cell(row, text) {
-    var td = el("td", text);
-    row.appendChild(td);
-    return td;
-  }
-  // Staged org units in tree order (a parent before its children, indented by depth).
-  function treeOrder(items) {
-    var byId = {};
-    items.forEach(function (u) { byId[String(u.dept_id)] = u; });
-    var children = {};
-    var roots = [];
-    items.forEach(function (u) {
-      var p = String(u.parent_id);
-      if (byId[p] && p !== String(u.dept_id)) { (children[p] = children[p] || []).push(u); } else { roots.push(u); }
-    });
-    var out = [];
-    var walk = function (u, depth) {
-      out.push({ unit: u, depth: depth });
-      (children[String(u.dept_id)] || []).forEach(function (c) { walk(c, depth + 1); });
-    };
-    roots.forEach(function (r) { walk(r, 0); });
-    return out;
-  }
-  function fill(section, table, path, label, none, tree) {
-    return fetch(path, { credentials: "same-origin" })
-      .then(function (r) { return r.json(); })
-      .then(function (page) {
-        var body = document.querySelector("#" + table + " tbody");
-        body.textContent = "";
-        var items = page.items || [];
-        if (!items.length) {
-          var empty = document.createElement("tr");
-          cell(empty, none).colSpan = 5;
-          body.appendChild(empty);
-        }
-        var ordered = tree ? treeOrder(items) : items.map(function (i) { return { unit: i, depth: 0 }; });
-        ordered.forEach(function (entry) {
-          var item = entry.unit;
-          var tr = document.createElement("tr");
-          tr.setAttribute("data-row", item.row_id);
-          var staged = item.body || item;
-          var name = cell(tr, staged.name);
-          if (entry.depth) { name.style.paddingLeft = (10 + entry.depth * 18) + "px"; name.className = "nested"; }
-          cell(tr, staged.userid || item.dept_id || staged.dept_id);
-          cell(tr, item.action);
-          cell(tr, (item.reasons || []).join("; "));
-          var td = cell(tr, "");
-          var remove = el("button", label, "secondary write");
-          remove.type = "button";
-          remove.disabled = readonly;
-          remove.setAttribute("data-action", "/admin/api/runs/" + section + "/rows/" + encodeURIComponent(item.row_id));
-          remove.setAttribute("data-method", "DELETE");
-          td.appendChild(remove);
-          body.appendChild(tr);
-        });
-      });
-  }
-  function loadRun() {
-    var section = document.getElementById("run");
-    var id = section.getAttribute("data-run-id");
-    var label = section.getAttribute("data-label-remove");
-    var none = section.getAttribute("data-label-none");
-    return fetch("/admin/api/runs/" + id, { credentials: "same-origin" })
-      .then(function (r) { return r.json(); })
-      .then(function (run) {
-        document.getElementById("run-state").textContent = run.state;
-        // A push run is confirmed whole; a pull's org units, then its accounts.
-        document.querySelectorAll("[data-kind]").forEach(function (b) {
-          b.hidden = b.getAttribute("data-kind") !== (run.kind || "pull");
-        });
-        var c = run.counters || {};
-        var list = document.getElementById("run-counters");
-        list.textContent = "";
-        Object.keys(c).forEach(function (k) {
-          if (!c[k]) { return; }
-          var li = el("li", k + ": " + c[k]);
-          li.setAttribute("data-counter", k);
-          list.appendChild(li);
-        });
-        var progress = document.getElementById("run-progress");
-        var text = run.duration_ms ? word("js.elapsed") + " " + Math.round(run.duration_ms / 100) / 10 + " s" : "";
-        if (run.estimate && run.state === "pulling") {
-          text += " · " + word("js.left") + " ≈ " + Math.max(1, Math.round(run.estimate.remaining_ms / 1000)) + " s";
-        }
-        progress.textContent = text;
-        var guard = document.getElementById("run-guard");
-        guard.hidden = !run.review_reason;
-        guard.textContent = run.review_reason ? word("js.review_reason") + ": " + run.review_reason : "";
-        var problems = (run.errors || []).concat(run.blocking || []).concat(run.partial_reasons || []);
-        var box = document.getElementById("run-problems");
-        box.hidden = !problems.length;
-        box.textContent = problems.join(" · ");
-        if (run.state === "pulling" || run.state === "applying" || settle > 0) {
-          settle = Math.max(0, settle - 1);
-          window.setTimeout(loadRun, 1000);
-        }
-        return Promise.all([
-          fill(id, "units", "/admin/api/runs/" + id + "/org-units?limit=1000&filter=" + filter, label, none, filter === "all"),
-          fill(id, "rows", "/admin/api/runs/" + id + "/rows?limit=1000&filter=" + filter, label, none, false)
-        ]);
-      });
-  }
-
-  // --- the directory: the org tree, a unit's accounts, search -------------------------------
-  var directory = { units: [], accounts: [], selected: null };
-  function accountRows(table, accounts) {
-    var columns = Array.prototype.slice.call(table.querySelectorAll("thead th"));
-    var body = table.querySelector("tbody");
-    body.textContent = "";
-    if (!accounts.length) {
-      var tr = document.createElement("tr");
-      var td = el("td", table.getAttribute("data-none"), "muted");
-      td.colSpan = columns.length;
-      tr.appendChild(td);
-      body.appendChild(tr);
-    }
-    accounts.forEach(function (a) { body.appendChild(rowOf(table, a, columns)); });
-    table.setAttribute("data-count", String(accounts.length));
-  }
-  function pending(items) {
-    return items.some(function (i) {
-      return (i.push || []).some(function (p) { return p.state === "pending"; });
-    });
-  }
-  function drawTree() {
-    var tree = document.getElementById("tree");
-    tree.textContent = "";
-    var children = {};
-    var roots = [];
-    var ids = {};
-    directory.units.forEach(function (u) { ids[u.id] = true; });
-    directory.units.forEach(function (u) {
-      if (u.parent_id && ids[u.parent_id]) { (children[u.parent_id] = children[u.parent_id] || []).push(u); } else { roots.push(u); }
-    });
-    var counts = {};
-    directory.accounts.forEach(function (a) {
-      (a.memberships || []).forEach(function (m) { counts[m.org_unit_id] = (counts[m.org_unit_id] || 0) + 1; });
-    });
-    var draw = function (u, into) {
-      var li = el("li");
-      li.setAttribute("role", "treeitem");
-      var b = el("button", u.name + (counts[u.id] ? " (" + counts[u.id] + ")" : ""), "unit");
-      b.type = "button";
-      b.setAttribute("data-unit", u.id);
-      if (directory.selected === u.id) { b.setAttribute("aria-current", "true"); }
-      if ((u.mappings || []).length) { b.title = "DingTalk " + format(u.mappings, "ids"); }
-      li.appendChild(b);
-      var kids = (children[u.id] || []).sort(function (x, y) { return x.order - y.order || (x.name < y.name ? -1 : 1); });
-      if (kids.length) {
-        var ul = el("ul");
-        ul.setAttribute("role", "group");
-        kids.forEach(function (k) { draw(k, ul); });
-        li.appendChild(ul);
-      }
-      into.appendChild(li);
-    };
-    roots.forEach(function (r) { draw(r, tree); });
-  }
-  function selectUnit(id) {
-    directory.selected = id;
-    var unit = directory.units.filter(function (u) { return u.id === id; })[0];
-    var panel = document.getElementById("unit");
-    if (!unit) { panel.hidden = true; return; }
-    panel.hidden = false;
-    document.getElementById("search-results").hidden = true;
-    document.getElementById("unit-name").textContent = unit.name;
-    document.getElementById("unit-id").textContent = unit.id;
-    document.getElementById("unit-dingtalk").textContent = format(unit.mappings, "ids") || "—";
-    document.getElementById("unit-push").textContent = format(unit.push, "push") || "—";
-    var edit = document.getElementById("unit-form");
-    edit.setAttribute("data-api", "/admin/api/org-units/" + unit.id);
-    fillForm(edit, unit);
-    document.getElementById("unit-delete").setAttribute("data-action", "/admin/api/org-units/" + unit.id);
-    document.querySelectorAll("[data-parent-field]").forEach(function (f) { f.value = unit.id; });
-    document.getElementById("new-account-unit").textContent = unit.name;
-    document.getElementById("new-unit-parent").textContent = unit.name;
-    var members = directory.accounts.filter(function (a) {
-      return (a.memberships || []).some(function (m) { return m.org_unit_id === id; });
-    });
-    accountRows(document.getElementById("unit-accounts"), members);
-    drawTree();
-  }
-  var polling = false;
-  function loadDirectory() {
-    return Promise.all([
-      readAll("/admin/api/org-units?limit=1000", "items", 20),
-      readAll("/admin/api/accounts?limit=1000", "items", 50)
-    ]).then(function (both) {
-      directory.units = both[0];
-      directory.accounts = both[1];
-      var parents = document.getElementById("parent-options");
-      parents.textContent = "";
-      directory.units.forEach(function (u) {
-        var o = el("option", u.name + " · " + u.id);
-        o.value = u.id;
-        parents.appendChild(o);
-      });
-      if (!directory.selected && directory.units.length) {
-        var root = directory.units.filter(function (u) { return !u.parent_id; })[0] || directory.units[0];
-        directory.selected = root.id;
-      }
-      selectUnit(directory.selected);
-      var q = document.getElementById("search").value;
-      if (q) { search(q); }
-      // While a push is on its way to DingTalk, read again until it has landed.
-      if (!polling && (pending(directory.accounts) || pending(directory.units))) {
-        polling = true;
-        window.setTimeout(function () { polling = false; loadDirectory(); }, 1500);
-      }
-    }).catch(function (answer) { showAnswer(answer.body ? answer : { ok: false, status: 0, body: { message: String(answer) } }); });
-  }
-  function search(q) {
-    q = q.trim().toLowerCase();
-    var results = document.getElementById("search-results");
-    if (!q) { results.hidden = true; return; }
-    var found = directory.accounts.filter(function (a) {
-      return [a.username, a.display_name, a.mobile, a.email, a.job_number].concat((a.mappings || []).map(function (m) { return m.external_id; }))
-        .some(function (v) { return v && String(v).toLowerCase().indexOf(q) >= 0; });
-    });
-    results.hidden = false;
-    accountRows(document.getElementById("found-accounts"), found);
-  }
-
   // --- wiring -------------------------------------------------------------------------------
   document.addEventListener("click", function (event) {
     var test = event.target.closest("button[data-test]");
     if (test) { runTest(test); return; }
     var action = event.target.closest("button[data-action]");
     if (action) { act(action); return; }
-    var unit = event.target.closest("button[data-unit]");
-    if (unit) { selectUnit(unit.getAttribute("data-unit")); return; }
-    var chosen = event.target.closest("a[data-filter]");
-    if (chosen) {
-      event.preventDefault();
-      filter = chosen.getAttribute("data-filter");
-      document.querySelectorAll("a[data-filter]").forEach(function (a) { a.removeAttribute("aria-current"); });
-      chosen.setAttribute("aria-current", "true");
-      loadRun();
-    }
   });
   document.addEventListener("submit", function (event) {
     var form = event.target.closest("form[data-api]");
@@ -659,7 +421,6 @@
     }
   });
   document.addEventListener("input", function (event) {
-    if (event.target.id === "search") { search(event.target.value); }
     // A pasted value with spaces around it: say so now (the API trims it and says so too).
     var f = event.target;
     if (f.matches && f.matches("input[data-trim]")) {
@@ -676,8 +437,12 @@
         .then(function (answer) { showAnswer(answer, box); });
     }
   });
-  document.addEventListener("changed", function () { if (document.getElementById("tree")) { loadDirectory(); } });
-  document.addEventListener("saved", function () { if (document.getElementById("tree")) { loadDirectory(); } });
+
+  // What the page scripts (run.js, directory.js) share.
+  window.dingbridgeConsole = {
+    api: api, at: at, el: el, fillForm: fillForm, format: format, readAll: readAll,
+    readonly: readonly, rowOf: rowOf, showAnswer: showAnswer, word: word
+  };
 
   kept();
   if (readonly) {
@@ -686,8 +451,6 @@
   }
   document.querySelectorAll("form[data-load]").forEach(loadForm);
   document.querySelectorAll("table[data-list]").forEach(fillList);
-  if (document.getElementById("run")) { loadRun(); }
-  if (document.getElementById("tree")) { loadDirectory(); }
   var roles = document.querySelector("select[data-roles]");
   if (roles) {
     api("GET", roles.getAttribute("data-roles")).then(function (answer) {

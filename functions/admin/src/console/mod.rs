@@ -39,6 +39,8 @@ pub use text::{Lang, Text};
 
 const CSS: &str = include_str!("../../assets/console.css");
 const JS: &str = include_str!("../../assets/console.js");
+const RUN_JS: &str = include_str!("../../assets/run.js");
+const DIRECTORY_JS: &str = include_str!("../../assets/directory.js");
 const LANG_COOKIE: &str = "dblang";
 
 /// Every console page: only this site's script and style sheet, no framing, no inline code.
@@ -71,6 +73,14 @@ pub(crate) fn routes() -> Router<Admin> {
         .route(
             "/admin/assets/console.js",
             get(|| async { asset(JS, "text/javascript") }),
+        )
+        .route(
+            "/admin/assets/run.js",
+            get(|| async { asset(RUN_JS, "text/javascript") }),
+        )
+        .route(
+            "/admin/assets/directory.js",
+            get(|| async { asset(DIRECTORY_JS, "text/javascript") }),
         )
 }
 
